@@ -1,0 +1,183 @@
+/*
+ * warploss: the WARP ranking loss (Weston, Bengio, Usunier 2011) and its
+ * gradients on any OpenCL 1.2 device.
+ *
+ * Thread safety: a wl_context may be used by one thread at a time (calls on
+ * one context from several threads must be serialised by the caller, for
+ * example with a mutex around each call). Different contexts are independent
+ * and may be used from different threads at once. wl_select_device, the
+ * *_default functions and wl_status_string may be called from any thread.
+ *
+ * Errors: every function that can fail returns a wl_status. The detail (which
+ * argument, the OpenCL error name, the compiler's build log) is read with
+ * wl_context_last_error(). The library never prints.
+ */
+#ifndef WARPLOSS_H
+#define WARPLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#ifdef __APPLE__
+#include <OpenCL/cl.h>
+#else
+#include <CL/cl.h>
+#endif
+
+#define WL_API_VERSION_MAJOR 0
+#define WL_API_VERSION_MINOR 1
+#define WL_API_VERSION_PATCH 0
+
+#if defined(_WIN32) && defined(WL_BUILDING_LIBRARY)
+#define WL_API __declspec(dllexport)
+#elif defined(WL_BUILDING_LIBRARY) && defined(__GNUC__)
+#define WL_API __attribute__((visibility("default")))
+#else
+#define WL_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum wl_status {
+    WL_SUCCESS = 0,
+    WL_ERROR_INVALID_ARGUMENT = -1, /* bad shape, NULL where data is needed, bad option */
+    WL_ERROR_NO_DEVICE = -2,        /* no OpenCL platform, or nothing matches the request */
+    WL_ERROR_KERNEL_SOURCE = -3,    /* kernel sources could not be found or read */
+    WL_ERROR_BUILD = -4,            /* program build failed; the build log is in the error text */
+    WL_ERROR_OUT_OF_MEMORY = -5,    /* host or device allocation failed, or too large */
+    WL_ERROR_NONFINITE = -6,        /* NaN or Inf in the input while checking is on */
+    WL_ERROR_OPENCL = -7            /* any other OpenCL failure; its name is in the error text */
+} wl_status;
+
+/* A fixed English name for a status ("invalid argument", ...); never NULL. */
+WL_API const char *wl_status_string(wl_status s);
+
+/* ---------------------------------------------------------------- devices */
+
+/* What a device specification resolved to. */
+typedef struct wl_device_choice {
+    cl_platform_id platform;
+    cl_device_id device;
+    unsigned platform_index; /* the P of "P:D" */
+    unsigned device_index;   /* the D of "P:D" */
+    char reason[192];        /* why this device, e.g. "GPU with the most compute units" */
+} wl_device_choice;
+
+/*
+ * Resolve a device specification, the same way wl_context_create does:
+ *   "gpu", "cpu", "accelerator"  the best device of that type;
+ *   "P:D"                        platform P, device D (indices as clGetPlatformIDs
+ *                                and clGetDeviceIDs list them);
+ *   anything else                a case-insensitive substring of the platform or
+ *                                device name; the best of the matches.
+ * NULL or "" means $WARPLOSS_DEVICE if set and not empty, else the best device.
+ * "Best" prefers a GPU, then an accelerator, then a CPU, then anything else;
+ * among equals the most compute units, then the lowest index.
+ * Returns WL_ERROR_NO_DEVICE when there is no platform or nothing matches;
+ * the detail is in wl_context_last_error(NULL).
+ */
+WL_API wl_status wl_select_device(const char *spec, wl_device_choice *out);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct wl_context wl_context;
+
+typedef struct wl_context_options {
+    const char *device;     /* NULL: $WARPLOSS_DEVICE, else the best device */
+    const char *kernel_dir; /* NULL: $WARPLOSS_KERNEL_DIR, else the installed dir, else the embedded copy */
+    const char *cache_dir;  /* NULL: $WARPLOSS_CACHE_DIR, else $XDG_CACHE_HOME/warploss or ~/.cache/warploss; "" = no cache */
+    void (*log)(void *user, const char *message); /* NULL: silent */
+    void *log_user;
+} wl_context_options;
+
+/* Fill every field with its default (all NULL). */
+WL_API void wl_context_options_default(wl_context_options *o);
+
+/*
+ * Create a context: choose the device, create an OpenCL context and an
+ * in-order queue on it, load the kernel sources and build (or load from the
+ * binary cache) the program. On failure *out is NULL and the detail is in
+ * wl_context_last_error(NULL) (kept per thread) and sent to the log callback.
+ */
+WL_API wl_status wl_context_create(const wl_context_options *o /* NULL = defaults */, wl_context **out);
+
+/*
+ * The same on a queue the caller owns (its context and device are used; the
+ * queue is retained, not copied). o->device is ignored. wl_loss_cl enqueues
+ * on this queue; an out-of-order queue is fine (the library chains events).
+ */
+WL_API wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_options *o,
+                                              wl_context **out);
+
+/* Release everything the context created. NULL is fine. */
+WL_API void wl_context_destroy(wl_context *c);
+
+WL_API cl_command_queue wl_context_queue(const wl_context *c);
+WL_API cl_context wl_context_cl_context(const wl_context *c);
+WL_API cl_device_id wl_context_device(const wl_context *c);
+WL_API const char *wl_context_device_name(const wl_context *c);
+
+/* Detail of the last failure on c, "" if none. With c == NULL: the last
+ * failure of wl_context_create* or wl_select_device on the calling thread. */
+WL_API const char *wl_context_last_error(const wl_context *c);
+
+/* Where the kernel sources came from: the folder they were read from, or "embedded". */
+WL_API const char *wl_context_kernel_origin(const wl_context *c);
+
+/* 1 if the program was loaded from the binary cache, 0 if it was compiled. */
+WL_API int wl_context_program_from_cache(const wl_context *c);
+
+/* Seconds spent building (or loading) the program in wl_context_create*. */
+WL_API double wl_context_build_seconds(const wl_context *c);
+
+/* "row" (one work-item per row) or "group" (one work-group per row). */
+WL_API const char *wl_context_scan_variant(const wl_context *c);
+
+/* ---------------------------------------------------------------- loss */
+
+typedef enum wl_weighting { WL_WEIGHT_LOG = 0, WL_WEIGHT_HARMONIC = 1 } wl_weighting;
+typedef enum wl_reduction { WL_REDUCE_SUM = 0, WL_REDUCE_MEAN = 1, WL_REDUCE_NONE = 2 } wl_reduction;
+
+typedef struct wl_loss_options {
+    uint64_t num_labels;    /* items in the whole catalogue, >= 2 */
+    float margin;           /* default 1; must be finite */
+    wl_weighting weighting; /* default WL_WEIGHT_LOG */
+    wl_reduction reduction; /* default WL_REDUCE_SUM */
+    int check_finite;       /* default 0; nonzero: WL_ERROR_NONFINITE if any input is NaN or Inf */
+} wl_loss_options;
+
+WL_API void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels);
+
+/*
+ * Host memory. pos [rows], neg [rows * negatives] row-major. loss has 1
+ * element, or `rows` with WL_REDUCE_NONE. Any of grad_pos [rows],
+ * grad_neg [rows * negatives] and offender [rows] may be NULL. Blocks until
+ * done. On error no output has been written.
+ */
+WL_API wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives,
+                         const float *pos, const float *neg, float *loss, float *grad_pos, float *grad_neg,
+                         int32_t *offender);
+
+/*
+ * Device memory, enqueued on the context's queue; same shapes as wl_loss,
+ * float and int32 buffers of the context's cl_context, each at least as large
+ * as its shape. Any output but loss may be NULL. The commands wait for the
+ * `num_wait` events in `wait`; `done` (may be NULL) gets an event that
+ * completes when every output is written (release it with clReleaseEvent).
+ * With check_finite the inputs are checked on the device first and the call
+ * blocks until that check is done.
+ */
+WL_API wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
+                            cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender,
+                            cl_uint num_wait, const cl_event *wait, cl_event *done);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WARPLOSS_H */

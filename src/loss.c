@@ -1,0 +1,491 @@
+/*
+ * The loss entry points: argument checks, the rank-weight table, and the
+ * enqueueing of the scan (cl/scan.cl), the optional input check
+ * (cl/check.cl) and the sum (cl/reduce.cl). wl_loss stages host memory
+ * through buffers kept on the context and calls the same path as wl_loss_cl.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { STAGE_POS, STAGE_NEG, STAGE_LOSS, STAGE_GRAD_POS, STAGE_GRAD_NEG, STAGE_OFFENDER };
+
+void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->num_labels = num_labels;
+    o->margin = 1.0f;
+    o->weighting = WL_WEIGHT_LOG;
+    o->reduction = WL_REDUCE_SUM;
+    o->check_finite = 0;
+}
+
+/* The weight for an offender found after k trials, in double precision. */
+static double rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting)
+{
+    const uint64_t r = (num_labels - 1) / k;
+    if (r == 0)
+        return 0.0; /* more trials than other labels: LightFM's clamp */
+    if (weighting == WL_WEIGHT_LOG)
+        return log((double)r);
+    if (r < 64) {
+        double h = 0.0;
+        for (uint64_t i = r; i >= 1; --i)
+            h += 1.0 / (double)i;
+        return h;
+    }
+    /* H(r) = ln r + gamma + 1/(2r) - 1/(12r^2) + 1/(120r^4) - ..., error below 1e-13 for r >= 64 */
+    const double x = (double)r, x2 = x * x;
+    return log(x) + 0.57721566490153286061 + 1.0 / (2.0 * x) - 1.0 / (12.0 * x2) + 1.0 / (120.0 * x2 * x2);
+}
+
+static wl_status check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives)
+{
+    if (!o)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "options is NULL (use wl_loss_options_default)");
+    if (o->num_labels < 2)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "num_labels is %llu; it must be at least 2",
+                       (unsigned long long)o->num_labels);
+    if (!isfinite(o->margin))
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "margin is %g; it must be finite", (double)o->margin);
+    if (o->weighting != WL_WEIGHT_LOG && o->weighting != WL_WEIGHT_HARMONIC)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "weighting is %d; use WL_WEIGHT_LOG or WL_WEIGHT_HARMONIC",
+                       (int)o->weighting);
+    if (o->reduction != WL_REDUCE_SUM && o->reduction != WL_REDUCE_MEAN && o->reduction != WL_REDUCE_NONE)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                       "reduction is %d; use WL_REDUCE_SUM, WL_REDUCE_MEAN or WL_REDUCE_NONE", (int)o->reduction);
+    if (negatives > INT32_MAX)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "negatives is %zu; at most 2^31 - 1 (offenders are int32)",
+                       negatives);
+    if (rows >= UINT32_MAX)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "rows is %zu; at most 2^32 - 2", rows);
+    if (negatives && rows > SIZE_MAX / sizeof(float) / negatives)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                       "rows x negatives (%zu x %zu) overflows the byte count of neg", rows, negatives);
+    return WL_SUCCESS;
+}
+
+/* ------------------------------------------------------------ event chain */
+
+/* Each command waits for the one before; the first waits for the caller's
+ * events and for the previous call's last command (scratch buffers are
+ * shared between calls, and the queue may be out of order). */
+typedef struct chain {
+    wl_context *c;
+    cl_event *wait;
+    cl_uint num_wait;
+    cl_event last;
+} chain;
+
+static wl_status chain_start(chain *ch, wl_context *c, cl_uint num_wait, const cl_event *wait)
+{
+    memset(ch, 0, sizeof *ch);
+    ch->c = c;
+    ch->wait = malloc((num_wait + 1) * sizeof *ch->wait);
+    if (!ch->wait)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (cl_uint i = 0; i < num_wait; ++i)
+        ch->wait[ch->num_wait++] = wait[i];
+    if (c->last)
+        ch->wait[ch->num_wait++] = c->last;
+    return WL_SUCCESS;
+}
+
+/* After an enqueue that produced ev: from now on wait for ev only. */
+static void chain_step(chain *ch, cl_event ev)
+{
+    if (ch->last)
+        clReleaseEvent(ch->last);
+    ch->last = ev;
+    ch->wait[0] = ev;
+    ch->num_wait = 1;
+}
+
+static void chain_end(chain *ch)
+{
+    if (ch->last)
+        clReleaseEvent(ch->last);
+    free(ch->wait);
+    memset(ch, 0, sizeof *ch);
+}
+
+static wl_status chain_kernel(chain *ch, cl_kernel k, size_t global, size_t local, const char *name)
+{
+    cl_event ev;
+    cl_int err = clEnqueueNDRangeKernel(ch->c->queue, k, 1, NULL, &global, local ? &local : NULL, ch->num_wait,
+                                        ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(ch->c, err, name);
+    chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
+static wl_status chain_fill(chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size)
+{
+    cl_event ev;
+    cl_int err = clEnqueueFillBuffer(ch->c->queue, buf, pattern, pattern_size, 0, size, ch->num_wait,
+                                     ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(ch->c, err, "clEnqueueFillBuffer");
+    chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+static wl_status ensure_buffer(wl_context *c, cl_mem *buf, size_t *have, size_t need, const char *what)
+{
+    if (*buf && *have >= need)
+        return WL_SUCCESS;
+    if (need > c->max_alloc)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
+                       "%s needs %zu bytes; the device's largest allocation is %llu bytes", what, need,
+                       (unsigned long long)c->max_alloc);
+    if (*buf)
+        clReleaseMemObject(*buf);
+    *buf = NULL;
+    *have = 0;
+    cl_int err;
+    *buf = clCreateBuffer(c->context, CL_MEM_READ_WRITE, need, NULL, &err);
+    if (err != CL_SUCCESS) {
+        *buf = NULL;
+        return wl_fail(c, wl_cl_status(err), "clCreateBuffer for %s (%zu bytes) failed: %s (%d)", what, need,
+                       wl_cl_error_name(err), (int)err);
+    }
+    *have = need;
+    return WL_SUCCESS;
+}
+
+/* The table of weights by offender index for these options; rebuilt only when they change. */
+static wl_status ensure_weights(wl_context *c, const wl_loss_options *o, size_t negatives)
+{
+    if (c->weights && c->weights_labels == o->num_labels && c->weights_count == negatives &&
+        c->weights_kind == (int)o->weighting)
+        return WL_SUCCESS;
+    if (c->weights)
+        clReleaseMemObject(c->weights);
+    c->weights = NULL;
+    if (negatives * sizeof(float) > c->max_alloc)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "the weight table needs %zu bytes; the device allows %llu",
+                       negatives * sizeof(float), (unsigned long long)c->max_alloc);
+    float *table = malloc(negatives * sizeof *table);
+    if (!table)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %zu rank weights", negatives);
+    for (size_t j = 0; j < negatives; ++j)
+        table[j] = (float)rank_weight(o->num_labels, (uint64_t)j + 1, o->weighting);
+    cl_int err;
+    /* a fresh buffer each time: a command of an earlier call may still read the old one */
+    c->weights = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, negatives * sizeof *table,
+                                table, &err);
+    free(table);
+    if (err != CL_SUCCESS) {
+        c->weights = NULL;
+        return wl_fail_cl(c, err, "clCreateBuffer for the rank weights");
+    }
+    c->weights_labels = o->num_labels;
+    c->weights_count = negatives;
+    c->weights_kind = (int)o->weighting;
+    return WL_SUCCESS;
+}
+
+/* A caller's buffer: of our context and large enough. */
+static wl_status check_buffer(wl_context *c, cl_mem buf, size_t need, const char *name)
+{
+    size_t size = 0;
+    cl_context owner = NULL;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetMemObjectInfo(buf, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
+    if (err != CL_SUCCESS)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is not a valid buffer: %s", name, wl_cl_error_name(err));
+    if (owner != c->context)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s belongs to another OpenCL context", name);
+    if (size < need)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s has %zu bytes; the shape needs %zu", name, size, need);
+    return WL_SUCCESS;
+}
+
+/* ------------------------------------------------------------ the device path */
+
+#define SET_ARG(k, i, v) (err |= clSetKernelArg((k), (i), sizeof(v), &(v)))
+
+/* Find the first row with a NaN or Inf; blocks. *bad = UINT32_MAX if none. */
+static wl_status find_nonfinite(chain *ch, size_t rows, size_t negatives, cl_mem pos, cl_mem neg, cl_uint *bad)
+{
+    wl_context *c = ch->c;
+    size_t have = c->flag ? sizeof(cl_uint) : 0;
+    wl_status st = ensure_buffer(c, &c->flag, &have, sizeof(cl_uint), "the check flag");
+    const cl_uint none = UINT32_MAX;
+    if (st == WL_SUCCESS)
+        st = chain_fill(ch, c->flag, &none, sizeof none, sizeof none);
+    const struct {
+        cl_mem buf;
+        cl_ulong count, per_row;
+    } inputs[2] = {{pos, rows, 1}, {neg, (cl_ulong)rows * negatives, negatives}};
+    for (int a = 0; a < 2 && st == WL_SUCCESS; ++a) {
+        if (inputs[a].count == 0)
+            continue;
+        const cl_ulong step = 1ull << 28;
+        for (cl_ulong base = 0; base < inputs[a].count && st == WL_SUCCESS; base += step) {
+            cl_int err = CL_SUCCESS;
+            cl_kernel k = c->find_nonfinite;
+            SET_ARG(k, 0, inputs[a].count);
+            SET_ARG(k, 1, inputs[a].per_row);
+            SET_ARG(k, 2, inputs[a].buf);
+            SET_ARG(k, 3, base);
+            SET_ARG(k, 4, c->flag);
+            if (err != CL_SUCCESS)
+                return wl_fail_cl(c, err, "clSetKernelArg(wl_find_nonfinite)");
+            const cl_ulong left = inputs[a].count - base;
+            st = chain_kernel(ch, k, (size_t)(left < step ? left : step), 0, "clEnqueueNDRangeKernel(wl_find_nonfinite)");
+        }
+    }
+    if (st != WL_SUCCESS)
+        return st;
+    cl_int err = clEnqueueReadBuffer(c->queue, c->flag, CL_TRUE, 0, sizeof *bad, bad, ch->num_wait, ch->wait, NULL);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(c, err, "clEnqueueReadBuffer(check flag)");
+    return WL_SUCCESS;
+}
+
+static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
+                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, chain *ch)
+{
+    wl_status st;
+    const float zero = 0.0f;
+    const int reduce = o->reduction != WL_REDUCE_NONE;
+    if (rows == 0) {
+        if (reduce)
+            return chain_fill(ch, loss, &zero, sizeof zero, sizeof zero);
+        cl_event ev;
+        cl_int err = clEnqueueMarkerWithWaitList(c->queue, ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
+        if (err != CL_SUCCESS)
+            return wl_fail_cl(c, err, "clEnqueueMarkerWithWaitList");
+        chain_step(ch, ev);
+        return WL_SUCCESS;
+    }
+    if (negatives && (st = ensure_weights(c, o, negatives)) != WL_SUCCESS)
+        return st;
+    cl_mem row_loss = loss;
+    if (reduce) {
+        if ((st = ensure_buffer(c, &c->row_loss, &c->row_loss_size, rows * sizeof(float), "the row losses")))
+            return st;
+        row_loss = c->row_loss;
+    }
+    const float scale = o->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
+    const cl_ulong rows64 = rows, negatives64 = negatives;
+    const cl_mem weights = negatives ? c->weights : NULL, neg_arg = negatives ? neg : NULL;
+
+    /* launch shape: a work-group wide enough for one chunk of the row, at most max_group */
+    size_t group = 1;
+    if (c->use_group_scan) {
+        const size_t lanes = (negatives + (size_t)c->vector_width - 1) / (size_t)c->vector_width;
+        group = c->max_group < 32 ? c->max_group : 32;
+        while (group < lanes && group * 2 <= c->max_group)
+            group *= 2;
+    }
+    const size_t rows_per_launch = c->use_group_scan ? ((size_t)1 << 31) / group : (size_t)1 << 30;
+    cl_kernel k = c->use_group_scan ? c->scan_groups : c->scan_rows;
+    for (size_t base = 0; base < rows; base += rows_per_launch) {
+        const size_t n = rows - base < rows_per_launch ? rows - base : rows_per_launch;
+        const cl_ulong base64 = base;
+        cl_int err = CL_SUCCESS;
+        SET_ARG(k, 0, rows64);
+        SET_ARG(k, 1, negatives64);
+        SET_ARG(k, 2, o->margin);
+        SET_ARG(k, 3, pos);
+        SET_ARG(k, 4, neg_arg);
+        SET_ARG(k, 5, weights);
+        SET_ARG(k, 6, scale);
+        SET_ARG(k, 7, row_loss);
+        SET_ARG(k, 8, grad_pos);
+        SET_ARG(k, 9, grad_neg);
+        SET_ARG(k, 10, offender);
+        SET_ARG(k, 11, base64);
+        if (err != CL_SUCCESS)
+            return wl_fail_cl(c, err, "clSetKernelArg(scan)");
+        st = c->use_group_scan ? chain_kernel(ch, k, n * group, group, "clEnqueueNDRangeKernel(wl_scan_groups)")
+                               : chain_kernel(ch, k, n, 0, "clEnqueueNDRangeKernel(wl_scan_rows)");
+        if (st != WL_SUCCESS)
+            return st;
+    }
+    if (!reduce)
+        return WL_SUCCESS;
+    cl_int err = CL_SUCCESS;
+    k = c->reduce_sum;
+    SET_ARG(k, 0, rows64);
+    SET_ARG(k, 1, row_loss);
+    SET_ARG(k, 2, scale);
+    SET_ARG(k, 3, loss);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(c, err, "clSetKernelArg(wl_reduce_sum)");
+    return chain_kernel(ch, k, c->reduce_group, c->reduce_group, "clEnqueueNDRangeKernel(wl_reduce_sum)");
+}
+
+/* Keep the last command for ordering the next call; hand it to the caller if asked. */
+static void finish_chain(wl_context *c, chain *ch, cl_event *done)
+{
+    if (c->last)
+        clReleaseEvent(c->last);
+    c->last = ch->last;
+    if (c->last)
+        clRetainEvent(c->last);
+    if (done) {
+        *done = ch->last;
+        ch->last = NULL;
+    }
+}
+
+wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
+                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, cl_uint num_wait,
+                     const cl_event *wait, cl_event *done)
+{
+    if (!c)
+        return WL_ERROR_INVALID_ARGUMENT;
+    if (done)
+        *done = NULL;
+    wl_status st = check_options(c, o, rows, negatives);
+    if (st != WL_SUCCESS)
+        return st;
+    if (num_wait && !wait)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "num_wait is %u but wait is NULL", (unsigned)num_wait);
+    const size_t loss_count = o->reduction == WL_REDUCE_NONE ? rows : 1;
+    const size_t scores = rows * negatives;
+    if (!loss)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "loss is NULL");
+    if (loss_count && (st = check_buffer(c, loss, loss_count * sizeof(float), "loss")))
+        return st;
+    if (rows && !pos)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "pos is NULL but rows is %zu", rows);
+    if (scores && !neg)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "neg is NULL but rows x negatives is %zu", scores);
+    if (rows && (st = check_buffer(c, pos, rows * sizeof(float), "pos")))
+        return st;
+    if (scores && (st = check_buffer(c, neg, scores * sizeof(float), "neg")))
+        return st;
+    if (rows && grad_pos && (st = check_buffer(c, grad_pos, rows * sizeof(float), "grad_pos")))
+        return st;
+    if (scores && grad_neg && (st = check_buffer(c, grad_neg, scores * sizeof(float), "grad_neg")))
+        return st;
+    if (rows && offender && (st = check_buffer(c, offender, rows * sizeof(int32_t), "offender")))
+        return st;
+    if (!scores)
+        grad_neg = NULL; /* nothing to write, and the buffer may be absent */
+
+    chain ch;
+    if ((st = chain_start(&ch, c, num_wait, wait)) != WL_SUCCESS)
+        return st;
+    if (o->check_finite && rows) {
+        cl_uint bad = UINT32_MAX;
+        st = find_nonfinite(&ch, rows, negatives, pos, neg, &bad);
+        if (st == WL_SUCCESS && bad != UINT32_MAX)
+            st = wl_fail(c, WL_ERROR_NONFINITE, "row %u has a NaN or Inf score (check_finite is on)", bad);
+    }
+    if (st == WL_SUCCESS)
+        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch);
+    if (st == WL_SUCCESS || ch.last)
+        finish_chain(c, &ch, st == WL_SUCCESS ? done : NULL);
+    chain_end(&ch);
+    return st;
+}
+
+/* The first row of host input with a NaN or Inf, or rows if none. */
+static size_t first_nonfinite_row(size_t rows, size_t negatives, const float *pos, const float *neg)
+{
+    for (size_t b = 0; b < rows; ++b) {
+        if (!isfinite(pos[b]))
+            return b;
+        for (size_t j = 0; j < negatives; ++j)
+            if (!isfinite(neg[b * negatives + j]))
+                return b;
+    }
+    return rows;
+}
+
+wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                  const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender)
+{
+    if (!c)
+        return WL_ERROR_INVALID_ARGUMENT;
+    wl_status st = check_options(c, o, rows, negatives);
+    if (st != WL_SUCCESS)
+        return st;
+    const size_t scores = rows * negatives;
+    if (!loss)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "loss is NULL");
+    if (rows && !pos)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "pos is NULL but rows is %zu", rows);
+    if (scores && !neg)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "neg is NULL but rows x negatives is %zu", scores);
+    if (o->check_finite) {
+        const size_t bad = first_nonfinite_row(rows, negatives, pos, neg);
+        if (bad < rows)
+            return wl_fail(c, WL_ERROR_NONFINITE, "row %zu has a NaN or Inf score (check_finite is on)", bad);
+    }
+    if (rows == 0) {
+        if (o->reduction != WL_REDUCE_NONE)
+            loss[0] = 0.0f;
+        return WL_SUCCESS;
+    }
+
+    const size_t loss_count = o->reduction == WL_REDUCE_NONE ? rows : 1;
+    const struct {
+        size_t bytes;
+        const char *what;
+        int wanted;
+    } stage[6] = {
+        [STAGE_POS] = {rows * sizeof(float), "pos", 1},
+        [STAGE_NEG] = {scores * sizeof(float), "neg", scores > 0},
+        [STAGE_LOSS] = {loss_count * sizeof(float), "loss", 1},
+        [STAGE_GRAD_POS] = {rows * sizeof(float), "grad_pos", grad_pos != NULL},
+        [STAGE_GRAD_NEG] = {scores * sizeof(float), "grad_neg", grad_neg != NULL && scores > 0},
+        [STAGE_OFFENDER] = {rows * sizeof(int32_t), "offender", offender != NULL},
+    };
+    cl_mem buf[6] = {0};
+    for (int i = 0; i < 6; ++i) {
+        if (!stage[i].wanted)
+            continue;
+        if ((st = ensure_buffer(c, &c->stage[i], &c->stage_size[i], stage[i].bytes, stage[i].what)))
+            return st;
+        buf[i] = c->stage[i];
+    }
+
+    chain ch;
+    if ((st = chain_start(&ch, c, 0, NULL)) != WL_SUCCESS)
+        return st;
+    cl_int err = clEnqueueWriteBuffer(c->queue, buf[STAGE_POS], CL_FALSE, 0, stage[STAGE_POS].bytes, pos,
+                                      ch.num_wait, ch.num_wait ? ch.wait : NULL, NULL);
+    if (err == CL_SUCCESS && scores)
+        err = clEnqueueWriteBuffer(c->queue, buf[STAGE_NEG], CL_FALSE, 0, stage[STAGE_NEG].bytes, neg, ch.num_wait,
+                                   ch.num_wait ? ch.wait : NULL, NULL);
+    if (err != CL_SUCCESS)
+        st = wl_fail_cl(c, err, "clEnqueueWriteBuffer");
+    /* the context's queue is in order unless the caller gave an out-of-order one; be safe either way */
+    if (st == WL_SUCCESS && (err = clEnqueueBarrierWithWaitList(c->queue, 0, NULL, NULL)) != CL_SUCCESS)
+        st = wl_fail_cl(c, err, "clEnqueueBarrierWithWaitList");
+    if (st == WL_SUCCESS)
+        st = run(c, o, rows, negatives, buf[STAGE_POS], buf[STAGE_NEG], buf[STAGE_LOSS], buf[STAGE_GRAD_POS],
+                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch);
+    void *host[6] = {NULL, NULL, loss, grad_pos, grad_neg, offender};
+    for (int i = STAGE_LOSS; i <= STAGE_OFFENDER && st == WL_SUCCESS; ++i) {
+        if (!buf[i])
+            continue;
+        err = clEnqueueReadBuffer(c->queue, buf[i], CL_FALSE, 0, stage[i].bytes, host[i], ch.num_wait, ch.wait,
+                                  NULL);
+        if (err != CL_SUCCESS)
+            st = wl_fail_cl(c, err, "clEnqueueReadBuffer");
+    }
+    /* wait for everything enqueued, also after a failure: host memory is in use */
+    err = clFinish(c->queue);
+    if (st == WL_SUCCESS && err != CL_SUCCESS)
+        st = wl_fail_cl(c, err, "clFinish");
+    if (c->last)
+        clReleaseEvent(c->last);
+    c->last = NULL;
+    chain_end(&ch);
+    return st;
+}
