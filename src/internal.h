@@ -26,7 +26,7 @@ struct wl_context {
     uint64_t max_alloc;     /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     int use_group_scan;     /* 1: wl_scan_groups, 0: wl_scan_rows */
     int vector_width;       /* WL_VEC */
-    size_t reduce_group;    /* WL_REDUCE_GROUP */
+    size_t reduce_group;    /* wl_reduce_sum's work-group, a power of two */
     char kernel_origin[4096];
     int from_cache;
     double build_seconds;

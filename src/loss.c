@@ -321,6 +321,7 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
     SET_ARG(k, 1, row_loss);
     SET_ARG(k, 2, scale);
     SET_ARG(k, 3, loss);
+    err |= clSetKernelArg(k, 4, c->reduce_group * sizeof(float), NULL);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clSetKernelArg(wl_reduce_sum)");
     return chain_kernel(ch, k, c->reduce_group, c->reduce_group, "clEnqueueNDRangeKernel(wl_reduce_sum)");

@@ -92,10 +92,8 @@ static void build_prelude(const wl_context *c, char *out, size_t size)
              "#define WL_FLOATV float%d\n"
              "#define WL_INTV int%d\n"
              "#define WL_VLOAD vload%d\n"
-             "#define WL_VSTORE vstore%d\n"
-             "#define WL_REDUCE_GROUP %zu\n",
-             c->vector_width, c->vector_width, c->vector_width, c->vector_width, c->vector_width,
-             c->reduce_group);
+             "#define WL_VSTORE vstore%d\n",
+             c->vector_width, c->vector_width, c->vector_width, c->vector_width, c->vector_width);
 }
 
 static void device_string(cl_device_id d, cl_device_info what, char *out, size_t size)
@@ -243,13 +241,19 @@ static wl_status create_kernels(wl_context *c)
             return wl_fail(c, err == CL_OUT_OF_HOST_MEMORY ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_BUILD,
                            "clCreateKernel(%s) failed: %s (%d)", list[i].name, wl_cl_error_name(err), (int)err);
     }
-    size_t group = 0;
-    cl_int err = clGetKernelWorkGroupInfo(c->scan_groups, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof group,
-                                          &group, NULL);
+    /* the largest work-groups these kernels can run with on this device */
+    size_t scan_group = 0, reduce_group = 0;
+    cl_int err = clGetKernelWorkGroupInfo(c->scan_groups, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof scan_group,
+                                          &scan_group, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetKernelWorkGroupInfo(c->reduce_sum, c->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                       sizeof reduce_group, &reduce_group, NULL);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
-    if (group < c->max_group)
-        c->max_group = group;
+    if (scan_group < c->max_group)
+        c->max_group = scan_group ? scan_group : 1;
+    while (c->reduce_group > 1 && c->reduce_group > reduce_group)
+        c->reduce_group /= 2;
     return WL_SUCCESS;
 }
 
