@@ -25,3 +25,13 @@ int wl_first_lane(float margin, const global float *n, ulong from, float p)
             return (int)from + k;
     return (int)from + WL_VEC - 1;
 }
+
+/* Index of the first stopping negative in n[from .. from + count), known to
+ * hold one (a vector test said so); scalar test, so both agree. */
+int wl_first_in(float margin, const global float *n, ulong from, int count, float p)
+{
+    for (int k = 0; k < count - 1; ++k)
+        if (wl_stops(margin, n[from + k], p))
+            return (int)from + k;
+    return (int)from + count - 1;
+}

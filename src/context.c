@@ -11,25 +11,27 @@ void wl_context_options_default(wl_context_options *o)
         memset(o, 0, sizeof *o);
 }
 
-/* Launch shape per device type (../shared/PLATFORMS.md): on CPUs one
- * work-item walks one row; elsewhere a work-group shares a row. The
- * environment variable WARPLOSS_SCAN=row|group overrides it (tests use it to
- * check both shapes on one device). */
+/* Scan variant and vector width come from the device's type (device.c, shared
+ * with wl_device_launch_plan); the work-group sizes from its limits. */
 static void choose_launch_shape(wl_context *c)
 {
-    const char *force = getenv("WARPLOSS_SCAN");
-    c->use_group_scan = !(c->device_type & CL_DEVICE_TYPE_CPU);
-    if (force && strcmp(force, "row") == 0)
-        c->use_group_scan = 0;
-    if (force && strcmp(force, "group") == 0)
-        c->use_group_scan = 1;
-    c->vector_width = (c->device_type & CL_DEVICE_TYPE_CPU) ? 8 : 4;
+    wl_device_launch_shape(c->device_type, &c->use_group_scan, &c->vector_width);
     size_t max_group = 0;
     clGetDeviceInfo(c->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group, NULL);
     c->max_group = max_group < 256 ? max_group : 256;
     c->reduce_group = 1;
     while (c->reduce_group * 2 <= c->max_group)
         c->reduce_group *= 2;
+    /* On CPUs the row scan runs a few blocks of rows per core, each a plain
+     * loop (PoCL gains nothing from work-item loops over a branchy scan), and
+     * the few partial sums are added by one work-item. */
+    c->row_items = 0;
+    if (c->device_type & CL_DEVICE_TYPE_CPU) {
+        cl_uint units = 0;
+        clGetDeviceInfo(c->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
+        c->row_items = (size_t)(units ? units : 1) * 8;
+        c->reduce_group = 1;
+    }
     if (c->max_group == 0)
         c->max_group = 1;
 }

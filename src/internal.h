@@ -26,6 +26,7 @@ struct wl_context {
     uint64_t max_alloc;     /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     int use_group_scan;     /* 1: wl_scan_groups, 0: wl_scan_rows */
     int vector_width;       /* WL_VEC */
+    size_t row_items;       /* row scan: work-items per launch, each a block of rows (0: one row each) */
     size_t reduce_group;    /* wl_reduce_sum's work-group, a power of two */
     char kernel_origin[4096];
     int from_cache;
@@ -61,6 +62,8 @@ char *wl_thread_error(void);
 
 /* device.c: the resolver; writes the detail into err on failure */
 wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, size_t err_size);
+/* the launch shape for a device type: 1 = work-group scan, and the vector width */
+void wl_device_launch_shape(cl_device_type type, int *use_group_scan, int *vector_width);
 
 /* time */
 double wl_seconds(void);

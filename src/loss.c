@@ -270,55 +270,94 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
     }
     if (negatives && (st = ensure_weights(c, o, negatives)) != WL_SUCCESS)
         return st;
-    cl_mem row_loss = loss;
-    if (reduce) {
-        if ((st = ensure_buffer(c, &c->row_loss, &c->row_loss_size, rows * sizeof(float), "the row losses")))
-            return st;
-        row_loss = c->row_loss;
-    }
     const float scale = o->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
     const cl_ulong rows64 = rows, negatives64 = negatives;
     const cl_mem weights = negatives ? c->weights : NULL, neg_arg = negatives ? neg : NULL;
 
-    /* launch shape: a work-group wide enough for one chunk of the row, at most max_group */
-    size_t group = 1;
+    /* What gets summed: the work-group scan writes every row's loss; the row
+     * scan, when only the sum is wanted, one partial sum per work-item (a
+     * block of consecutive rows), which saves writing and re-reading the row
+     * losses. */
+    size_t rows_per_item = 1, items = rows;
+    if (!c->use_group_scan && c->row_items) {
+        rows_per_item = (rows + c->row_items - 1) / c->row_items;
+        items = (rows + rows_per_item - 1) / rows_per_item;
+    }
+    const size_t summed = c->use_group_scan ? rows : items;
+    cl_mem row_loss = loss, partial = NULL;
+    if (reduce) {
+        if ((st = ensure_buffer(c, &c->row_loss, &c->row_loss_size, summed * sizeof(float), "the row losses")))
+            return st;
+        row_loss = c->use_group_scan ? c->row_loss : NULL;
+        partial = c->use_group_scan ? NULL : c->row_loss;
+    }
+
     if (c->use_group_scan) {
+        /* a work-group wide enough for one chunk of the row, at most max_group */
         const size_t lanes = (negatives + (size_t)c->vector_width - 1) / (size_t)c->vector_width;
-        group = c->max_group < 32 ? c->max_group : 32;
+        size_t group = c->max_group < 32 ? c->max_group : 32;
         while (group < lanes && group * 2 <= c->max_group)
             group *= 2;
-    }
-    const size_t rows_per_launch = c->use_group_scan ? ((size_t)1 << 31) / group : (size_t)1 << 30;
-    cl_kernel k = c->use_group_scan ? c->scan_groups : c->scan_rows;
-    for (size_t base = 0; base < rows; base += rows_per_launch) {
-        const size_t n = rows - base < rows_per_launch ? rows - base : rows_per_launch;
-        const cl_ulong base64 = base;
-        cl_int err = CL_SUCCESS;
-        SET_ARG(k, 0, rows64);
-        SET_ARG(k, 1, negatives64);
-        SET_ARG(k, 2, o->margin);
-        SET_ARG(k, 3, pos);
-        SET_ARG(k, 4, neg_arg);
-        SET_ARG(k, 5, weights);
-        SET_ARG(k, 6, scale);
-        SET_ARG(k, 7, row_loss);
-        SET_ARG(k, 8, grad_pos);
-        SET_ARG(k, 9, grad_neg);
-        SET_ARG(k, 10, offender);
-        SET_ARG(k, 11, base64);
-        if (err != CL_SUCCESS)
-            return wl_fail_cl(c, err, "clSetKernelArg(scan)");
-        st = c->use_group_scan ? chain_kernel(ch, k, n * group, group, "clEnqueueNDRangeKernel(wl_scan_groups)")
-                               : chain_kernel(ch, k, n, 0, "clEnqueueNDRangeKernel(wl_scan_rows)");
-        if (st != WL_SUCCESS)
-            return st;
+        const size_t rows_per_launch = ((size_t)1 << 31) / group;
+        cl_kernel k = c->scan_groups;
+        for (size_t base = 0; base < rows; base += rows_per_launch) {
+            const size_t n = rows - base < rows_per_launch ? rows - base : rows_per_launch;
+            const cl_ulong base64 = base;
+            cl_int err = CL_SUCCESS;
+            SET_ARG(k, 0, rows64);
+            SET_ARG(k, 1, negatives64);
+            SET_ARG(k, 2, o->margin);
+            SET_ARG(k, 3, pos);
+            SET_ARG(k, 4, neg_arg);
+            SET_ARG(k, 5, weights);
+            SET_ARG(k, 6, scale);
+            SET_ARG(k, 7, row_loss);
+            SET_ARG(k, 8, grad_pos);
+            SET_ARG(k, 9, grad_neg);
+            SET_ARG(k, 10, offender);
+            SET_ARG(k, 11, base64);
+            if (err != CL_SUCCESS)
+                return wl_fail_cl(c, err, "clSetKernelArg(wl_scan_groups)");
+            if ((st = chain_kernel(ch, k, n * group, group, "clEnqueueNDRangeKernel(wl_scan_groups)")))
+                return st;
+        }
+    } else {
+        /* one work-item per block of rows; on CPUs a work-group of one item,
+         * so each is a plain loop (0: the runtime chooses, one row per item) */
+        const size_t local = c->row_items ? 1 : 0;
+        const size_t items_per_launch = (size_t)1 << 30;
+        cl_kernel k = c->scan_rows;
+        for (size_t first_item = 0; first_item < items; first_item += items_per_launch) {
+            const size_t n = items - first_item < items_per_launch ? items - first_item : items_per_launch;
+            const cl_ulong base64 = (cl_ulong)first_item * rows_per_item, per_item = rows_per_item;
+            cl_int err = CL_SUCCESS;
+            SET_ARG(k, 0, rows64);
+            SET_ARG(k, 1, negatives64);
+            SET_ARG(k, 2, o->margin);
+            SET_ARG(k, 3, pos);
+            SET_ARG(k, 4, neg_arg);
+            SET_ARG(k, 5, weights);
+            SET_ARG(k, 6, scale);
+            SET_ARG(k, 7, row_loss);
+            SET_ARG(k, 8, grad_pos);
+            SET_ARG(k, 9, grad_neg);
+            SET_ARG(k, 10, offender);
+            SET_ARG(k, 11, base64);
+            SET_ARG(k, 12, per_item);
+            SET_ARG(k, 13, partial);
+            if (err != CL_SUCCESS)
+                return wl_fail_cl(c, err, "clSetKernelArg(wl_scan_rows)");
+            if ((st = chain_kernel(ch, k, n, local, "clEnqueueNDRangeKernel(wl_scan_rows)")))
+                return st;
+        }
     }
     if (!reduce)
         return WL_SUCCESS;
     cl_int err = CL_SUCCESS;
-    k = c->reduce_sum;
-    SET_ARG(k, 0, rows64);
-    SET_ARG(k, 1, row_loss);
+    const cl_ulong summed64 = summed;
+    cl_kernel k = c->reduce_sum;
+    SET_ARG(k, 0, summed64);
+    SET_ARG(k, 1, c->row_loss);
     SET_ARG(k, 2, scale);
     SET_ARG(k, 3, loss);
     err |= clSetKernelArg(k, 4, c->reduce_group * sizeof(float), NULL);
@@ -446,21 +485,43 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
         [STAGE_GRAD_NEG] = {scores * sizeof(float), "grad_neg", grad_neg != NULL && scores > 0},
         [STAGE_OFFENDER] = {rows * sizeof(int32_t), "offender", offender != NULL},
     };
-    cl_mem buf[6] = {0};
-    for (int i = 0; i < 6; ++i) {
-        if (!stage[i].wanted)
-            continue;
-        if ((st = ensure_buffer(c, &c->stage[i], &c->stage_size[i], stage[i].bytes, stage[i].what)))
-            return st;
-        buf[i] = c->stage[i];
+    /* On a CPU device the inputs are read where they are (CL_MEM_USE_HOST_PTR
+     * is zero-copy there): no copy of the negatives, often most of the call's
+     * time. Elsewhere, or if the runtime refuses the pointer, they are staged. */
+    cl_mem buf[6] = {0}, wrapped[2] = {0};
+    if (c->device_type & CL_DEVICE_TYPE_CPU) {
+        const void *in[2] = {pos, neg};
+        for (int i = STAGE_POS; i <= STAGE_NEG; ++i) {
+            cl_int e = CL_SUCCESS;
+            if (stage[i].wanted)
+                wrapped[i] = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, stage[i].bytes,
+                                            (void *)in[i], &e);
+            if (e != CL_SUCCESS)
+                wrapped[i] = NULL;
+        }
+    }
+    for (int i = 0; i < 6 && st == WL_SUCCESS; ++i) {
+        if (i <= STAGE_NEG && wrapped[i])
+            buf[i] = wrapped[i];
+        else if (stage[i].wanted &&
+                 (st = ensure_buffer(c, &c->stage[i], &c->stage_size[i], stage[i].bytes, stage[i].what)) == 0)
+            buf[i] = c->stage[i];
     }
 
     chain ch;
-    if ((st = chain_start(&ch, c, 0, NULL)) != WL_SUCCESS)
+    if (st == WL_SUCCESS)
+        st = chain_start(&ch, c, 0, NULL);
+    if (st != WL_SUCCESS) {
+        for (int i = STAGE_POS; i <= STAGE_NEG; ++i)
+            if (wrapped[i])
+                clReleaseMemObject(wrapped[i]);
         return st;
-    cl_int err = clEnqueueWriteBuffer(c->queue, buf[STAGE_POS], CL_FALSE, 0, stage[STAGE_POS].bytes, pos,
-                                      ch.num_wait, ch.num_wait ? ch.wait : NULL, NULL);
-    if (err == CL_SUCCESS && scores)
+    }
+    cl_int err = CL_SUCCESS;
+    if (!wrapped[STAGE_POS])
+        err = clEnqueueWriteBuffer(c->queue, buf[STAGE_POS], CL_FALSE, 0, stage[STAGE_POS].bytes, pos, ch.num_wait,
+                                   ch.num_wait ? ch.wait : NULL, NULL);
+    if (err == CL_SUCCESS && scores && !wrapped[STAGE_NEG])
         err = clEnqueueWriteBuffer(c->queue, buf[STAGE_NEG], CL_FALSE, 0, stage[STAGE_NEG].bytes, neg, ch.num_wait,
                                    ch.num_wait ? ch.wait : NULL, NULL);
     if (err != CL_SUCCESS)
@@ -488,5 +549,8 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
         clReleaseEvent(c->last);
     c->last = NULL;
     chain_end(&ch);
+    for (int i = STAGE_POS; i <= STAGE_NEG; ++i)
+        if (wrapped[i])
+            clReleaseMemObject(wrapped[i]);
     return st;
 }

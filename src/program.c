@@ -83,8 +83,33 @@ static const char *kernel_folder(wl_context *c, const char *option)
     return NULL;
 }
 
+static void device_string(cl_device_id d, cl_device_info what, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (clGetDeviceInfo(d, what, size - 1, out, NULL) != CL_SUCCESS)
+        out[0] = '\0';
+    out[size - 1] = '\0';
+}
+
+/* PoCL (clang underneath) takes clang builtins in OpenCL C. */
+static int device_is_pocl(cl_device_id d)
+{
+    char version[256];
+    device_string(d, CL_DEVICE_VERSION, version, sizeof version);
+    return strstr(version, "pocl") != NULL || strstr(version, "PoCL") != NULL;
+}
+
 static void build_prelude(const wl_context *c, char *out, size_t size)
 {
+    /* Row scan tuning (cl/scan.cl), measured with tools/warploss-bench. On a
+     * CPU: test WL_ROW_UNROLL vectors per branch (4 x float8: one branch per
+     * two cache lines), and prefetch the start of the row WL_PREFETCH_ROWS
+     * rows ahead, which hides the memory latency of rows that stop early (the
+     * hardware prefetcher does not follow a row stride across pages);
+     * __builtin_prefetch is clang's, so only on PoCL (clang underneath). */
+    const int cpu = (c->device_type & CL_DEVICE_TYPE_CPU) != 0;
+    const int row_unroll = cpu ? 4 : 1;
+    const int prefetch_rows = cpu && device_is_pocl(c->device) ? 16 : 0;
     snprintf(out, size,
              "/* warploss prelude: device-specific values */\n"
              "#pragma OPENCL FP_CONTRACT OFF\n"
@@ -92,16 +117,14 @@ static void build_prelude(const wl_context *c, char *out, size_t size)
              "#define WL_FLOATV float%d\n"
              "#define WL_INTV int%d\n"
              "#define WL_VLOAD vload%d\n"
-             "#define WL_VSTORE vstore%d\n",
-             c->vector_width, c->vector_width, c->vector_width, c->vector_width, c->vector_width);
-}
-
-static void device_string(cl_device_id d, cl_device_info what, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (clGetDeviceInfo(d, what, size - 1, out, NULL) != CL_SUCCESS)
-        out[0] = '\0';
-    out[size - 1] = '\0';
+             "#define WL_VSTORE vstore%d\n"
+             "#define WL_ROW_UNROLL %d\n"
+             "#define WL_PREFETCH_ROWS %d\n"
+             "%s\n",
+             c->vector_width, c->vector_width, c->vector_width, c->vector_width, c->vector_width, row_unroll,
+             prefetch_rows,
+             prefetch_rows ? "#define WL_PREFETCH_ROW(p, ok) do { if (ok) __builtin_prefetch(p); } while (0)"
+                           : "#define WL_PREFETCH_ROW(p, ok) ((void)0)");
 }
 
 static void cache_key(const wl_context *c, const char *source, char *key, size_t size)

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the one script to run on a lent NVIDIA machine (H100/H200).
+# Sets up NVIDIA's OpenCL ICD without root (../shared/PLATFORMS.md), prints
+# the card, builds in a fresh folder, runs the tests, the benchmark (table and
+# --json) and warploss-devices --check, each line of figures prefixed with the
+# card's name. Bounded: every step has a timeout, about 7 minutes in all.
+#
+# usage: tools/gpu-check.sh [OUTDIR]   (OUTDIR: where logs and bench.json go; default $OUT or /tmp/warploss-gpu-check)
+set -u
+set -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUTDIR=${1:-${OUT:-/tmp/warploss-gpu-check}}
+BUILD=$(mktemp -d /tmp/warploss-gpu-build.XXXXXX)
+START=$(date +%s)
+mkdir -p "$OUTDIR"
+status=0
+
+say() { printf '== %s (t+%ss)\n' "$*" "$(( $(date +%s) - START ))"; }
+fail() { printf 'gpu-check: FAILED: %s\n' "$*"; status=1; }
+
+# --- NVIDIA's OpenCL ICD: a private vendors folder, unless the system has one
+say "OpenCL ICD"
+if [ -z "${OCL_ICD_VENDORS:-}" ] && [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; then
+    lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl\.so\.1/ {print $NF; exit}')
+    [ -z "$lib" ] && for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/nvidia/lib64 /usr/lib; do
+        [ -e "$d/libnvidia-opencl.so.1" ] && lib="$d/libnvidia-opencl.so.1" && break
+    done
+    if [ -z "$lib" ]; then
+        echo "gpu-check: libnvidia-opencl.so.1 not found; is the NVIDIA driver installed?"
+        lib=libnvidia-opencl.so.1
+    fi
+    ICD=$(mktemp -d /tmp/warploss-icd.XXXXXX)
+    echo "$lib" > "$ICD/nvidia.icd"
+    export OCL_ICD_VENDORS=$ICD
+    echo "OCL_ICD_VENDORS=$ICD ($(cat "$ICD/nvidia.icd"))"
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so\.1'; then
+    echo "gpu-check: no libOpenCL.so.1 (ICD loader); carry Debian's ocl-icd-libopencl1 unpacked and set LD_LIBRARY_PATH"
+fi
+
+say "card"
+if command -v nvidia-smi >/dev/null; then
+    timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv || true
+else
+    echo "gpu-check: nvidia-smi not found"
+fi
+if command -v clinfo >/dev/null; then
+    timeout 30 clinfo -l || fail "clinfo -l"
+else
+    echo "gpu-check: clinfo not found (apt-get install clinfo)"
+fi
+export WARPLOSS_DEVICE=${WARPLOSS_DEVICE:-gpu}
+CARD=$(timeout 30 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+[ -z "$CARD" ] && CARD="device '$WARPLOSS_DEVICE'"
+export WARPLOSS_CACHE_DIR=$BUILD/warploss-cache
+echo "card: $CARD; WARPLOSS_DEVICE=$WARPLOSS_DEVICE"
+
+# --- build
+say "build in $BUILD"
+if ! timeout 120 meson setup "$BUILD" "$ROOT" -Dbuildtype=release > "$OUTDIR/setup.log" 2>&1; then
+    tail -20 "$OUTDIR/setup.log"
+    fail "meson setup (log: $OUTDIR/setup.log)"
+    exit 1
+fi
+if ! timeout 180 meson compile -C "$BUILD" > "$OUTDIR/build.log" 2>&1; then
+    tail -30 "$OUTDIR/build.log"
+    fail "meson compile (log: $OUTDIR/build.log)"
+    exit 1
+fi
+
+# --- tests, on the GPU (both scan variants are covered inside test-loss)
+say "tests on $CARD"
+if timeout 150 meson test -C "$BUILD" --print-errorlogs > "$OUTDIR/tests.log" 2>&1; then
+    grep -E '^(Ok|Fail|Skipped|Timeout):' "$OUTDIR/tests.log" | sed "s/^/[$CARD] /"
+else
+    tail -40 "$OUTDIR/tests.log"
+    fail "tests (log: $OUTDIR/tests.log)"
+fi
+
+# --- warploss-devices --check
+if [ -x "$BUILD/tools/warploss-devices" ]; then
+    say "warploss-devices --check"
+    timeout 60 "$BUILD/tools/warploss-devices" --check 2>&1 | sed "s/^/[$CARD] /" || fail "warploss-devices --check"
+else
+    echo "gpu-check: $BUILD/tools/warploss-devices not built; skipped"
+fi
+
+# --- benchmark: the table, then JSON (16M+ scores for the bandwidth goal)
+BENCH="$BUILD/tools/warploss-bench"
+SHAPES=1024x100,4096x1024,16384x256,65536x64,16384x1024,65536x1024
+say "warploss-bench on $CARD"
+timeout 120 "$BENCH" --device "$WARPLOSS_DEVICE" --shapes "$SHAPES" --repeat 21 2>&1 | sed "s/^/[$CARD] /" \
+    || fail "warploss-bench"
+say "warploss-bench --json"
+if timeout 120 "$BENCH" --device "$WARPLOSS_DEVICE" --shapes "$SHAPES" --repeat 21 --json > "$OUTDIR/bench.json"; then
+    python3 - "$OUTDIR/bench.json" "$CARD" <<'EOF' || fail "reading bench.json"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print("[%s] device %s: no-offender regime at 16M+ scores, fraction of the card's copy bandwidth (goal >= 0.75):"
+      % (sys.argv[2], doc["device"]))
+for r in doc["results"]:
+    if r["regime"] == "none" and r["rows"] * r["negatives"] >= 16 * 1024 * 1024:
+        print("[%s]   %dx%d: %.1f GB/s of %.1f GB/s copy = %.2f" % (
+            sys.argv[2], r["rows"], r["negatives"], r["gb_per_s"], r["copy_gb_per_s"],
+            r["gb_per_s"] / r["copy_gb_per_s"] if r["copy_gb_per_s"] else 0))
+EOF
+    echo "JSON: $OUTDIR/bench.json"
+else
+    fail "warploss-bench --json"
+fi
+
+say "done"
+rm -rf "$BUILD"
+[ $status -eq 0 ] && echo "gpu-check: all steps passed on $CARD" || echo "gpu-check: some steps FAILED on $CARD"
+exit $status
