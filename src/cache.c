@@ -6,6 +6,7 @@
  * mismatch makes the entry invalid: the caller deletes it and rebuilds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +75,26 @@ int wl_cache_unpack(const unsigned char *data, size_t size, const char *key, con
 
 unsigned char *wl_read_file(const char *path, size_t max, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* Regular files only: a FIFO (opened without O_NONBLOCK it waits for a
+     * writer forever), a device or a folder is refused. */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return NULL;
+    struct stat st;
+    const int stat_ok = fstat(fd, &st) == 0;
+    FILE *f = stat_ok && S_ISREG(st.st_mode) ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        const int err = !stat_ok || S_ISREG(st.st_mode) ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        close(fd);
+        errno = err;
+        return NULL;
+    }
     unsigned char *data = NULL;
     long len = -1;
     if (fseek(f, 0, SEEK_END) == 0)
         len = ftell(f);
+    if (len >= 0 && (unsigned long)len > max)
+        errno = EFBIG;
     if (len >= 0 && (unsigned long)len <= max && fseek(f, 0, SEEK_SET) == 0) {
         data = malloc((size_t)len + 1);
         if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {

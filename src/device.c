@@ -7,14 +7,7 @@
 
 #include "internal.h"
 
-typedef struct candidate {
-    cl_platform_id platform;
-    cl_device_id device;
-    unsigned platform_index, device_index;
-    cl_device_type type;
-    cl_uint compute_units;
-    char platform_name[256], device_name[256];
-} candidate;
+typedef wl_device_desc candidate;
 
 static int type_rank(cl_device_type t)
 {
@@ -130,30 +123,10 @@ static int better(const candidate *a, const candidate *b)
     return a->compute_units > b->compute_units;
 }
 
-wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, size_t err_size)
+wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *list, size_t count,
+                          wl_device_choice *out, char *err, size_t err_size)
 {
-    const char *origin = "device spec";
-    if (!spec || !*spec) {
-        spec = getenv("WARPLOSS_DEVICE");
-        origin = "WARPLOSS_DEVICE";
-        if (spec && !*spec)
-            spec = NULL;
-    }
-    size_t count;
-    cl_int cl_err;
-    candidate *list = list_devices(&count, &cl_err);
-    if (!list) {
-        if (cl_err == CL_OUT_OF_HOST_MEMORY) {
-            snprintf(err, err_size, "out of host memory while listing OpenCL devices");
-            return WL_ERROR_OUT_OF_MEMORY;
-        }
-        snprintf(err, err_size,
-                 "no OpenCL platform or device found (%s); install a vendor driver or PoCL "
-                 "(Debian: apt-get install pocl-opencl-icd)",
-                 cl_err == CL_SUCCESS ? "no devices" : wl_cl_error_name(cl_err));
-        return WL_ERROR_NO_DEVICE;
-    }
-
+    const char *origin = from_env ? "WARPLOSS_DEVICE" : "device spec";
     unsigned long want_p = 0, want_d = 0;
     int by_index = spec && parse_index(spec, &want_p, &want_d);
     cl_device_type want_type = 0;
@@ -178,12 +151,12 @@ wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, 
     }
 
     if (!best) {
-        int len = snprintf(err, err_size, "no OpenCL device matches %s \"%s\"; the devices are:", origin, spec);
+        int len = snprintf(err, err_size, "no OpenCL device matches %s \"%s\"; the devices are:", origin,
+                           spec ? spec : "");
         for (size_t i = 0; i < count && len >= 0 && (size_t)len < err_size; ++i)
             len += snprintf(err + len, err_size - (size_t)len, " %u:%u %s (%s, %s);", list[i].platform_index,
                             list[i].device_index, list[i].device_name, list[i].platform_name,
                             type_name(list[i].type));
-        free(list);
         return WL_ERROR_NO_DEVICE;
     }
 
@@ -201,14 +174,41 @@ wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, 
     else
         snprintf(why, sizeof why, "%s with the most compute units (%u) of %zu %s", kind,
                  (unsigned)best->compute_units, matches, spec ? "matches" : "devices");
-    if (spec && origin[0] == 'W')
+    if (spec && from_env)
         snprintf(out->reason, sizeof out->reason, "%s=%s: %s", origin, spec, why);
     else if (spec)
         snprintf(out->reason, sizeof out->reason, "device \"%s\": %s", spec, why);
     else
         snprintf(out->reason, sizeof out->reason, "%s", why);
-    free(list);
     return WL_SUCCESS;
+}
+
+wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, size_t err_size)
+{
+    int from_env = 0;
+    if (!spec || !*spec) {
+        spec = getenv("WARPLOSS_DEVICE");
+        from_env = 1;
+        if (spec && !*spec)
+            spec = NULL;
+    }
+    size_t count;
+    cl_int cl_err;
+    candidate *list = list_devices(&count, &cl_err);
+    if (!list) {
+        if (cl_err == CL_OUT_OF_HOST_MEMORY) {
+            snprintf(err, err_size, "out of host memory while listing OpenCL devices");
+            return WL_ERROR_OUT_OF_MEMORY;
+        }
+        snprintf(err, err_size,
+                 "no OpenCL platform or device found (%s); install a vendor driver or PoCL "
+                 "(Debian: apt-get install pocl-opencl-icd)",
+                 cl_err == CL_SUCCESS ? "no devices" : wl_cl_error_name(cl_err));
+        return WL_ERROR_NO_DEVICE;
+    }
+    const wl_status st = wl_device_match(spec, from_env, list, count, out, err, err_size);
+    free(list);
+    return st;
 }
 
 wl_status wl_select_device(const char *spec, wl_device_choice *out)

@@ -62,8 +62,25 @@ char *wl_thread_error(void);
 
 /* device.c: the resolver; writes the detail into err on failure */
 wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, size_t err_size);
+/* One device as the resolver sees it; the handles are only copied, never used. */
+typedef struct wl_device_desc {
+    cl_platform_id platform;
+    cl_device_id device;
+    unsigned platform_index, device_index;
+    cl_device_type type;
+    cl_uint compute_units;
+    char platform_name[256], device_name[256];
+} wl_device_desc;
+/* The resolver's choice for spec (NULL: any device) among list[0 .. count),
+ * without OpenCL calls (fuzzed by tests/fuzz/fuzz_device_spec.c); from_env:
+ * spec came from WARPLOSS_DEVICE, which the reason and the message say. */
+wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *list, size_t count,
+                          wl_device_choice *out, char *err, size_t err_size);
 /* the launch shape for a device type: 1 = work-group scan, and the vector width */
 void wl_device_launch_shape(cl_device_type type, int *use_group_scan, int *vector_width);
+
+/* loss.c: the options and shape check of wl_loss and wl_loss_cl (c may be NULL) */
+wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives);
 
 /* time */
 double wl_seconds(void);

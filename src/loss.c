@@ -43,7 +43,9 @@ static double rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weightin
     return log(x) + 0.57721566490153286061 + 1.0 / (2.0 * x) - 1.0 / (12.0 * x2) + 1.0 / (120.0 * x2 * x2);
 }
 
-static wl_status check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives)
+/* The host-side argument check of both entry points (shapes and options).
+ * Not static: tests/fuzz/fuzz_loss_args.c calls it. */
+wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives)
 {
     if (!o)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "options is NULL (use wl_loss_options_default)");
@@ -211,7 +213,8 @@ static wl_status check_buffer(wl_context *c, cl_mem buf, size_t need, const char
 
 /* ------------------------------------------------------------ the device path */
 
-#define SET_ARG(k, i, v) (err |= clSetKernelArg((k), (i), sizeof(v), &(v)))
+/* the first failure wins, so the error named is a real one */
+#define SET_ARG(k, i, v) (err = err != CL_SUCCESS ? err : clSetKernelArg((k), (i), sizeof(v), &(v)))
 
 /* Find the first row with a NaN or Inf; blocks. *bad = UINT32_MAX if none. */
 static wl_status find_nonfinite(chain *ch, size_t rows, size_t negatives, cl_mem pos, cl_mem neg, cl_uint *bad)
@@ -252,8 +255,18 @@ static wl_status find_nonfinite(chain *ch, size_t rows, size_t negatives, cl_mem
     return WL_SUCCESS;
 }
 
+/* The factor of WL_REDUCE_MEAN (1/rows rounded to float), else 1. */
+static float mean_scale(const wl_loss_options *o, size_t rows)
+{
+    return o->reduction == WL_REDUCE_MEAN && rows ? 1.0f / (float)rows : 1.0f;
+}
+
+/* scale multiplies the gradients, sum_scale the reduced loss (both 1/rows for
+ * the mean of one call; a chunk of a larger wl_loss call gets 1/(all rows)
+ * and 1: its caller adds the chunks' sums). */
 static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
-                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, chain *ch)
+                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, chain *ch,
+                     float scale, float sum_scale)
 {
     wl_status st;
     const float zero = 0.0f;
@@ -270,7 +283,6 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
     }
     if (negatives && (st = ensure_weights(c, o, negatives)) != WL_SUCCESS)
         return st;
-    const float scale = o->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
     const cl_ulong rows64 = rows, negatives64 = negatives;
     const cl_mem weights = negatives ? c->weights : NULL, neg_arg = negatives ? neg : NULL;
 
@@ -358,9 +370,10 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
     cl_kernel k = c->reduce_sum;
     SET_ARG(k, 0, summed64);
     SET_ARG(k, 1, c->row_loss);
-    SET_ARG(k, 2, scale);
+    SET_ARG(k, 2, sum_scale);
     SET_ARG(k, 3, loss);
-    err |= clSetKernelArg(k, 4, c->reduce_group * sizeof(float), NULL);
+    if (err == CL_SUCCESS)
+        err = clSetKernelArg(k, 4, c->reduce_group * sizeof(float), NULL);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clSetKernelArg(wl_reduce_sum)");
     return chain_kernel(ch, k, c->reduce_group, c->reduce_group, "clEnqueueNDRangeKernel(wl_reduce_sum)");
@@ -388,7 +401,7 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
         return WL_ERROR_INVALID_ARGUMENT;
     if (done)
         *done = NULL;
-    wl_status st = check_options(c, o, rows, negatives);
+    wl_status st = wl_loss_check_options(c, o, rows, negatives);
     if (st != WL_SUCCESS)
         return st;
     if (num_wait && !wait)
@@ -426,7 +439,8 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
             st = wl_fail(c, WL_ERROR_NONFINITE, "row %u has a NaN or Inf score (check_finite is on)", bad);
     }
     if (st == WL_SUCCESS)
-        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch);
+        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch, mean_scale(o, rows),
+                 mean_scale(o, rows));
     if (st == WL_SUCCESS || ch.last)
         finish_chain(c, &ch, st == WL_SUCCESS ? done : NULL);
     chain_end(&ch);
@@ -446,12 +460,16 @@ static size_t first_nonfinite_row(size_t rows, size_t negatives, const float *po
     return rows;
 }
 
+static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                           const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender,
+                           float scale, float sum_scale);
+
 wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
                   const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender)
 {
     if (!c)
         return WL_ERROR_INVALID_ARGUMENT;
-    wl_status st = check_options(c, o, rows, negatives);
+    wl_status st = wl_loss_check_options(c, o, rows, negatives);
     if (st != WL_SUCCESS)
         return st;
     const size_t scores = rows * negatives;
@@ -472,6 +490,40 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
         return WL_SUCCESS;
     }
 
+    /* Rows x negatives beyond the device's largest allocation: chunks of
+     * rows that fit, with the mean's factor of all rows; the chunks' sums
+     * are added on the host in double. */
+    const size_t row_bytes = (negatives ? negatives : 1) * sizeof(float);
+    if (row_bytes > c->max_alloc)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
+                       "a row of %zu negatives needs %zu bytes; the device's largest allocation is %llu bytes",
+                       negatives, row_bytes, (unsigned long long)c->max_alloc);
+    const size_t chunk = c->max_alloc / row_bytes < rows ? (size_t)(c->max_alloc / row_bytes) : rows;
+    const float scale = mean_scale(o, rows);
+    if (chunk == rows)
+        return loss_rows(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, scale, scale);
+    const int reduce = o->reduction != WL_REDUCE_NONE;
+    double sum = 0.0;
+    for (size_t first = 0; first < rows && st == WL_SUCCESS; first += chunk) {
+        const size_t n = rows - first < chunk ? rows - first : chunk;
+        float part = 0.0f;
+        st = loss_rows(c, o, n, negatives, pos + first, neg ? neg + first * negatives : NULL,
+                       reduce ? &part : loss + first, grad_pos ? grad_pos + first : NULL,
+                       grad_neg ? grad_neg + first * negatives : NULL, offender ? offender + first : NULL, scale, 1.0f);
+        sum += part;
+    }
+    if (st == WL_SUCCESS && reduce)
+        loss[0] = (float)sum * scale;
+    return st;
+}
+
+/* wl_loss on rows that fit the device's allocations, arguments checked. */
+static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                           const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender,
+                           float scale, float sum_scale)
+{
+    wl_status st = WL_SUCCESS;
+    const size_t scores = rows * negatives;
     const size_t loss_count = o->reduction == WL_REDUCE_NONE ? rows : 1;
     const struct {
         size_t bytes;
@@ -531,7 +583,7 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
         st = wl_fail_cl(c, err, "clEnqueueBarrierWithWaitList");
     if (st == WL_SUCCESS)
         st = run(c, o, rows, negatives, buf[STAGE_POS], buf[STAGE_NEG], buf[STAGE_LOSS], buf[STAGE_GRAD_POS],
-                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch);
+                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch, scale, sum_scale);
     void *host[6] = {NULL, NULL, loss, grad_pos, grad_neg, offender};
     for (int i = STAGE_LOSS; i <= STAGE_OFFENDER && st == WL_SUCCESS; ++i) {
         if (!buf[i])

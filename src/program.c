@@ -24,8 +24,9 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Concatenate the prelude and every kernel file from dir (NULL: the embedded copy). */
-static wl_status load_sources(wl_context *c, const char *dir, const char *prelude, char **out)
+/* Concatenate the prelude and every kernel file from dir (NULL: the embedded
+ * copy). Not static: tests/fuzz/fuzz_kernel_sources.c feeds it folders. */
+int wl_program_load_sources(wl_context *c, const char *dir, const char *prelude, char **out)
 {
     size_t total = strlen(prelude) + 1;
     char *texts[16] = {0};
@@ -34,17 +35,26 @@ static wl_status load_sources(wl_context *c, const char *dir, const char *prelud
     for (size_t i = 0; i < wl_kernel_file_count && i < 16; ++i) {
         if (dir) {
             char path[4200];
-            snprintf(path, sizeof path, "%s/%s", dir, wl_kernel_files[i].name);
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, wl_kernel_files[i].name) >= sizeof path) {
+                st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "kernel folder path too long (%zu bytes)", strlen(dir));
+                break;
+            }
+            errno = 0;
             texts[i] = (char *)wl_read_file(path, MAX_SOURCE_FILE, &sizes[i]);
             if (!texts[i]) {
                 st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "cannot read kernel source %s: %s", path,
                              errno ? strerror(errno) : "too large or unreadable");
                 break;
             }
+            /* the program is one C string: a NUL would silently cut it short */
+            if (memchr(texts[i], '\0', sizes[i])) {
+                st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "kernel source %s contains a NUL byte", path);
+                break;
+            }
         } else {
             sizes[i] = wl_kernel_files[i].size;
         }
-        total += sizes[i] + 64;
+        total += sizes[i] + strlen(wl_kernel_files[i].name) + 16; /* #line 1 "name"\n and a \n */
     }
     char *src = st == WL_SUCCESS ? malloc(total) : NULL;
     if (st == WL_SUCCESS && !src)
@@ -261,7 +271,8 @@ static wl_status create_kernels(wl_context *c)
         cl_int err;
         *list[i].k = clCreateKernel(c->program, list[i].name, &err);
         if (err != CL_SUCCESS)
-            return wl_fail(c, err == CL_OUT_OF_HOST_MEMORY ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_BUILD,
+            /* out of memory (host or device) as such; anything else: the program lacks the kernel */
+            return wl_fail(c, wl_cl_status(err) == WL_ERROR_OUT_OF_MEMORY ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_BUILD,
                            "clCreateKernel(%s) failed: %s (%d)", list[i].name, wl_cl_error_name(err), (int)err);
     }
     /* the largest work-groups these kernels can run with on this device */
@@ -290,7 +301,7 @@ int wl_program_create(wl_context *c, const char *kernel_dir, const char *cache_o
     char prelude[1024];
     build_prelude(c, prelude, sizeof prelude);
     char *source = NULL;
-    wl_status st = load_sources(c, dir, prelude, &source);
+    wl_status st = (wl_status)wl_program_load_sources(c, dir, prelude, &source);
     if (st != WL_SUCCESS)
         return st;
 

@@ -22,6 +22,12 @@ struct wl_context;
  * c->kernel_origin, c->from_cache and c->build_seconds. */
 int wl_program_create(struct wl_context *c, const char *kernel_dir, const char *cache_dir);
 
+/* The prelude followed by each kernel file of dir (NULL: the embedded copy),
+ * each after a #line; *out is malloc'd, NULL on failure. Returns a wl_status
+ * (WL_ERROR_KERNEL_SOURCE for a file that is missing, unreadable, too large,
+ * not a regular file or has a NUL byte), the detail on c. */
+int wl_program_load_sources(struct wl_context *c, const char *dir, const char *prelude, char **out);
+
 /* cache.c */
 uint64_t wl_hash64(const void *data, size_t size, uint64_t seed);
 #define WL_HASH_SEED 0xcbf29ce484222325ull

@@ -1,0 +1,503 @@
+/*
+ * Fault injection (tests/fault.c): every OpenCL call made by a context
+ * creation, by wl_loss and by wl_loss_cl is failed in turn, once with an
+ * allocation error and once with another error. Each failure must give the
+ * right status (WL_ERROR_OUT_OF_MEMORY for allocation errors, WL_ERROR_BUILD
+ * for the program build, WL_ERROR_OPENCL otherwise) with a message naming
+ * the failed call, release every OpenCL object it made, and leave the
+ * context usable: the next call equals the C reference. Calls the library
+ * can do without (the zero-copy wrapping of host memory, the binary cache)
+ * must instead succeed with right results.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fault.h"
+#include "reference.h"
+
+static char *warm_cache; /* holds the program after group_setup */
+static unsigned long points, recovered;
+
+#define CHECK_CL(call)                                                                                         \
+    do {                                                                                                       \
+        const cl_int err_ = (call);                                                                            \
+        if (err_ != CL_SUCCESS)                                                                                \
+            fail_msg("%s failed: %d", #call, (int)err_);                                                       \
+    } while (0)
+
+static int group_setup(void **state)
+{
+    (void)state;
+    warm_cache = wlt_temp_dir("faults");
+    wl_context *c = wlt_context_or_skip(warm_cache);
+    wl_context_destroy(c);
+    if (wlf_hooked_calls() == 0) {
+        fprintf(stderr, "the fault library is not interposed: no OpenCL call went through it\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    printf("fault points walked: %lu (%lu recovered without an error)\n", points, recovered);
+    wlt_remove_tree(warm_cache);
+    free(warm_cache);
+    return 0;
+}
+
+/* ------------------------------------------------------------ expectations */
+
+/* The two errors injected at each point: an allocation failure, and another. */
+static void errors_for(wlf_kind k, cl_int err[2])
+{
+    static const cl_int other[WLF_KIND_COUNT] = {
+        [WLF_PLATFORM_IDS] = CL_INVALID_VALUE,     [WLF_DEVICE_IDS] = CL_INVALID_PLATFORM,
+        [WLF_CONTEXT] = CL_DEVICE_NOT_AVAILABLE,   [WLF_QUEUE] = CL_INVALID_DEVICE,
+        [WLF_BUFFER] = CL_INVALID_BUFFER_SIZE,     [WLF_WRAP] = CL_INVALID_HOST_PTR,
+        [WLF_PROGRAM_SOURCE] = CL_INVALID_CONTEXT, [WLF_PROGRAM_BINARY] = CL_INVALID_BINARY,
+        [WLF_BUILD] = CL_BUILD_PROGRAM_FAILURE,    [WLF_BUILD_BINARY] = CL_BUILD_PROGRAM_FAILURE,
+        [WLF_PROGRAM_INFO] = CL_INVALID_PROGRAM,   [WLF_KERNEL] = CL_INVALID_KERNEL_NAME,
+        [WLF_KERNEL_INFO] = CL_INVALID_DEVICE,     [WLF_DEVICE_INFO] = CL_INVALID_VALUE,
+        [WLF_SET_ARG] = CL_INVALID_ARG_VALUE,      [WLF_NDRANGE] = CL_INVALID_WORK_GROUP_SIZE,
+        [WLF_WRITE] = CL_INVALID_VALUE,            [WLF_READ] = CL_INVALID_VALUE,
+        [WLF_FILL] = CL_INVALID_VALUE,             [WLF_MARKER] = CL_INVALID_EVENT_WAIT_LIST,
+        [WLF_COPY] = CL_MEM_COPY_OVERLAP,          [WLF_MAP] = CL_MAP_FAILURE,
+        [WLF_FINISH] = CL_INVALID_COMMAND_QUEUE,
+    };
+    switch (k) {
+    case WLF_BUFFER:
+    case WLF_WRAP: err[0] = CL_MEM_OBJECT_ALLOCATION_FAILURE; break;
+    case WLF_PLATFORM_IDS:
+    case WLF_DEVICE_IDS:
+    case WLF_CONTEXT:
+    case WLF_QUEUE:
+    case WLF_PROGRAM_SOURCE:
+    case WLF_PROGRAM_BINARY:
+    case WLF_BUILD:
+    case WLF_BUILD_BINARY:
+    case WLF_PROGRAM_INFO:
+    case WLF_DEVICE_INFO: err[0] = CL_OUT_OF_HOST_MEMORY; break;
+    default: err[0] = CL_OUT_OF_RESOURCES; break;
+    }
+    err[1] = other[k];
+}
+
+static int is_allocation_error(cl_int err)
+{
+    return err == CL_OUT_OF_HOST_MEMORY || err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE;
+}
+
+static wl_status expected_status(wlf_kind k, cl_int err)
+{
+    if (is_allocation_error(err))
+        return WL_ERROR_OUT_OF_MEMORY;
+    if (k == WLF_BUILD || k == WLF_KERNEL)
+        return WL_ERROR_BUILD;
+    return WL_ERROR_OPENCL;
+}
+
+/* The library does without these calls: a failure must not fail the work. */
+static int recoverable(wlf_kind k)
+{
+    return k == WLF_WRAP || k == WLF_PROGRAM_BINARY || k == WLF_BUILD_BINARY || k == WLF_PROGRAM_INFO;
+}
+
+/* Check the outcome of a faulted call. Returns 1 if it succeeded (recovered). */
+static int judge(const char *label, wlf_kind k, unsigned long n, cl_int err, wl_status s, const char *msg)
+{
+    ++points;
+    if (!wlf_fired())
+        fail_msg("%s: the fault at %s #%lu never fired", label, wlf_kind_name(k), n);
+    if (s == WL_SUCCESS) {
+        /* clGetDeviceInfo: most answers are only hints (a missing one falls back to a default);
+         * clGetDeviceIDs: another platform may still have a device */
+        if (!recoverable(k) && k != WLF_DEVICE_INFO && k != WLF_DEVICE_IDS)
+            fail_msg("%s: %s #%lu failed with %d but the call succeeded", label, wlf_kind_name(k), n, (int)err);
+        ++recovered;
+        return 1;
+    }
+    if (recoverable(k))
+        fail_msg("%s: %s #%lu failed (%d): got %s (%s); the library must do without it", label, wlf_kind_name(k),
+                 n, (int)err, wl_status_string(s), msg);
+    if (k == WLF_PLATFORM_IDS || k == WLF_DEVICE_IDS) {
+        /* the device listing: no device found, or out of memory */
+        const int ok = s == WL_ERROR_NO_DEVICE || s == (is_allocation_error(err) ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_OPENCL);
+        if (!ok || !msg || !msg[0])
+            fail_msg("%s: %s #%lu failed with %d: got %s: \"%s\"", label, wlf_kind_name(k), n, (int)err,
+                     wl_status_string(s), msg ? msg : "(null)");
+        return 0;
+    }
+    const wl_status want = expected_status(k, err);
+    if (s != want)
+        fail_msg("%s: %s #%lu failed with %d: got %s, want %s: \"%s\"", label, wlf_kind_name(k), n, (int)err,
+                 wl_status_string(s), wl_status_string(want), msg);
+    if (!msg || !strstr(msg, wlf_fired_call()))
+        fail_msg("%s: %s #%lu: the message does not name %s: \"%s\"", label, wlf_kind_name(k), n,
+                 wlf_fired_call(), msg ? msg : "(null)");
+    return 0;
+}
+
+/* ------------------------------------------------------------ the cases */
+
+enum { ROWS = 97, NEG = 45, NEG2 = 60 };
+
+typedef struct loss_case {
+    wl_loss_options o;
+    size_t rows, negatives;
+    float *pos, *neg, *want_loss, *want_gp, *want_gn;
+    int32_t *want_off;
+} loss_case;
+
+static loss_case make_case(uint64_t seed, ref_regime regime, size_t rows, size_t negatives, wl_reduction red,
+                           wl_weighting w, int check_finite)
+{
+    loss_case k;
+    wl_loss_options_default(&k.o, 5000);
+    k.o.reduction = red;
+    k.o.weighting = w;
+    k.o.check_finite = check_finite;
+    k.rows = rows, k.negatives = negatives;
+    k.pos = wlt_alloc(rows * sizeof(float));
+    k.neg = wlt_alloc(rows * negatives * sizeof(float));
+    k.want_loss = wlt_alloc(rows * sizeof(float));
+    k.want_gp = wlt_alloc(rows * sizeof(float));
+    k.want_gn = wlt_alloc(rows * negatives * sizeof(float));
+    k.want_off = wlt_alloc(rows * sizeof(int32_t));
+    ref_make_inputs(seed, regime, rows, negatives, 1.0f, k.pos, k.neg);
+    ref_loss(&k.o, rows, negatives, k.pos, k.neg, k.want_loss, k.want_gp, k.want_gn, k.want_off);
+    return k;
+}
+
+static void free_case(loss_case *k)
+{
+    free(k->pos), free(k->neg), free(k->want_loss), free(k->want_gp), free(k->want_gn), free(k->want_off);
+}
+
+static void compare(const char *label, const loss_case *k, const float *loss, const float *gp, const float *gn,
+                    const int32_t *off)
+{
+    const size_t nloss = k->o.reduction == WL_REDUCE_NONE ? k->rows : 1;
+    for (size_t i = 0; i < nloss; ++i)
+        if (!wlt_close(loss[i], k->want_loss[i], 1e-5, 1e-6))
+            fail_msg("%s: loss[%zu] = %.9g, reference %.9g", label, i, (double)loss[i], (double)k->want_loss[i]);
+    if (wlt_first_value_mismatch(gp, k->want_gp, k->rows) != k->rows)
+        fail_msg("%s: grad_pos differs from the reference", label);
+    if (wlt_first_value_mismatch(gn, k->want_gn, k->rows * k->negatives) != k->rows * k->negatives)
+        fail_msg("%s: grad_neg differs from the reference", label);
+    if (wlt_first_i32_mismatch(off, k->want_off, k->rows) != k->rows)
+        fail_msg("%s: offender differs from the reference", label);
+}
+
+/* One loss call on c, host or device memory; with check != NULL its results are compared. */
+typedef struct device_buffers {
+    cl_mem pos, neg, loss, gp, gn, off;
+} device_buffers;
+
+static cl_mem make_buffer(wl_context *c, size_t bytes, const void *init)
+{
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(wl_context_cl_context(c), CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
+                              bytes ? bytes : 4, (void *)init, &err);
+    if (err != CL_SUCCESS)
+        fail_msg("clCreateBuffer(%zu): %d", bytes, (int)err);
+    return m;
+}
+
+static device_buffers make_device(wl_context *c, const loss_case *k)
+{
+    device_buffers d;
+    d.pos = make_buffer(c, k->rows * sizeof(float), k->pos);
+    d.neg = make_buffer(c, k->rows * k->negatives * sizeof(float), k->neg);
+    d.loss = make_buffer(c, k->rows * sizeof(float), NULL);
+    d.gp = make_buffer(c, k->rows * sizeof(float), NULL);
+    d.gn = make_buffer(c, k->rows * k->negatives * sizeof(float), NULL);
+    d.off = make_buffer(c, k->rows * sizeof(int32_t), NULL);
+    return d;
+}
+
+static void free_device(device_buffers *d)
+{
+    cl_mem all[] = {d->pos, d->neg, d->loss, d->gp, d->gn, d->off};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
+        CHECK_CL(clReleaseMemObject(all[i]));
+}
+
+static wl_status run_host(wl_context *c, const loss_case *k, const char *check)
+{
+    float *loss = wlt_alloc(k->rows * sizeof(float)), *gp = wlt_alloc(k->rows * sizeof(float));
+    float *gn = wlt_alloc(k->rows * k->negatives * sizeof(float));
+    int32_t *off = wlt_alloc(k->rows * sizeof(int32_t));
+    const wl_status s = wl_loss(c, &k->o, k->rows, k->negatives, k->pos, k->neg, loss, gp, gn, off);
+    if (check && s == WL_SUCCESS)
+        compare(check, k, loss, gp, gn, off);
+    free(loss), free(gp), free(gn), free(off);
+    return s;
+}
+
+static wl_status run_device(wl_context *c, const loss_case *k, const device_buffers *d, const char *check)
+{
+    cl_event done = NULL;
+    const wl_status s = wl_loss_cl(c, &k->o, k->rows, k->negatives, d->pos, d->neg, d->loss, d->gp, d->gn, d->off,
+                                   0, NULL, &done);
+    if (s != WL_SUCCESS) {
+        if (done)
+            fail_msg("wl_loss_cl failed but gave a done event");
+        return s;
+    }
+    if (!done)
+        fail_msg("wl_loss_cl succeeded without a done event");
+    if (check) {
+        cl_command_queue q = wl_context_queue(c);
+        float *loss = wlt_alloc(k->rows * sizeof(float)), *gp = wlt_alloc(k->rows * sizeof(float));
+        float *gn = wlt_alloc(k->rows * k->negatives * sizeof(float));
+        int32_t *off = wlt_alloc(k->rows * sizeof(int32_t));
+        const size_t nloss = k->o.reduction == WL_REDUCE_NONE ? k->rows : 1;
+        CHECK_CL(clEnqueueReadBuffer(q, d->loss, CL_TRUE, 0, nloss * sizeof(float), loss, 1, &done, NULL));
+        CHECK_CL(clEnqueueReadBuffer(q, d->gp, CL_TRUE, 0, k->rows * sizeof(float), gp, 1, &done, NULL));
+        CHECK_CL(clEnqueueReadBuffer(q, d->gn, CL_TRUE, 0, k->rows * k->negatives * sizeof(float), gn, 1, &done,
+                                     NULL));
+        CHECK_CL(clEnqueueReadBuffer(q, d->off, CL_TRUE, 0, k->rows * sizeof(int32_t), off, 1, &done, NULL));
+        compare(check, k, loss, gp, gn, off);
+        free(loss), free(gp), free(gn), free(off);
+    }
+    CHECK_CL(clWaitForEvents(1, &done));
+    CHECK_CL(clReleaseEvent(done));
+    return s;
+}
+
+static wl_context *create_warm(void)
+{
+    wl_context_options o;
+    wlt_context_options(&o, warm_cache);
+    wl_context *c = NULL;
+    const wl_status s = wl_context_create(&o, &c);
+    if (s != WL_SUCCESS)
+        fail_msg("wl_context_create: %s: %s", wl_status_string(s), wl_context_last_error(NULL));
+    return c;
+}
+
+/* ------------------------------------------------------------ context creation */
+
+/* wl_context_create, or wl_context_create_with_queue when queue is given */
+static wl_status create_on(const wl_context_options *o, cl_command_queue queue, wl_context **c)
+{
+    return queue ? wl_context_create_with_queue(queue, o, c) : wl_context_create(o, c);
+}
+
+static void walk_create(const char *label, const char *cache, cl_command_queue queue)
+{
+    wl_context_options o;
+    wlt_context_options(&o, cache);
+    loss_case k = make_case(7, REF_DEEP, ROWS, NEG, WL_REDUCE_SUM, WL_WEIGHT_HARMONIC, 0);
+    unsigned long count[WLF_KIND_COUNT];
+    const long base = wlf_live_total();
+    wlf_reset_counts();
+    wl_context *c = NULL;
+    if (create_on(&o, queue, &c) != WL_SUCCESS)
+        fail_msg("%s: %s", label, wl_context_last_error(NULL));
+    for (int i = 0; i < WLF_KIND_COUNT; ++i)
+        count[i] = wlf_count((wlf_kind)i);
+    wl_context_destroy(c);
+    if (count[WLF_CONTEXT] != !queue || count[WLF_QUEUE] != !queue || count[WLF_KERNEL] == 0)
+        fail_msg("%s: the calls were not interposed (%lu clCreateContext, %lu clCreateKernel)", label,
+                 count[WLF_CONTEXT], count[WLF_KERNEL]);
+    if (wlf_live_total() != base)
+        fail_msg("%s: %ld OpenCL objects left after wl_context_destroy", label, wlf_live_total() - base);
+
+    const unsigned long before = points;
+    for (int kind = 0; kind < WLF_KIND_COUNT; ++kind) {
+        cl_int errs[2];
+        errors_for((wlf_kind)kind, errs);
+        for (unsigned long n = 1; n <= count[kind]; ++n) {
+            for (int e = 0; e < 2; ++e) {
+                wlf_reset_counts();
+                wlf_arm((wlf_kind)kind, n, errs[e]);
+                c = NULL;
+                const wl_status s = create_on(&o, queue, &c);
+                wlf_disarm();
+                if (judge(label, (wlf_kind)kind, n, errs[e], s, wl_context_last_error(NULL))) {
+                    run_host(c, &k, label);
+                } else if (c) {
+                    fail_msg("%s: a failed wl_context_create gave a context", label);
+                }
+                wl_context_destroy(c);
+                if (wlf_live_total() != base)
+                    fail_msg("%s: %s #%lu failed with %d: %ld OpenCL objects leaked", label,
+                             wlf_kind_name((wlf_kind)kind), n, (int)errs[e], wlf_live_total() - base);
+                /* the next creation works */
+                c = NULL;
+                if (create_on(&o, queue, &c) != WL_SUCCESS)
+                    fail_msg("%s: creating after a fault: %s", label, wl_context_last_error(NULL));
+                run_host(c, &k, label);
+                wl_context_destroy(c);
+            }
+        }
+    }
+    printf("%s: %lu fault points\n", label, points - before);
+    free_case(&k);
+}
+
+static void test_create_compiling(void **state)
+{
+    (void)state;
+    walk_create("wl_context_create (no cache)", "", NULL);
+}
+
+static void test_create_from_cache(void **state)
+{
+    (void)state;
+    walk_create("wl_context_create (cache)", warm_cache, NULL);
+}
+
+static void test_create_with_queue(void **state)
+{
+    (void)state;
+    wl_device_choice choice;
+    assert_int_equal(wl_select_device(NULL, &choice), WL_SUCCESS);
+    cl_int err = CL_SUCCESS;
+    const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
+    cl_context cl = clCreateContext(props, 1, &choice.device, NULL, NULL, &err);
+    CHECK_CL(err);
+    cl_command_queue q = clCreateCommandQueue(cl, choice.device, 0, &err);
+    CHECK_CL(err);
+    walk_create("wl_context_create_with_queue (cache)", warm_cache, q);
+    CHECK_CL(clReleaseCommandQueue(q));
+    CHECK_CL(clReleaseContext(cl));
+}
+
+/* ------------------------------------------------------------ loss calls */
+
+typedef struct loss_walk {
+    const char *label;
+    int device;             /* wl_loss_cl instead of wl_loss */
+    const char *scan;       /* WARPLOSS_SCAN for the context, or NULL */
+    const loss_case *setup; /* a call made before, on the same context (host memory), or NULL */
+    const loss_case *k;     /* the faulted call */
+} loss_walk;
+
+static wl_status action(const loss_walk *w, wl_context *c, const device_buffers *d, const char *check)
+{
+    return w->device ? run_device(c, w->k, d, check) : run_host(c, w->k, check);
+}
+
+/* A fresh context (from the cache) with the walk's setup done. */
+static wl_context *prepare(const loss_walk *w, device_buffers *d)
+{
+    if (w->scan)
+        setenv("WARPLOSS_SCAN", w->scan, 1);
+    wl_context *c = create_warm();
+    unsetenv("WARPLOSS_SCAN");
+    if (w->setup && run_host(c, w->setup, "setup") != WL_SUCCESS)
+        fail_msg("%s: setup: %s", w->label, wl_context_last_error(c));
+    if (w->device)
+        *d = make_device(c, w->k);
+    return c;
+}
+
+static void walk_loss(const loss_walk *w)
+{
+    device_buffers d;
+    const long base = wlf_live_total();
+    wl_context *c = prepare(w, &d);
+    wlf_reset_counts();
+    if (action(w, c, &d, NULL) != WL_SUCCESS)
+        fail_msg("%s: %s", w->label, wl_context_last_error(c));
+    unsigned long count[WLF_KIND_COUNT];
+    for (int i = 0; i < WLF_KIND_COUNT; ++i)
+        count[i] = wlf_count((wlf_kind)i);
+    if (action(w, c, &d, w->label) != WL_SUCCESS)
+        fail_msg("%s: %s", w->label, wl_context_last_error(c));
+    if (count[WLF_NDRANGE] == 0)
+        fail_msg("%s: no clEnqueueNDRangeKernel went through the fault library", w->label);
+    if (w->device)
+        free_device(&d);
+    wl_context_destroy(c);
+    if (wlf_live_total() != base)
+        fail_msg("%s: %ld OpenCL objects left after wl_context_destroy", w->label, wlf_live_total() - base);
+
+    const unsigned long before = points;
+    for (int kind = 0; kind < WLF_KIND_COUNT; ++kind) {
+        cl_int errs[2];
+        errors_for((wlf_kind)kind, errs);
+        for (unsigned long n = 1; n <= count[kind]; ++n) {
+            for (int e = 0; e < 2; ++e) {
+                c = prepare(w, &d);
+                wlf_reset_counts();
+                wlf_arm((wlf_kind)kind, n, errs[e]);
+                const wl_status s = action(w, c, &d, NULL);
+                wlf_disarm();
+                judge(w->label, (wlf_kind)kind, n, errs[e], s, wl_context_last_error(c));
+                /* the context still works, twice (a stale event or buffer would show) */
+                for (int again = 0; again < 2; ++again) {
+                    const wl_status s2 = action(w, c, &d, w->label);
+                    if (s2 != WL_SUCCESS)
+                        fail_msg("%s: after %s #%lu failed with %d, the next call gives %s: %s", w->label,
+                                 wlf_kind_name((wlf_kind)kind), n, (int)errs[e], wl_status_string(s2),
+                                 wl_context_last_error(c));
+                }
+                if (w->device)
+                    free_device(&d);
+                wl_context_destroy(c);
+                if (wlf_live_total() != base)
+                    fail_msg("%s: %s #%lu failed with %d: %ld OpenCL objects leaked", w->label,
+                             wlf_kind_name((wlf_kind)kind), n, (int)errs[e], wlf_live_total() - base);
+            }
+        }
+    }
+    printf("%s: %lu fault points\n", w->label, points - before);
+}
+
+static void test_loss_host(void **state)
+{
+    (void)state;
+    loss_case first = make_case(11, REF_DEEP, ROWS, NEG, WL_REDUCE_SUM, WL_WEIGHT_LOG, 0);
+    loss_case second = make_case(12, REF_EARLY, ROWS + 20, NEG2, WL_REDUCE_MEAN, WL_WEIGHT_HARMONIC, 1);
+    loss_case none = make_case(13, REF_DEEP, ROWS, NEG, WL_REDUCE_NONE, WL_WEIGHT_LOG, 0);
+    const loss_walk walks[] = {
+        {"wl_loss (sum, new context)", 0, NULL, NULL, &first},
+        {"wl_loss (mean, used context, new shape)", 0, NULL, &first, &second},
+        {"wl_loss (none, work-group scan)", 0, "group", NULL, &none},
+    };
+    for (size_t i = 0; i < sizeof walks / sizeof walks[0]; ++i)
+        walk_loss(&walks[i]);
+    free_case(&first), free_case(&second), free_case(&none);
+}
+
+static void test_loss_device(void **state)
+{
+    (void)state;
+    loss_case first = make_case(21, REF_DEEP, ROWS, NEG, WL_REDUCE_SUM, WL_WEIGHT_LOG, 1);
+    loss_case mean = make_case(22, REF_EARLY, ROWS, NEG2, WL_REDUCE_MEAN, WL_WEIGHT_HARMONIC, 0);
+    loss_case none = make_case(23, REF_NONE, ROWS, NEG, WL_REDUCE_NONE, WL_WEIGHT_LOG, 1);
+    const loss_walk walks[] = {
+        {"wl_loss_cl (sum, check_finite, new context)", 1, NULL, NULL, &first},
+        {"wl_loss_cl (mean, used context)", 1, NULL, &first, &mean},
+        {"wl_loss_cl (none, check_finite, work-group scan)", 1, "group", NULL, &none},
+    };
+    for (size_t i = 0; i < sizeof walks / sizeof walks[0]; ++i)
+        walk_loss(&walks[i]);
+    free_case(&first), free_case(&mean), free_case(&none);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_compiling),
+        cmocka_unit_test(test_create_from_cache),
+        cmocka_unit_test(test_create_with_queue),
+        cmocka_unit_test(test_loss_host),
+        cmocka_unit_test(test_loss_device),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
