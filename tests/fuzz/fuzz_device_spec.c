@@ -51,6 +51,7 @@ static int matches(const wl_device_desc *dev, const char *spec)
     if (index_spec(spec, &p, &d))
         return dev->platform_index == p && dev->device_index == d;
     char *want = strdup(spec);
+    FUZZ_CHECK(want != NULL, "out of memory");
     lower(want);
     int ok;
     if (strcmp(want, "gpu") == 0)
@@ -80,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const size_t err_size = fuzz_byte(&r) * 2; /* 0 .. 510: the message is cut to fit */
 
     wl_device_desc *list = calloc(want_count ? want_count : 1, sizeof *list);
+    FUZZ_CHECK(list != NULL, "out of memory");
     size_t count = 0;
     while (count < want_count && r.left >= 6) {
         wl_device_desc *d = &list[count];
@@ -101,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *spec = NULL;
     if (!no_spec) {
         spec = malloc(r.left + 1); /* exact size: ASan sees a read past the end */
+        FUZZ_CHECK(spec != NULL, "out of memory");
         memcpy(spec, r.data, r.left);
         spec[r.left] = '\0';
     }
@@ -117,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char *err = malloc(err_size ? err_size : 1);
+    FUZZ_CHECK(err != NULL, "out of memory");
     wl_device_choice choice;
     memset(&choice, 0x5a, sizeof choice);
     const wl_status st = wl_device_match(spec, from_env, list, count, &choice, err, err_size);

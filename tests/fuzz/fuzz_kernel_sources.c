@@ -63,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_reader r = {data, size};
     const uint8_t present = fuzz_byte(&r), folders = fuzz_byte(&r), flags = fuzz_byte(&r);
     wl_context *ctx = calloc(1, sizeof *ctx);
+    FUZZ_CHECK(ctx != NULL, "out of memory");
 
     if (flags & 1) { /* the embedded copy */
         char *out = NULL;
@@ -120,6 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         const size_t want = fuzz_u64(&r, 2);
         contents[i] = malloc(want ? want : 1);
+        FUZZ_CHECK(contents[i] != NULL, "out of memory");
         sizes[i] = fuzz_bytes(&r, contents[i], want);
         if (memchr(contents[i], '\0', sizes[i]))
             expect_ok = 0;
@@ -138,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < wl_kernel_file_count; ++i)
             total += strlen(wl_kernel_files[i].name) + 16 + sizes[i];
         char *want = malloc(total), *p = want;
+        FUZZ_CHECK(want != NULL, "out of memory");
         p += sprintf(p, "%s", prelude);
         for (size_t i = 0; i < wl_kernel_file_count; ++i) {
             p += sprintf(p, "#line 1 \"%s\"\n", wl_kernel_files[i].name);
