@@ -1,8 +1,10 @@
 /*
  * The loss entry points: argument checks, the rank-weight table, and the
  * enqueueing of the scan (cl/scan.cl), the optional input check
- * (cl/check.cl) and the sum (cl/reduce.cl). wl_loss stages host memory
- * through buffers kept on the context and calls the same path as wl_loss_cl.
+ * (cl/check.cl) and the sum (cl/reduce.cl). wl_loss wraps (CPU devices) or
+ * stages host memory through buffers kept on the context, in chunks of rows
+ * that fit the device's largest allocation, and calls the same path as
+ * wl_loss_cl.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -304,70 +306,56 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
         partial = c->use_group_scan ? NULL : c->row_loss;
     }
 
-    if (c->use_group_scan) {
-        /* a work-group wide enough for one chunk of the row, at most max_group */
+    /* Launch shape. group: one work-group per row, wide enough for one chunk
+     * of the row (at most max_group). row: one work-item per block of
+     * rows_per_item rows; on CPUs a work-group of one item, so each is a
+     * plain loop (local 0: the runtime chooses, one row per item). Launched
+     * in slices that keep the global size in range. */
+    const int groups = c->use_group_scan;
+    size_t width = 1, local = c->row_items ? 1 : 0;
+    if (groups) {
         const size_t lanes = (negatives + (size_t)c->vector_width - 1) / (size_t)c->vector_width;
-        size_t group = c->max_group < 32 ? c->max_group : 32;
-        while (group < lanes && group * 2 <= c->max_group)
-            group *= 2;
-        const size_t rows_per_launch = ((size_t)1 << 31) / group;
-        cl_kernel k = c->scan_groups;
-        for (size_t base = 0; base < rows; base += rows_per_launch) {
-            const size_t n = rows - base < rows_per_launch ? rows - base : rows_per_launch;
-            const cl_ulong base64 = base;
-            cl_int err = CL_SUCCESS;
-            SET_ARG(k, 0, rows64);
-            SET_ARG(k, 1, negatives64);
-            SET_ARG(k, 2, o->margin);
-            SET_ARG(k, 3, pos);
-            SET_ARG(k, 4, neg_arg);
-            SET_ARG(k, 5, weights);
-            SET_ARG(k, 6, scale);
-            SET_ARG(k, 7, row_loss);
-            SET_ARG(k, 8, grad_pos);
-            SET_ARG(k, 9, grad_neg);
-            SET_ARG(k, 10, offender);
-            SET_ARG(k, 11, base64);
-            if (err != CL_SUCCESS)
-                return wl_fail_cl(c, err, "clSetKernelArg(wl_scan_groups)");
-            if ((st = chain_kernel(ch, k, n * group, group, "clEnqueueNDRangeKernel(wl_scan_groups)")))
-                return st;
-        }
-    } else {
-        /* one work-item per block of rows; on CPUs a work-group of one item,
-         * so each is a plain loop (0: the runtime chooses, one row per item) */
-        const size_t local = c->row_items ? 1 : 0;
-        const size_t items_per_launch = (size_t)1 << 30;
-        cl_kernel k = c->scan_rows;
-        for (size_t first_item = 0; first_item < items; first_item += items_per_launch) {
-            const size_t n = items - first_item < items_per_launch ? items - first_item : items_per_launch;
-            const cl_ulong base64 = (cl_ulong)first_item * rows_per_item, per_item = rows_per_item;
-            cl_int err = CL_SUCCESS;
-            SET_ARG(k, 0, rows64);
-            SET_ARG(k, 1, negatives64);
-            SET_ARG(k, 2, o->margin);
-            SET_ARG(k, 3, pos);
-            SET_ARG(k, 4, neg_arg);
-            SET_ARG(k, 5, weights);
-            SET_ARG(k, 6, scale);
-            SET_ARG(k, 7, row_loss);
-            SET_ARG(k, 8, grad_pos);
-            SET_ARG(k, 9, grad_neg);
-            SET_ARG(k, 10, offender);
-            SET_ARG(k, 11, base64);
-            SET_ARG(k, 12, per_item);
+        width = c->max_group < 32 ? c->max_group : 32;
+        while (width < lanes && width * 2 <= c->max_group)
+            width *= 2;
+        local = width;
+    }
+    const size_t units = groups ? rows : items, rows_per_unit = groups ? 1 : rows_per_item;
+    const size_t units_per_launch = ((size_t)1 << 30) / width;
+    cl_kernel k = groups ? c->scan_groups : c->scan_rows;
+    const char *name = groups ? "wl_scan_groups" : "wl_scan_rows";
+    for (size_t first = 0; first < units; first += units_per_launch) {
+        const size_t n = units - first < units_per_launch ? units - first : units_per_launch;
+        const cl_ulong base64 = (cl_ulong)first * rows_per_unit, per_unit = rows_per_unit;
+        cl_int err = CL_SUCCESS;
+        SET_ARG(k, 0, rows64);
+        SET_ARG(k, 1, negatives64);
+        SET_ARG(k, 2, o->margin);
+        SET_ARG(k, 3, pos);
+        SET_ARG(k, 4, neg_arg);
+        SET_ARG(k, 5, weights);
+        SET_ARG(k, 6, scale);
+        SET_ARG(k, 7, row_loss);
+        SET_ARG(k, 8, grad_pos);
+        SET_ARG(k, 9, grad_neg);
+        SET_ARG(k, 10, offender);
+        SET_ARG(k, 11, base64);
+        if (!groups) {
+            SET_ARG(k, 12, per_unit);
             SET_ARG(k, 13, partial);
-            if (err != CL_SUCCESS)
-                return wl_fail_cl(c, err, "clSetKernelArg(wl_scan_rows)");
-            if ((st = chain_kernel(ch, k, n, local, "clEnqueueNDRangeKernel(wl_scan_rows)")))
-                return st;
         }
+        if (err != CL_SUCCESS)
+            return wl_fail(c, wl_cl_status(err), "clSetKernelArg(%s) failed: %s (%d)", name, wl_cl_error_name(err),
+                           (int)err);
+        if ((st = chain_kernel(ch, k, n * width, local, groups ? "clEnqueueNDRangeKernel(wl_scan_groups)"
+                                                               : "clEnqueueNDRangeKernel(wl_scan_rows)")))
+            return st;
     }
     if (!reduce)
         return WL_SUCCESS;
     cl_int err = CL_SUCCESS;
     const cl_ulong summed64 = summed;
-    cl_kernel k = c->reduce_sum;
+    k = c->reduce_sum;
     SET_ARG(k, 0, summed64);
     SET_ARG(k, 1, c->row_loss);
     SET_ARG(k, 2, sum_scale);
