@@ -167,7 +167,9 @@ WL_API void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels);
  * Host memory. pos [rows], neg [rows * negatives] row-major. loss has 1
  * element, or `rows` with WL_REDUCE_NONE. Any of grad_pos [rows],
  * grad_neg [rows * negatives] and offender [rows] may be NULL. Blocks until
- * done. On error no output has been written.
+ * done. An argument error or WL_ERROR_NONFINITE writes no output; an
+ * OpenCL failure part-way through may leave outputs partly written.
+ * Inputs too large for one device allocation are processed in chunks of rows.
  */
 WL_API wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives,
                          const float *pos, const float *neg, float *loss, float *grad_pos, float *grad_neg,
