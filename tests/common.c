@@ -1,6 +1,13 @@
 /* Helpers shared by the test programs (see common.h). */
 #include "common.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -9,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "reference.h"
 
 #define WLT_SENTINEL_F 12345.5f
 #define WLT_SENTINEL_I 0x5A5A5A5A
@@ -64,6 +73,27 @@ void wlt_remove_tree(const char *path)
     }
 }
 
+void wlt_free_temp_dir(char **dir)
+{
+    wlt_remove_tree(*dir);
+    free(*dir);
+    *dir = NULL;
+}
+
+char *wlt_join(const char *dir, const char *name)
+{
+    const size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = wlt_alloc(len);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+const char *wlt_base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
 size_t wlt_count_files(const char *path)
 {
     struct stat st;
@@ -115,6 +145,47 @@ wl_context *wlt_context_or_skip(const char *cache_dir)
     }
     fprintf(stderr, "test: wl_context_create: %s: %s\n", wl_status_string(s), wl_context_last_error(NULL));
     exit(1);
+}
+
+wl_context *wlt_temp_context(const char *tag, char **cache_dir)
+{
+    *cache_dir = wlt_temp_dir(tag);
+    return wlt_context_or_skip(*cache_dir);
+}
+
+wl_status wlt_create(const char *kernel_dir, const char *cache_dir, wl_context **out)
+{
+    wl_context_options o;
+    wlt_context_options(&o, cache_dir);
+    o.kernel_dir = kernel_dir;
+    *out = NULL;
+    return wl_context_create(&o, out);
+}
+
+int wlt_results_ok(wl_context *c, size_t rows, size_t negatives, uint64_t seed)
+{
+    float *pos = wlt_alloc(rows * sizeof(float)), *neg = wlt_alloc(rows * negatives * sizeof(float));
+    float *loss = wlt_alloc(rows * sizeof(float)), *want_loss = wlt_alloc(rows * sizeof(float));
+    float *gp = wlt_alloc(rows * sizeof(float)), *want_gp = wlt_alloc(rows * sizeof(float));
+    float *gn = wlt_alloc(rows * negatives * sizeof(float)), *want_gn = wlt_alloc(rows * negatives * sizeof(float));
+    int32_t *off = wlt_alloc(rows * sizeof(int32_t)), *want_off = wlt_alloc(rows * sizeof(int32_t));
+    ref_make_inputs(seed, REF_DEEP, rows, negatives, 1.0f, pos, neg);
+    wl_loss_options o;
+    wl_loss_options_default(&o, 100000);
+    o.reduction = WL_REDUCE_NONE;
+    o.weighting = WL_WEIGHT_HARMONIC;
+    int ok = wl_loss(c, &o, rows, negatives, pos, neg, loss, gp, gn, off) == WL_SUCCESS;
+    if (ok) {
+        ref_loss(&o, rows, negatives, pos, neg, want_loss, want_gp, want_gn, want_off);
+        for (size_t b = 0; b < rows && ok; ++b)
+            ok = wlt_close(loss[b], want_loss[b], 1e-5, 1e-6);
+        ok = ok && wlt_first_value_mismatch(gp, want_gp, rows) == rows &&
+             wlt_first_value_mismatch(gn, want_gn, rows * negatives) == rows * negatives &&
+             wlt_first_i32_mismatch(off, want_off, rows) == rows;
+    }
+    free(pos), free(neg), free(loss), free(want_loss), free(gp), free(want_gp);
+    free(gn), free(want_gn), free(off), free(want_off);
+    return ok;
 }
 
 void wlt_fill_sentinel(float *x, size_t n)
@@ -170,4 +241,63 @@ size_t wlt_first_i32_mismatch(const int32_t *got, const int32_t *want, size_t n)
         if (got[i] != want[i])
             return i;
     return n;
+}
+
+/* ---------------------------------------------------- cmocka tests only */
+
+glob_t wlt_kernel_sources(void)
+{
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    assert_int_equal(glob(WL_TEST_KERNEL_DIR "/*.cl", 0, NULL, &g), 0);
+    assert_true(g.gl_pathc > 0);
+    return g;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        fail_msg("open %s: %s", from, strerror(errno));
+    FILE *out = fopen(to, "wb");
+    if (!out)
+        fail_msg("open %s: %s", to, strerror(errno));
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            fail_msg("write %s", to);
+    if (ferror(in))
+        fail_msg("read %s", from);
+    fclose(in);
+    if (fclose(out) != 0)
+        fail_msg("close %s", to);
+}
+
+char *wlt_copy_kernels(const char *parent, const char *tag, const char *skip)
+{
+    char *dir = wlt_join(parent, tag);
+    if (mkdir(dir, 0700) != 0)
+        fail_msg("mkdir %s: %s", dir, strerror(errno));
+    glob_t g = wlt_kernel_sources();
+    for (size_t i = 0; i < g.gl_pathc; ++i) {
+        const char *name = wlt_base_name(g.gl_pathv[i]);
+        if (skip && strcmp(name, skip) == 0)
+            continue;
+        char *to = wlt_join(dir, name);
+        copy_file(g.gl_pathv[i], to);
+        free(to);
+    }
+    globfree(&g);
+    return dir;
+}
+
+cl_mem wlt_make_buffer(cl_context ctx, size_t bytes, const void *init)
+{
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes ? bytes : 4,
+                              (void *)init, &err);
+    if (err != CL_SUCCESS)
+        fail_msg("clCreateBuffer(%zu): %d", bytes, (int)err);
+    return m;
 }

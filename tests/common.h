@@ -1,10 +1,12 @@
 /*
  * Helpers shared by the test programs: temporary folders, a context on the
- * on-disk kernels with a private cache, and result comparison.
+ * on-disk kernels with a private cache, result comparison, and (for cmocka
+ * tests) kernel-source copies and OpenCL buffers.
  */
 #ifndef WL_TEST_COMMON_H
 #define WL_TEST_COMMON_H
 
+#include <glob.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +25,16 @@ char *wlt_temp_dir(const char *tag);
 /* Remove a folder and everything in it (does not follow links). NULL is fine. */
 void wlt_remove_tree(const char *path);
 
+/* Remove the folder *dir (from wlt_temp_dir) and everything in it, free the
+ * path and set *dir to NULL. A NULL *dir is fine. */
+void wlt_free_temp_dir(char **dir);
+
+/* dir/name (malloc'd). */
+char *wlt_join(const char *dir, const char *name);
+
+/* The part of path after its last '/'. */
+const char *wlt_base_name(const char *path);
+
 /* Number of regular files under path, recursively (0 if it does not exist). */
 size_t wlt_count_files(const char *path);
 
@@ -36,6 +48,25 @@ void wlt_context_options(wl_context_options *o, const char *cache_dir);
  * "") is removed.
  */
 wl_context *wlt_context_or_skip(const char *cache_dir);
+
+/* Group setup: a new temporary cache folder (*cache_dir, from
+ * wlt_temp_dir(tag)) and a context on it from wlt_context_or_skip. Undo with
+ * wl_context_destroy and wlt_free_temp_dir(cache_dir). */
+wl_context *wlt_temp_context(const char *tag, char **cache_dir);
+
+/* wl_context_create with the default options but kernel_dir (NULL:
+ * $WARPLOSS_KERNEL_DIR, then the embedded sources) and cache_dir; *out is set
+ * to NULL first. */
+wl_status wlt_create(const char *kernel_dir, const char *cache_dir, wl_context **out);
+
+/*
+ * A small case on c equals the C reference: rows x negatives scores made from
+ * seed (REF_DEEP), num_labels 100000, no reduction, harmonic weighting; the
+ * row losses to 1e-5 relative + 1e-6, the gradients and offenders exactly.
+ * 1 if so; 0 if not, or if wl_loss fails. Uses no cmocka, so child processes
+ * can call it too; cmocka tests assert_true on it.
+ */
+int wlt_results_ok(wl_context *c, size_t rows, size_t negatives, uint64_t seed);
 
 /* Fill n floats / int32s with a recognisable sentinel, and check them. */
 void wlt_fill_sentinel(float *x, size_t n);
@@ -53,5 +84,27 @@ size_t wlt_first_i32_mismatch(const int32_t *got, const int32_t *want, size_t n)
 
 /* malloc that aborts the program on failure; 0 bytes gives a valid pointer. */
 void *wlt_alloc(size_t bytes);
+
+/* ---- Only inside a cmocka test: these fail the running test (fail_msg). */
+
+/* Fail the test unless an OpenCL call returns CL_SUCCESS. */
+#define WLT_CHECK_CL(call)                                                                                     \
+    do {                                                                                                       \
+        const cl_int err_ = (call);                                                                            \
+        if (err_ != CL_SUCCESS)                                                                                \
+            fail_msg("%s failed: %d", #call, (int)err_);                                                       \
+    } while (0)
+
+/* The kernel sources of the source tree: the .cl files in WL_TEST_KERNEL_DIR
+ * (sorted names; globfree it after). Fails the test if there are none. */
+glob_t wlt_kernel_sources(void);
+
+/* A new folder parent/tag (malloc'd path) with copies of every kernel source
+ * except the one named `skip` (a base name; NULL: none skipped). */
+char *wlt_copy_kernels(const char *parent, const char *tag, const char *skip);
+
+/* A CL_MEM_READ_WRITE buffer of `bytes` (4 when 0) on ctx, a copy of init
+ * unless init is NULL. */
+cl_mem wlt_make_buffer(cl_context ctx, size_t bytes, const void *init);
 
 #endif

@@ -44,9 +44,8 @@ static wl_context *create_limited(const char *scan)
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("big");
     live_base = wlf_live_total();
-    whole = wlt_context_or_skip(cache_dir);
+    whole = wlt_temp_context("big", &cache_dir);
     limited = create_limited(NULL);
     return 0;
 }
@@ -57,8 +56,7 @@ static int group_teardown(void **state)
     wl_context_destroy(whole);
     wl_context_destroy(limited);
     const long left = wlf_live_total() - live_base;
-    wlt_remove_tree(cache_dir);
-    free(cache_dir);
+    wlt_free_temp_dir(&cache_dir);
     if (left != 0) {
         fprintf(stderr, "%ld OpenCL objects left after wl_context_destroy\n", left);
         return -1;
@@ -192,16 +190,6 @@ static void test_row_too_large(void **state)
     expect_usable(limited);
 }
 
-static cl_mem make_buffer(wl_context *c, size_t bytes, const void *init)
-{
-    cl_int err = CL_SUCCESS;
-    cl_mem m = clCreateBuffer(wl_context_cl_context(c), CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
-                              bytes ? bytes : 4, (void *)init, &err);
-    if (err != CL_SUCCESS)
-        fail_msg("clCreateBuffer(%zu): %d", bytes, (int)err);
-    return m;
-}
-
 /* wl_loss_cl on c with these shapes: the status, and with success the loss against the reference. */
 static wl_status loss_cl(wl_context *c, size_t rows, size_t negatives)
 {
@@ -209,8 +197,10 @@ static wl_status loss_cl(wl_context *c, size_t rows, size_t negatives)
     ref_make_inputs(rows + negatives, REF_EARLY, rows, negatives, 1.0f, pos, neg);
     wl_loss_options o;
     wl_loss_options_default(&o, 1000);
-    cl_mem d_pos = make_buffer(c, rows * sizeof(float), pos), d_neg = make_buffer(c, rows * negatives * sizeof(float), neg);
-    cl_mem d_loss = make_buffer(c, sizeof(float), NULL);
+    const cl_context cl = wl_context_cl_context(c);
+    cl_mem d_pos = wlt_make_buffer(cl, rows * sizeof(float), pos);
+    cl_mem d_neg = wlt_make_buffer(cl, rows * negatives * sizeof(float), neg);
+    cl_mem d_loss = wlt_make_buffer(cl, sizeof(float), NULL);
     cl_event done = NULL;
     const wl_status s = wl_loss_cl(c, &o, rows, negatives, d_pos, d_neg, d_loss, NULL, NULL, NULL, 0, NULL, &done);
     if (s == WL_SUCCESS) {

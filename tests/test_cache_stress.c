@@ -43,65 +43,27 @@ static char *locked_path; /* a folder made immutable, to unlock at teardown */
 
 /* ------------------------------------------------------------ helpers */
 
-static char *join(const char *dir, const char *name)
-{
-    const size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = wlt_alloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
 static char *scratch_dir(const char *name)
 {
-    char *p = join(scratch, name);
+    char *p = wlt_join(scratch, name);
     if (mkdir(p, 0700) != 0)
         fail_msg("mkdir %s: %s", p, strerror(errno));
     return p;
 }
 
-static wl_status create(const char *kernel_dir, const char *cache_dir, wl_context **out)
-{
-    wl_context_options o;
-    wl_context_options_default(&o);
-    o.kernel_dir = kernel_dir;
-    o.cache_dir = cache_dir;
-    *out = NULL;
-    return wl_context_create(&o, out);
-}
-
-/* A small case on c equals the reference; 1 if so (no cmocka: also used by child processes). */
-static int results_ok(wl_context *c)
-{
-    enum { ROWS = 37, NEG = 29 };
-    float pos[ROWS], neg[ROWS * NEG], loss[ROWS], want_loss[ROWS], gp[ROWS], want_gp[ROWS], gn[ROWS * NEG],
-        want_gn[ROWS * NEG];
-    int32_t off[ROWS], want_off[ROWS];
-    ref_make_inputs(41, REF_DEEP, ROWS, NEG, 1.0f, pos, neg);
-    wl_loss_options o;
-    wl_loss_options_default(&o, 100000);
-    o.reduction = WL_REDUCE_NONE;
-    o.weighting = WL_WEIGHT_HARMONIC;
-    if (wl_loss(c, &o, ROWS, NEG, pos, neg, loss, gp, gn, off) != WL_SUCCESS)
-        return 0;
-    ref_loss(&o, ROWS, NEG, pos, neg, want_loss, want_gp, want_gn, want_off);
-    for (int b = 0; b < ROWS; ++b)
-        if (!wlt_close(loss[b], want_loss[b], 1e-5, 1e-6))
-            return 0;
-    return wlt_first_value_mismatch(gp, want_gp, ROWS) == ROWS &&
-           wlt_first_value_mismatch(gn, want_gn, ROWS * NEG) == ROWS * NEG &&
-           wlt_first_i32_mismatch(off, want_off, ROWS) == ROWS;
-}
+/* Results checked on a small case (wlt_results_ok), here and in the child processes. */
+#define RESULTS_OK(c) wlt_results_ok((c), 37, 29, 41)
 
 /* Create with the on-disk kernels and this cache: must succeed with right
  * results; returns whether the program came from the cache. */
 static int create_ok(const char *cache_dir, const char *label)
 {
     wl_context *c = NULL;
-    const wl_status s = create(WL_TEST_KERNEL_DIR, cache_dir, &c);
+    const wl_status s = wlt_create(WL_TEST_KERNEL_DIR, cache_dir, &c);
     if (s != WL_SUCCESS)
         fail_msg("%s: %s: %s", label, wl_status_string(s), wl_context_last_error(NULL));
     const int from_cache = wl_context_program_from_cache(c);
-    if (!results_ok(c))
+    if (!RESULTS_OK(c))
         fail_msg("%s: results differ from the reference (program from cache: %d)", label, from_cache);
     wl_context_destroy(c);
     return from_cache;
@@ -121,7 +83,7 @@ static char *only_file(const char *dir, size_t *count)
             continue;
         ++*count;
         free(found);
-        found = join(dir, e->d_name);
+        found = wlt_join(dir, e->d_name);
     }
     closedir(d);
     if (*count != 1) {
@@ -161,7 +123,7 @@ static void write_all(const char *path, const void *data, size_t size)
 /* Whether a new file can be made in dir. */
 static int writable(const char *dir)
 {
-    char *probe = join(dir, "probe");
+    char *probe = wlt_join(dir, "probe");
     const int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd >= 0) {
         close(fd);
@@ -221,8 +183,7 @@ static void unlock_dir(const char *dir)
 static int group_setup(void **state)
 {
     (void)state;
-    wl_context *c = wlt_context_or_skip("");
-    wl_context_destroy(c);
+    wl_context_destroy(wlt_context_or_skip(""));
     scratch = wlt_temp_dir("cache-stress");
     return 0;
 }
@@ -232,8 +193,7 @@ static int group_teardown(void **state)
     (void)state;
     if (locked_path)
         unlock_dir(locked_path);
-    wlt_remove_tree(scratch);
-    free(scratch);
+    wlt_free_temp_dir(&scratch);
     return 0;
 }
 
@@ -374,12 +334,12 @@ static int child_main(const char *cache_dir, const char *fd_text)
         ;
     close(fd);
     wl_context *c = NULL;
-    const wl_status s = create(WL_TEST_KERNEL_DIR, cache_dir, &c);
+    const wl_status s = wlt_create(WL_TEST_KERNEL_DIR, cache_dir, &c);
     if (s != WL_SUCCESS) {
         fprintf(stderr, "child: %s: %s\n", wl_status_string(s), wl_context_last_error(NULL));
         return 1;
     }
-    const int ok = results_ok(c);
+    const int ok = RESULTS_OK(c);
     wl_context_destroy(c);
     if (!ok)
         fprintf(stderr, "child: results differ from the reference\n");
@@ -400,7 +360,7 @@ static void test_two_processes(void **state)
     for (int round = 0; round < ROUNDS; ++round) {
         char name[32];
         snprintf(name, sizeof name, "shared-%d", round);
-        char *dir = join(scratch, name); /* not created: both make it */
+        char *dir = wlt_join(scratch, name); /* not created: both make it */
         int gate[2];
         assert_int_equal(pipe(gate), 0);
         char fd_text[16];
@@ -438,38 +398,6 @@ static void test_two_processes(void **state)
 }
 
 /* ------------------------------------------------------------ kernel folders */
-
-static glob_t kernel_sources(void)
-{
-    glob_t g;
-    memset(&g, 0, sizeof g);
-    assert_int_equal(glob(WL_TEST_KERNEL_DIR "/*.cl", 0, NULL, &g), 0);
-    assert_true(g.gl_pathc > 0);
-    return g;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-/* A new folder with copies of every kernel source. */
-static char *copy_kernels(const char *tag)
-{
-    char *dir = scratch_dir(tag);
-    glob_t g = kernel_sources();
-    for (size_t i = 0; i < g.gl_pathc; ++i) {
-        size_t size;
-        unsigned char *data = read_all(g.gl_pathv[i], &size);
-        char *to = join(dir, base_name(g.gl_pathv[i]));
-        write_all(to, data, size);
-        free(to);
-        free(data);
-    }
-    globfree(&g);
-    return dir;
-}
 
 typedef enum spoil { SPOIL_UNREADABLE, SPOIL_FOLDER, SPOIL_DANGLING, SPOIL_FIFO, SPOIL_HUGE, SPOIL_EMPTY,
                      SPOIL_GARBAGE, SPOIL_COUNT } spoil;
@@ -521,17 +449,17 @@ static int spoil_file(const char *file, spoil how, ref_rng *rng)
 static void test_kernel_folder(void **state)
 {
     (void)state;
-    glob_t g = kernel_sources();
+    glob_t g = wlt_kernel_sources();
     ref_rng rng;
     ref_rng_seed(&rng, 77);
     size_t tried = 0;
     for (int how = 0; how < SPOIL_COUNT; ++how) {
         for (size_t i = 0; i < g.gl_pathc; ++i) {
-            const char *name = base_name(g.gl_pathv[i]);
+            const char *name = wlt_base_name(g.gl_pathv[i]);
             char tag[64];
             snprintf(tag, sizeof tag, "kernels-%d-%zu", how, i);
-            char *dir = copy_kernels(tag);
-            char *file = join(dir, name);
+            char *dir = wlt_copy_kernels(scratch, tag, NULL);
+            char *file = wlt_join(dir, name);
             if (!spoil_file(file, (spoil)how, &rng)) {
                 if (i == 0)
                     printf("note: a kernel file of mode 000 is still readable here (euid %d); skipped that "
@@ -545,7 +473,7 @@ static void test_kernel_folder(void **state)
             snprintf(label, sizeof label, "%s %s", name, spoil_names[how]);
             alarm(60); /* a read that blocks ends the test program */
             wl_context *c = NULL;
-            const wl_status s = create(dir, "", &c);
+            const wl_status s = wlt_create(dir, "", &c);
             alarm(0);
             const char *msg = wl_context_last_error(NULL);
             const int unreadable = how <= SPOIL_HUGE;
@@ -553,7 +481,7 @@ static void test_kernel_folder(void **state)
                 /* only a file whose content is not needed may be spoiled without an error */
                 if (unreadable)
                     fail_msg("%s: the context was created", label);
-                if (!results_ok(c))
+                if (!RESULTS_OK(c))
                     fail_msg("%s: results differ from the reference", label);
                 wl_context_destroy(c);
             } else {

@@ -23,13 +23,6 @@ static wl_device_choice choice;
 static cl_context cl_ctx;
 static char *cache_dir;
 
-#define CHECK_CL(call)                                                                                         \
-    do {                                                                                                       \
-        const cl_int err_ = (call);                                                                            \
-        if (err_ != CL_SUCCESS)                                                                                \
-            fail_msg("%s failed: %d", #call, (int)err_);                                                       \
-    } while (0)
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -37,7 +30,7 @@ static int group_setup(void **state)
     const wl_status s = wl_select_device(NULL, &choice);
     if (s == WL_ERROR_NO_DEVICE) {
         printf("skipped: no OpenCL device: %s\n", wl_context_last_error(NULL));
-        wlt_remove_tree(cache_dir);
+        wlt_free_temp_dir(&cache_dir);
         exit(WLT_SKIP);
     }
     if (s != WL_SUCCESS) {
@@ -59,18 +52,14 @@ static int group_teardown(void **state)
     (void)state;
     if (cl_ctx)
         clReleaseContext(cl_ctx);
-    wlt_remove_tree(cache_dir);
-    free(cache_dir);
+    wlt_free_temp_dir(&cache_dir);
     return 0;
 }
 
+/* A buffer on ctx, uninitialised. */
 static cl_mem make_buffer(cl_context ctx, size_t bytes)
 {
-    cl_int err = CL_SUCCESS;
-    cl_mem m = clCreateBuffer(ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
-    if (err != CL_SUCCESS)
-        fail_msg("clCreateBuffer(%zu): %d", bytes, (int)err);
-    return m;
+    return wlt_make_buffer(ctx, bytes, NULL);
 }
 
 static wl_context *context_on(cl_command_queue q)
@@ -128,7 +117,7 @@ static void poison(cl_command_queue q, cl_mem m, size_t bytes)
 {
     unsigned char *junk = wlt_alloc(bytes);
     memset(junk, 0x7f, bytes);
-    CHECK_CL(clEnqueueWriteBuffer(q, m, CL_TRUE, 0, bytes, junk, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueWriteBuffer(q, m, CL_TRUE, 0, bytes, junk, 0, NULL, NULL));
     free(junk);
 }
 
@@ -142,14 +131,14 @@ static void check_outputs(cl_command_queue q, const device_case *d, const wl_los
     int32_t *off = wlt_alloc(sizeof d->want_offender);
     const cl_uint nwait = after ? 1 : 0;
     const cl_event *wait = after ? &after : NULL;
-    CHECK_CL(clEnqueueReadBuffer(q, d->d_loss, CL_TRUE, 0, nloss * sizeof(float), loss, nwait, wait, NULL));
+    WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_loss, CL_TRUE, 0, nloss * sizeof(float), loss, nwait, wait, NULL));
     for (size_t i = 0; i < nloss; ++i)
         if (!wlt_close(loss[i], d->want_loss[i], 1e-5, 1e-6))
             fail_msg("loss[%zu] = %.9g, reference %.9g", i, (double)loss[i], (double)d->want_loss[i]);
     if (have_grads) {
-        CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_pos, CL_TRUE, 0, sizeof d->want_grad_pos, gp, nwait, wait, NULL));
-        CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_neg, CL_TRUE, 0, sizeof d->want_grad_neg, gn, nwait, wait, NULL));
-        CHECK_CL(clEnqueueReadBuffer(q, d->d_offender, CL_TRUE, 0, sizeof d->want_offender, off, nwait, wait, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_pos, CL_TRUE, 0, sizeof d->want_grad_pos, gp, nwait, wait, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_neg, CL_TRUE, 0, sizeof d->want_grad_neg, gn, nwait, wait, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_offender, CL_TRUE, 0, sizeof d->want_offender, off, nwait, wait, NULL));
         assert_int_equal(wlt_first_value_mismatch(gp, d->want_grad_pos, ROWS), ROWS);
         assert_int_equal(wlt_first_value_mismatch(gn, d->want_grad_neg, ROWS * NEG), ROWS * NEG);
         assert_int_equal(wlt_first_i32_mismatch(off, d->want_offender, ROWS), ROWS);
@@ -186,10 +175,10 @@ static void run_queue(cl_command_queue q)
 
         cl_int err = CL_SUCCESS;
         cl_event gate = clCreateUserEvent(cl_ctx, &err);
-        CHECK_CL(err);
+        WLT_CHECK_CL(err);
         cl_event written[2];
-        CHECK_CL(clEnqueueWriteBuffer(q, d->d_pos, CL_FALSE, 0, sizeof d->pos, d->pos, 1, &gate, &written[0]));
-        CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_FALSE, 0, sizeof d->neg, d->neg, 1, &gate, &written[1]));
+        WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_pos, CL_FALSE, 0, sizeof d->pos, d->pos, 1, &gate, &written[0]));
+        WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_FALSE, 0, sizeof d->neg, d->neg, 1, &gate, &written[1]));
         cl_event done = NULL;
         const wl_status s = wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, d->d_grad_pos,
                                        d->d_grad_neg, d->d_offender, 2, written, &done);
@@ -197,12 +186,12 @@ static void run_queue(cl_command_queue q)
             fail_msg("wl_loss_cl: %s: %s", wl_status_string(s), wl_context_last_error(c));
         assert_non_null(done);
         cl_int status = CL_COMPLETE;
-        CHECK_CL(clGetEventInfo(done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL));
+        WLT_CHECK_CL(clGetEventInfo(done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL));
         assert_true(status > CL_COMPLETE); /* still waiting for the gate */
 
-        CHECK_CL(clSetUserEventStatus(gate, CL_COMPLETE));
-        CHECK_CL(clWaitForEvents(1, &done));
-        CHECK_CL(clGetEventInfo(done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL));
+        WLT_CHECK_CL(clSetUserEventStatus(gate, CL_COMPLETE));
+        WLT_CHECK_CL(clWaitForEvents(1, &done));
+        WLT_CHECK_CL(clGetEventInfo(done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL));
         assert_int_equal(status, CL_COMPLETE);
         check_outputs(q, d, &o, done, 1);
         clReleaseEvent(done);
@@ -215,10 +204,10 @@ static void run_queue(cl_command_queue q)
         poison(q, d->d_grad_pos, sizeof d->want_grad_pos);
         assert_int_equal(wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, NULL, NULL, NULL, 0, NULL, NULL),
                          WL_SUCCESS);
-        CHECK_CL(clFinish(q));
+        WLT_CHECK_CL(clFinish(q));
         check_outputs(q, d, &o, NULL, 0);
         float gp0;
-        CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_pos, CL_TRUE, 0, sizeof gp0, &gp0, 0, NULL, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_pos, CL_TRUE, 0, sizeof gp0, &gp0, 0, NULL, NULL));
         unsigned char untouched[4];
         memcpy(untouched, &gp0, 4);
         assert_int_equal(untouched[0], 0x7f); /* grad_pos was not written */
@@ -233,7 +222,7 @@ static void run_queue(cl_command_queue q)
         check_outputs(q, d, &o, done, 1);
         clReleaseEvent(done);
         const float nan = NAN;
-        CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_TRUE, (200 * NEG + 5) * sizeof(float), sizeof nan, &nan, 0,
+        WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_TRUE, (200 * NEG + 5) * sizeof(float), sizeof nan, &nan, 0,
                                       NULL, NULL));
         poison(q, d->d_loss, sizeof d->want_loss);
         done = NULL;
@@ -242,9 +231,9 @@ static void run_queue(cl_command_queue q)
                          WL_ERROR_NONFINITE);
         assert_null(done);
         assert_non_null(strstr(wl_context_last_error(c), "200"));
-        CHECK_CL(clFinish(q));
+        WLT_CHECK_CL(clFinish(q));
         unsigned char first_loss[4];
-        CHECK_CL(clEnqueueReadBuffer(q, d->d_loss, CL_TRUE, 0, 4, first_loss, 0, NULL, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_loss, CL_TRUE, 0, 4, first_loss, 0, NULL, NULL));
         assert_int_equal(first_loss[0], 0x7f); /* nothing was written */
         case_free(d);
     }
@@ -265,7 +254,7 @@ static void test_out_of_order_queue(void **state)
 {
     (void)state;
     cl_command_queue_properties props = 0;
-    CHECK_CL(clGetDeviceInfo(choice.device, CL_DEVICE_QUEUE_PROPERTIES, sizeof props, &props, NULL));
+    WLT_CHECK_CL(clGetDeviceInfo(choice.device, CL_DEVICE_QUEUE_PROPERTIES, sizeof props, &props, NULL));
     if (!(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)) {
         printf("the device has no out-of-order queues; in-order only\n");
         return;
@@ -329,7 +318,7 @@ static void test_bad_buffers(void **state)
     o.reduction = WL_REDUCE_NONE;
     assert_int_equal(wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, one, NULL, NULL, NULL, 0, NULL, NULL),
                      WL_ERROR_INVALID_ARGUMENT);
-    CHECK_CL(clFinish(q));
+    WLT_CHECK_CL(clFinish(q));
 
     /* a buffer of another OpenCL context on the same device */
     const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
@@ -349,12 +338,12 @@ static void test_bad_buffers(void **state)
 
     /* after all that, a valid call still works */
     ref_loss(&o, ROWS, NEG, d->pos, d->neg, d->want_loss, d->want_grad_pos, d->want_grad_neg, d->want_offender);
-    CHECK_CL(clEnqueueWriteBuffer(q, d->d_pos, CL_TRUE, 0, sizeof d->pos, d->pos, 0, NULL, NULL));
-    CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_TRUE, 0, sizeof d->neg, d->neg, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_pos, CL_TRUE, 0, sizeof d->pos, d->pos, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_TRUE, 0, sizeof d->neg, d->neg, 0, NULL, NULL));
     assert_int_equal(wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, d->d_grad_pos, d->d_grad_neg,
                                 d->d_offender, 0, NULL, NULL),
                      WL_SUCCESS);
-    CHECK_CL(clFinish(q));
+    WLT_CHECK_CL(clFinish(q));
     check_outputs(q, d, &o, NULL, 1);
 
     clReleaseMemObject(one);
@@ -377,16 +366,16 @@ static void test_empty_shapes(void **state)
     const float pos[3] = {1.0f, -2.0f, 0.5f};
     const cl_mem d_pos = make_buffer(cl_ctx, sizeof pos), d_loss = make_buffer(cl_ctx, sizeof pos);
     const cl_mem d_off = make_buffer(cl_ctx, 3 * sizeof(int32_t)), d_gp = make_buffer(cl_ctx, sizeof pos);
-    CHECK_CL(clEnqueueWriteBuffer(q, d_pos, CL_TRUE, 0, sizeof pos, pos, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueWriteBuffer(q, d_pos, CL_TRUE, 0, sizeof pos, pos, 0, NULL, NULL));
     wl_loss_options o;
     wl_loss_options_default(&o, 10);
     poison(q, d_loss, sizeof pos);
     assert_int_equal(wl_loss_cl(c, &o, 3, 0, d_pos, NULL, d_loss, d_gp, NULL, d_off, 0, NULL, NULL), WL_SUCCESS);
     float loss = NAN, gp[3];
     int32_t off[3];
-    CHECK_CL(clEnqueueReadBuffer(q, d_loss, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL));
-    CHECK_CL(clEnqueueReadBuffer(q, d_gp, CL_TRUE, 0, sizeof gp, gp, 0, NULL, NULL));
-    CHECK_CL(clEnqueueReadBuffer(q, d_off, CL_TRUE, 0, sizeof off, off, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueReadBuffer(q, d_loss, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueReadBuffer(q, d_gp, CL_TRUE, 0, sizeof gp, gp, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueReadBuffer(q, d_off, CL_TRUE, 0, sizeof off, off, 0, NULL, NULL));
     assert_true(loss == 0.0f);
     for (int b = 0; b < 3; ++b) {
         assert_int_equal(off[b], -1);
@@ -396,9 +385,9 @@ static void test_empty_shapes(void **state)
     cl_event done = NULL;
     assert_int_equal(wl_loss_cl(c, &o, 0, 5, NULL, NULL, d_loss, NULL, NULL, NULL, 0, NULL, &done), WL_SUCCESS);
     assert_non_null(done); /* an event even when there is nothing to compute */
-    CHECK_CL(clWaitForEvents(1, &done));
+    WLT_CHECK_CL(clWaitForEvents(1, &done));
     clReleaseEvent(done);
-    CHECK_CL(clEnqueueReadBuffer(q, d_loss, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL));
+    WLT_CHECK_CL(clEnqueueReadBuffer(q, d_loss, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL));
     assert_true(loss == 0.0f);
     clReleaseMemObject(d_pos);
     clReleaseMemObject(d_loss);

@@ -25,8 +25,7 @@ static char *cache_dir;
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("errors");
-    ctx = wlt_context_or_skip(cache_dir);
+    ctx = wlt_temp_context("errors", &cache_dir);
     return 0;
 }
 
@@ -34,8 +33,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     wl_context_destroy(ctx);
-    wlt_remove_tree(cache_dir);
-    free(cache_dir);
+    wlt_free_temp_dir(&cache_dir);
     return 0;
 }
 

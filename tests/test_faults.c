@@ -27,19 +27,10 @@
 static char *warm_cache; /* holds the program after group_setup */
 static unsigned long points, recovered;
 
-#define CHECK_CL(call)                                                                                         \
-    do {                                                                                                       \
-        const cl_int err_ = (call);                                                                            \
-        if (err_ != CL_SUCCESS)                                                                                \
-            fail_msg("%s failed: %d", #call, (int)err_);                                                       \
-    } while (0)
-
 static int group_setup(void **state)
 {
     (void)state;
-    warm_cache = wlt_temp_dir("faults");
-    wl_context *c = wlt_context_or_skip(warm_cache);
-    wl_context_destroy(c);
+    wl_context_destroy(wlt_temp_context("faults", &warm_cache));
     if (wlf_hooked_calls() == 0) {
         fprintf(stderr, "the fault library is not interposed: no OpenCL call went through it\n");
         return -1;
@@ -51,8 +42,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     printf("fault points walked: %lu (%lu recovered without an error)\n", points, recovered);
-    wlt_remove_tree(warm_cache);
-    free(warm_cache);
+    wlt_free_temp_dir(&warm_cache);
     return 0;
 }
 
@@ -204,25 +194,16 @@ typedef struct device_buffers {
     cl_mem pos, neg, loss, gp, gn, off;
 } device_buffers;
 
-static cl_mem make_buffer(wl_context *c, size_t bytes, const void *init)
-{
-    cl_int err = CL_SUCCESS;
-    cl_mem m = clCreateBuffer(wl_context_cl_context(c), CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
-                              bytes ? bytes : 4, (void *)init, &err);
-    if (err != CL_SUCCESS)
-        fail_msg("clCreateBuffer(%zu): %d", bytes, (int)err);
-    return m;
-}
-
 static device_buffers make_device(wl_context *c, const loss_case *k)
 {
+    const cl_context cl = wl_context_cl_context(c);
     device_buffers d;
-    d.pos = make_buffer(c, k->rows * sizeof(float), k->pos);
-    d.neg = make_buffer(c, k->rows * k->negatives * sizeof(float), k->neg);
-    d.loss = make_buffer(c, k->rows * sizeof(float), NULL);
-    d.gp = make_buffer(c, k->rows * sizeof(float), NULL);
-    d.gn = make_buffer(c, k->rows * k->negatives * sizeof(float), NULL);
-    d.off = make_buffer(c, k->rows * sizeof(int32_t), NULL);
+    d.pos = wlt_make_buffer(cl, k->rows * sizeof(float), k->pos);
+    d.neg = wlt_make_buffer(cl, k->rows * k->negatives * sizeof(float), k->neg);
+    d.loss = wlt_make_buffer(cl, k->rows * sizeof(float), NULL);
+    d.gp = wlt_make_buffer(cl, k->rows * sizeof(float), NULL);
+    d.gn = wlt_make_buffer(cl, k->rows * k->negatives * sizeof(float), NULL);
+    d.off = wlt_make_buffer(cl, k->rows * sizeof(int32_t), NULL);
     return d;
 }
 
@@ -230,7 +211,7 @@ static void free_device(device_buffers *d)
 {
     cl_mem all[] = {d->pos, d->neg, d->loss, d->gp, d->gn, d->off};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
-        CHECK_CL(clReleaseMemObject(all[i]));
+        WLT_CHECK_CL(clReleaseMemObject(all[i]));
 }
 
 static wl_status run_host(wl_context *c, const loss_case *k, const char *check)
@@ -263,16 +244,16 @@ static wl_status run_device(wl_context *c, const loss_case *k, const device_buff
         float *gn = wlt_alloc(k->rows * k->negatives * sizeof(float));
         int32_t *off = wlt_alloc(k->rows * sizeof(int32_t));
         const size_t nloss = k->o.reduction == WL_REDUCE_NONE ? k->rows : 1;
-        CHECK_CL(clEnqueueReadBuffer(q, d->loss, CL_TRUE, 0, nloss * sizeof(float), loss, 1, &done, NULL));
-        CHECK_CL(clEnqueueReadBuffer(q, d->gp, CL_TRUE, 0, k->rows * sizeof(float), gp, 1, &done, NULL));
-        CHECK_CL(clEnqueueReadBuffer(q, d->gn, CL_TRUE, 0, k->rows * k->negatives * sizeof(float), gn, 1, &done,
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->loss, CL_TRUE, 0, nloss * sizeof(float), loss, 1, &done, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->gp, CL_TRUE, 0, k->rows * sizeof(float), gp, 1, &done, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->gn, CL_TRUE, 0, k->rows * k->negatives * sizeof(float), gn, 1, &done,
                                      NULL));
-        CHECK_CL(clEnqueueReadBuffer(q, d->off, CL_TRUE, 0, k->rows * sizeof(int32_t), off, 1, &done, NULL));
+        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->off, CL_TRUE, 0, k->rows * sizeof(int32_t), off, 1, &done, NULL));
         compare(check, k, loss, gp, gn, off);
         free(loss), free(gp), free(gn), free(off);
     }
-    CHECK_CL(clWaitForEvents(1, &done));
-    CHECK_CL(clReleaseEvent(done));
+    WLT_CHECK_CL(clWaitForEvents(1, &done));
+    WLT_CHECK_CL(clReleaseEvent(done));
     return s;
 }
 
@@ -368,12 +349,12 @@ static void test_create_with_queue(void **state)
     cl_int err = CL_SUCCESS;
     const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
     cl_context cl = clCreateContext(props, 1, &choice.device, NULL, NULL, &err);
-    CHECK_CL(err);
+    WLT_CHECK_CL(err);
     cl_command_queue q = clCreateCommandQueue(cl, choice.device, 0, &err);
-    CHECK_CL(err);
+    WLT_CHECK_CL(err);
     walk_create("wl_context_create_with_queue (cache)", warm_cache, q);
-    CHECK_CL(clReleaseCommandQueue(q));
-    CHECK_CL(clReleaseContext(cl));
+    WLT_CHECK_CL(clReleaseCommandQueue(q));
+    WLT_CHECK_CL(clReleaseContext(cl));
 }
 
 /* ------------------------------------------------------------ loss calls */

@@ -59,8 +59,7 @@ static int group_teardown(void **state)
     (void)state;
     for (int v = 0; v < VARIANTS; ++v)
         wl_context_destroy(ctxs[v]);
-    wlt_remove_tree(cache_dir);
-    free(cache_dir);
+    wlt_free_temp_dir(&cache_dir);
     return 0;
 }
 

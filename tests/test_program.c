@@ -40,125 +40,38 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    wlt_remove_tree(scratch);
-    free(scratch);
+    wlt_free_temp_dir(&scratch);
     return 0;
 }
 
 /* scratch/name, malloc'd */
 static char *scratch_path(const char *name)
 {
-    const size_t len = strlen(scratch) + strlen(name) + 2;
-    char *p = wlt_alloc(len);
-    snprintf(p, len, "%s/%s", scratch, name);
-    return p;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    const size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = wlt_alloc(len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb");
-    assert_non_null(in);
-    FILE *out = fopen(to, "wb");
-    assert_non_null(out);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        assert_int_equal(fwrite(buf, 1, n, out), n);
-    fclose(in);
-    assert_int_equal(fclose(out), 0);
-}
-
-/* The kernel sources of the source tree (sorted file names). */
-static glob_t kernel_sources(void)
-{
-    glob_t g;
-    memset(&g, 0, sizeof g);
-    assert_int_equal(glob(WL_TEST_KERNEL_DIR "/*.cl", 0, NULL, &g), 0);
-    assert_true(g.gl_pathc > 0);
-    return g;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-/* A new folder with copies of every kernel source except `skip` (may be NULL). */
-static char *copy_kernels(const char *tag, const char *skip)
-{
-    char *dir = scratch_path(tag);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    glob_t g = kernel_sources();
-    for (size_t i = 0; i < g.gl_pathc; ++i) {
-        if (skip && strcmp(base_name(g.gl_pathv[i]), skip) == 0)
-            continue;
-        char *to = join(dir, base_name(g.gl_pathv[i]));
-        copy_file(g.gl_pathv[i], to);
-        free(to);
-    }
-    globfree(&g);
-    return dir;
-}
-
-static wl_status create(const char *kernel_dir, const char *cache_dir, wl_context **out)
-{
-    wl_context_options o;
-    wl_context_options_default(&o);
-    o.kernel_dir = kernel_dir;
-    o.cache_dir = cache_dir;
-    *out = NULL;
-    return wl_context_create(&o, out);
+    return wlt_join(scratch, name);
 }
 
 /* A small case on c equals the reference. */
-static void expect_right_results(wl_context *c)
-{
-    enum { ROWS = 65, NEG = 33 };
-    float pos[ROWS], neg[ROWS * NEG], loss[ROWS], want_loss[ROWS], gp[ROWS], want_gp[ROWS], gn[ROWS * NEG],
-        want_gn[ROWS * NEG];
-    int32_t off[ROWS], want_off[ROWS];
-    ref_make_inputs(31, REF_DEEP, ROWS, NEG, 1.0f, pos, neg);
-    wl_loss_options o;
-    wl_loss_options_default(&o, 100000);
-    o.reduction = WL_REDUCE_NONE;
-    o.weighting = WL_WEIGHT_HARMONIC;
-    assert_int_equal(wl_loss(c, &o, ROWS, NEG, pos, neg, loss, gp, gn, off), WL_SUCCESS);
-    ref_loss(&o, ROWS, NEG, pos, neg, want_loss, want_gp, want_gn, want_off);
-    for (int b = 0; b < ROWS; ++b)
-        assert_true(wlt_close(loss[b], want_loss[b], 1e-5, 1e-6));
-    assert_int_equal(wlt_first_value_mismatch(gp, want_gp, ROWS), ROWS);
-    assert_int_equal(wlt_first_value_mismatch(gn, want_gn, ROWS * NEG), ROWS * NEG);
-    assert_int_equal(wlt_first_i32_mismatch(off, want_off, ROWS), ROWS);
-}
+#define EXPECT_RIGHT_RESULTS(c) assert_true(wlt_results_ok((c), 65, 33, 31))
 
 /* ----------------------------------------------------------- kernel sources */
 
 static void test_broken_kernel(void **state)
 {
     (void)state;
-    glob_t g = kernel_sources();
+    glob_t g = wlt_kernel_sources();
     for (size_t i = 0; i < g.gl_pathc; ++i) {
-        const char *name = base_name(g.gl_pathv[i]);
+        const char *name = wlt_base_name(g.gl_pathv[i]);
         char tag[64];
         snprintf(tag, sizeof tag, "broken-%zu", i);
-        char *dir = copy_kernels(tag, NULL);
-        char *file = join(dir, name);
+        char *dir = wlt_copy_kernels(scratch, tag, NULL);
+        char *file = wlt_join(dir, name);
         FILE *f = fopen(file, "ab");
         assert_non_null(f);
         fputs("\nthis is not OpenCL C at all;\n", f);
         assert_int_equal(fclose(f), 0);
 
         wl_context *c = NULL;
-        const wl_status s = create(dir, "", &c);
+        const wl_status s = wlt_create(dir, "", &c);
         if (s != WL_ERROR_BUILD)
             fail_msg("broken %s: got %s, want WL_ERROR_BUILD", name, wl_status_string(s));
         assert_null(c);
@@ -176,9 +89,9 @@ static void test_missing_kernel_dir_falls_back(void **state)
     (void)state;
     char *dir = scratch_path("no-such-kernel-dir");
     wl_context *c = NULL;
-    assert_int_equal(create(dir, "", &c), WL_SUCCESS);
+    assert_int_equal(wlt_create(dir, "", &c), WL_SUCCESS);
     assert_string_equal(wl_context_kernel_origin(c), "embedded");
-    expect_right_results(c);
+    EXPECT_RIGHT_RESULTS(c);
     wl_context_destroy(c);
     free(dir);
 }
@@ -187,17 +100,17 @@ static void test_kernel_dir_origin(void **state)
 {
     (void)state;
     wl_context *c = NULL;
-    assert_int_equal(create(WL_TEST_KERNEL_DIR, "", &c), WL_SUCCESS);
+    assert_int_equal(wlt_create(WL_TEST_KERNEL_DIR, "", &c), WL_SUCCESS);
     assert_string_equal(wl_context_kernel_origin(c), WL_TEST_KERNEL_DIR);
-    expect_right_results(c);
+    EXPECT_RIGHT_RESULTS(c);
     wl_context_destroy(c);
 
     /* $WARPLOSS_KERNEL_DIR when the option is NULL */
-    char *copy = copy_kernels("env-kernels", NULL);
+    char *copy = wlt_copy_kernels(scratch, "env-kernels", NULL);
     const char *old = getenv("WARPLOSS_KERNEL_DIR");
     char *saved = old ? strdup(old) : NULL;
     setenv("WARPLOSS_KERNEL_DIR", copy, 1);
-    assert_int_equal(create(NULL, "", &c), WL_SUCCESS);
+    assert_int_equal(wlt_create(NULL, "", &c), WL_SUCCESS);
     assert_string_equal(wl_context_kernel_origin(c), copy);
     wl_context_destroy(c);
     if (saved) {
@@ -212,14 +125,14 @@ static void test_kernel_dir_origin(void **state)
 static void test_incomplete_kernel_dir(void **state)
 {
     (void)state;
-    glob_t g = kernel_sources();
+    glob_t g = wlt_kernel_sources();
     for (size_t i = 0; i < g.gl_pathc; ++i) {
-        const char *name = base_name(g.gl_pathv[i]);
+        const char *name = wlt_base_name(g.gl_pathv[i]);
         char tag[64];
         snprintf(tag, sizeof tag, "incomplete-%zu", i);
-        char *dir = copy_kernels(tag, name);
+        char *dir = wlt_copy_kernels(scratch, tag, name);
         wl_context *c = NULL;
-        const wl_status s = create(dir, "", &c);
+        const wl_status s = wlt_create(dir, "", &c);
         if (s != WL_ERROR_KERNEL_SOURCE)
             fail_msg("without %s: got %s, want WL_ERROR_KERNEL_SOURCE", name, wl_status_string(s));
         assert_null(c);
@@ -237,14 +150,14 @@ static void test_incomplete_kernel_dir(void **state)
 static void create_expect(const char *cache_dir, int from_cache)
 {
     wl_context *c = NULL;
-    const wl_status s = create(WL_TEST_KERNEL_DIR, cache_dir, &c);
+    const wl_status s = wlt_create(WL_TEST_KERNEL_DIR, cache_dir, &c);
     if (s != WL_SUCCESS)
         fail_msg("create with cache \"%s\": %s: %s", cache_dir, wl_status_string(s), wl_context_last_error(NULL));
     if (wl_context_program_from_cache(c) != from_cache)
         fail_msg("cache \"%s\": program_from_cache %d, want %d", cache_dir, wl_context_program_from_cache(c),
                  from_cache);
     assert_true(wl_context_build_seconds(c) >= 0.0);
-    expect_right_results(c);
+    EXPECT_RIGHT_RESULTS(c);
     wl_context_destroy(c);
 }
 
@@ -290,7 +203,7 @@ static size_t damage_tree(const char *path, damage how)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        char *child = join(path, e->d_name);
+        char *child = wlt_join(path, e->d_name);
         count += damage_tree(child, how);
         free(child);
     }
@@ -316,7 +229,7 @@ static void test_cache_fill_reuse_corrupt(void **state)
     }
 
     /* a cache folder that does not exist yet is created */
-    char *deep = join(cache, "a/b/c");
+    char *deep = wlt_join(cache, "a/b/c");
     create_expect(deep, 0);
     create_expect(deep, 1);
     free(deep);
@@ -380,7 +293,7 @@ static void test_cache_locations(void **state)
     /* then $XDG_CACHE_HOME/warploss */
     unsetenv("WARPLOSS_CACHE_DIR");
     create_expect(NULL, 0);
-    char *xdg_warploss = join(xdg, "warploss");
+    char *xdg_warploss = wlt_join(xdg, "warploss");
     assert_true(wlt_count_files(xdg_warploss) > 0);
     create_expect(NULL, 1);
     free(xdg_warploss);
@@ -399,7 +312,7 @@ static void test_cache_unwritable(void **state)
     assert_non_null(f);
     fputs("not a folder\n", f);
     assert_int_equal(fclose(f), 0);
-    char *under = join(file, "sub");
+    char *under = wlt_join(file, "sub");
     create_expect(under, 0);
     create_expect(under, 0); /* still no cache, still fine */
     create_expect(file, 0);  /* the cache "folder" is a file */
@@ -442,9 +355,7 @@ static void test_log_and_silence(void **state)
 
     /* a good context: compiles, writes the cache, runs, and refuses a bad call */
     wl_context_options o;
-    wl_context_options_default(&o);
-    o.kernel_dir = WL_TEST_KERNEL_DIR;
-    o.cache_dir = cache;
+    wlt_context_options(&o, cache);
     o.log = on_log;
     o.log_user = &ok;
     wl_context *c = NULL;
@@ -461,9 +372,9 @@ static void test_log_and_silence(void **state)
         wl_context_destroy(c);
     }
     /* a failing create: the build log goes to the callback */
-    char *broken = copy_kernels("log-broken", NULL);
-    glob_t g = kernel_sources();
-    char *file = join(broken, base_name(g.gl_pathv[0]));
+    char *broken = wlt_copy_kernels(scratch, "log-broken", NULL);
+    glob_t g = wlt_kernel_sources();
+    char *file = wlt_join(broken, wlt_base_name(g.gl_pathv[0]));
     globfree(&g);
     FILE *f = fopen(file, "ab");
     if (f) {

@@ -75,9 +75,7 @@ static int host_call(wl_context *ctx, const loss_case *c, outputs *out)
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("threads");
-    wl_context *c = wlt_context_or_skip(cache_dir); /* fills the cache */
-    wl_context_destroy(c);
+    wl_context_destroy(wlt_temp_context("threads", &cache_dir)); /* fills the cache */
     make_cases();
     return 0;
 }
@@ -85,8 +83,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    wlt_remove_tree(cache_dir);
-    free(cache_dir);
+    wlt_free_temp_dir(&cache_dir);
     return 0;
 }
 

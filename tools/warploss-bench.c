@@ -33,9 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "tool-util.h"
 #include "warploss.h"
+
+const char tool_name[] = "warploss-bench";
 
 #define MAX_SHAPES 32
 #define NUM_LABELS 1000000ull
@@ -64,48 +66,6 @@ typedef struct result {
     int check_ok;
     double loss, c_loop_loss;
 } result;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "warploss-bench: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    exit(1);
-}
-
-static void check_cl(cl_int err, const char *what)
-{
-    if (err != CL_SUCCESS) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "OpenCL error %d", (int)err);
-        die(what, buf);
-    }
-}
-
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p)
-        die("out of host memory", NULL);
-    return p;
-}
 
 /* ------------------------------------------------------------ inputs */
 
@@ -153,7 +113,7 @@ static long offender_at(regime r, size_t negatives)
 /* The rank weight ln(floor((L - 1) / k)) as the library computes it (double, rounded once). */
 static float *weight_table(size_t negatives)
 {
-    float *w = xmalloc(negatives * sizeof *w);
+    float *w = tool_alloc(negatives * sizeof *w);
     for (size_t j = 0; j < negatives; ++j) {
         const uint64_t r = (NUM_LABELS - 1) / ((uint64_t)j + 1);
         w[j] = r ? (float)log((double)r) : 0.0f;
@@ -207,18 +167,14 @@ typedef struct device {
 static void open_device(const char *spec, device *d)
 {
     wl_device_choice choice;
-    wl_status st = wl_select_device(spec, &choice);
-    if (st != WL_SUCCESS)
-        die(wl_status_string(st), wl_context_last_error(NULL));
+    tool_check_wl(wl_select_device(spec, &choice), NULL);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
     d->context = clCreateContext(props, 1, &choice.device, NULL, NULL, &err);
-    check_cl(err, "clCreateContext");
+    tool_check_cl(err, "clCreateContext");
     d->queue = clCreateCommandQueue(d->context, choice.device, CL_QUEUE_PROFILING_ENABLE, &err);
-    check_cl(err, "clCreateCommandQueue");
-    st = wl_context_create_with_queue(d->queue, NULL, &d->wl);
-    if (st != WL_SUCCESS)
-        die(wl_status_string(st), wl_context_last_error(NULL));
+    tool_check_cl(err, "clCreateCommandQueue");
+    tool_check_wl(wl_context_create_with_queue(d->queue, NULL, &d->wl), NULL);
     snprintf(d->name, sizeof d->name, "%s", wl_context_device_name(d->wl));
     d->platform[0] = '\0';
     clGetPlatformInfo(choice.platform, CL_PLATFORM_NAME, sizeof d->platform - 1, d->platform, NULL);
@@ -237,15 +193,15 @@ static cl_mem new_buffer(device *d, size_t bytes, const void *init)
     cl_int err;
     cl_mem m = clCreateBuffer(d->context, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes ? bytes : 4,
                               (void *)init, &err);
-    check_cl(err, "clCreateBuffer");
+    tool_check_cl(err, "clCreateBuffer");
     return m;
 }
 
 static double event_span(cl_event from, cl_profiling_info from_what, cl_event to)
 {
     cl_ulong a = 0, b = 0;
-    check_cl(clGetEventProfilingInfo(from, from_what, sizeof a, &a, NULL), "clGetEventProfilingInfo");
-    check_cl(clGetEventProfilingInfo(to, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL), "clGetEventProfilingInfo");
+    tool_check_cl(clGetEventProfilingInfo(from, from_what, sizeof a, &a, NULL), "clGetEventProfilingInfo");
+    tool_check_cl(clGetEventProfilingInfo(to, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL), "clGetEventProfilingInfo");
     return b > a ? 1e-9 * (double)(b - a) : 0.0;
 }
 
@@ -254,7 +210,7 @@ static double event_span(cl_event from, cl_profiling_info from_what, cl_event to
 static void measure(const settings *s, device *d, size_t rows, size_t negatives, regime rg, result *out)
 {
     const size_t scores = rows * negatives;
-    float *pos = xmalloc(rows * sizeof *pos), *neg = xmalloc(scores * sizeof *neg);
+    float *pos = tool_alloc(rows * sizeof *pos), *neg = tool_alloc(scores * sizeof *neg);
     const long at = offender_at(rg, negatives);
     make_inputs(rows, negatives, at, pos, neg);
     const int want_offender = s->outputs != OUT_LOSS, want_grads = s->outputs == OUT_ALL;
@@ -270,27 +226,26 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
     wl_loss_options lo;
     wl_loss_options_default(&lo, NUM_LABELS);
     float *weight = weight_table(negatives);
-    float *row_loss = xmalloc(rows * sizeof *row_loss);
-    int32_t *offender = want_offender ? xmalloc(rows * sizeof *offender) : NULL;
-    float *grad_pos = want_grads ? xmalloc(rows * sizeof *grad_pos) : NULL;
-    float *grad_neg = want_grads ? xmalloc(scores * sizeof *grad_neg) : NULL;
+    float *row_loss = tool_alloc(rows * sizeof *row_loss);
+    int32_t *offender = want_offender ? tool_alloc(rows * sizeof *offender) : NULL;
+    float *grad_pos = want_grads ? tool_alloc(rows * sizeof *grad_pos) : NULL;
+    float *grad_neg = want_grads ? tool_alloc(scores * sizeof *grad_neg) : NULL;
     volatile float sink = 0.0f;
 
     /* The call, the device's copy and the C loop take turns, so that the
      * load of a shared machine weighs on all three alike. */
     const int n = s->repeat;
-    double *times = xmalloc((size_t)n * sizeof *times), *walls = xmalloc((size_t)n * sizeof *walls);
-    double *copies = xmalloc((size_t)n * sizeof *copies), *loops = xmalloc((size_t)n * sizeof *loops);
+    double *times = tool_alloc((size_t)n * sizeof *times), *walls = tool_alloc((size_t)n * sizeof *walls);
+    double *copies = tool_alloc((size_t)n * sizeof *copies), *loops = tool_alloc((size_t)n * sizeof *loops);
     for (int i = -s->warmup; i < n; ++i) {
         cl_event start, done;
-        double t0 = now();
-        check_cl(clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
-        wl_status st = wl_loss_cl(d->wl, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, grad_pos_buf,
-                                  grad_neg_buf, offender_buf, 0, NULL, &done);
-        if (st != WL_SUCCESS)
-            die(wl_status_string(st), wl_context_last_error(d->wl));
-        check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
-        const double wall = now() - t0;
+        double t0 = tool_now();
+        tool_check_cl(clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
+        tool_check_wl(wl_loss_cl(d->wl, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, grad_pos_buf, grad_neg_buf,
+                                 offender_buf, 0, NULL, &done),
+                      d->wl);
+        tool_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
+        const double wall = tool_now() - t0;
         if (i >= 0) {
             times[i] = event_span(start, CL_PROFILING_COMMAND_END, done);
             walls[i] = wall;
@@ -301,9 +256,9 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
         /* the device's own copy of the same byte count */
         if (scores) {
             cl_event ev;
-            check_cl(clEnqueueCopyBuffer(d->queue, neg_buf, copy_buf, 0, 0, scores * sizeof(float), 0, NULL, &ev),
+            tool_check_cl(clEnqueueCopyBuffer(d->queue, neg_buf, copy_buf, 0, 0, scores * sizeof(float), 0, NULL, &ev),
                      "clEnqueueCopyBuffer");
-            check_cl(clWaitForEvents(1, &ev), "clWaitForEvents");
+            tool_check_cl(clWaitForEvents(1, &ev), "clWaitForEvents");
             if (i >= 0)
                 copies[i] = event_span(ev, CL_PROFILING_COMMAND_START, ev);
             clReleaseEvent(ev);
@@ -312,21 +267,21 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
         }
 
         /* the C loop over the same host data, same outputs */
-        t0 = now();
+        t0 = tool_now();
         sink = c_loop(rows, negatives, pos, neg, weight, row_loss, offender, grad_pos, grad_neg);
         if (i >= 0)
-            loops[i] = now() - t0;
+            loops[i] = tool_now() - t0;
     }
-    out->seconds = median(times, n);
-    out->wall_seconds = median(walls, n);
-    out->copy_seconds = median(copies, n);
+    out->seconds = tool_median(times, n);
+    out->wall_seconds = tool_median(walls, n);
+    out->copy_seconds = tool_median(copies, n);
     out->copy_bytes = 2.0 * (double)scores * sizeof(float);
-    out->c_loop_seconds = median(loops, n);
+    out->c_loop_seconds = tool_median(loops, n);
     out->c_loop_loss = sink;
 
     /* check the device's answer against the C loop */
     float loss = 0.0f;
-    check_cl(clEnqueueReadBuffer(d->queue, loss_buf, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL),
+    tool_check_cl(clEnqueueReadBuffer(d->queue, loss_buf, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL),
              "clEnqueueReadBuffer");
     out->loss = loss;
     double exact = 0.0; /* the C loop's row losses summed in double: its own float sum drifts on long shapes */
@@ -334,8 +289,8 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
         exact += row_loss[b];
     out->check_ok = fabs((double)loss - exact) <= 1e-5 * fabs(exact) + 1e-6;
     if (want_offender && rows) {
-        int32_t *got = xmalloc(rows * sizeof *got);
-        check_cl(clEnqueueReadBuffer(d->queue, offender_buf, CL_TRUE, 0, rows * sizeof *got, got, 0, NULL, NULL),
+        int32_t *got = tool_alloc(rows * sizeof *got);
+        tool_check_cl(clEnqueueReadBuffer(d->queue, offender_buf, CL_TRUE, 0, rows * sizeof *got, got, 0, NULL, NULL),
                  "clEnqueueReadBuffer");
         if (memcmp(got, offender, rows * sizeof *got) != 0)
             out->check_ok = 0;
@@ -549,7 +504,7 @@ int main(int argc, char **argv)
 
     device d;
     open_device(s.device, &d);
-    result *results = xmalloc((size_t)s.shapes * 3 * sizeof *results);
+    result *results = tool_alloc((size_t)s.shapes * 3 * sizeof *results);
     int count = 0, failed = 0;
     if (!s.json)
         print_table_header(&s, &d);

@@ -16,56 +16,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "tool-util.h"
 #include "warploss.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void die(const char *what, const char *detail)
-{
-    fprintf(stderr, "warploss-compare-driver: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
-    exit(1);
-}
-
-static void check_cl(cl_int err, const char *what)
-{
-    if (err != CL_SUCCESS) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "OpenCL error %d", (int)err);
-        die(what, buf);
-    }
-}
-
-static void check_wl(wl_status st, wl_context *c)
-{
-    if (st != WL_SUCCESS)
-        die(wl_status_string(st), wl_context_last_error(c));
-}
+const char tool_name[] = "warploss-compare-driver";
 
 static void *read_exact(const char *path, size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
     FILE *f = fopen(path, "rb");
     if (!p || !f || fread(p, 1, bytes, f) != bytes)
-        die("cannot read", path);
+        tool_die("cannot read", path);
     fclose(f);
     return p;
 }
@@ -76,7 +38,7 @@ static void write_all(const char *prefix, const char *suffix, const void *data, 
     snprintf(path, sizeof path, "%s%s", prefix, suffix);
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, bytes, f) != bytes || fclose(f) != 0)
-        die("cannot write", path);
+        tool_die("cannot write", path);
 }
 
 int main(int argc, char **argv)
@@ -93,68 +55,66 @@ int main(int argc, char **argv)
     float *neg = read_exact(argv[5], scores * sizeof(float));
 
     wl_device_choice choice;
-    check_wl(wl_select_device(argc == 9 ? argv[8] : NULL, &choice), NULL);
+    tool_check_wl(wl_select_device(argc == 9 ? argv[8] : NULL, &choice), NULL);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
     cl_context context = clCreateContext(props, 1, &choice.device, NULL, NULL, &err);
-    check_cl(err, "clCreateContext");
+    tool_check_cl(err, "clCreateContext");
     cl_command_queue queue = clCreateCommandQueue(context, choice.device, CL_QUEUE_PROFILING_ENABLE, &err);
-    check_cl(err, "clCreateCommandQueue");
+    tool_check_cl(err, "clCreateCommandQueue");
     wl_context *c = NULL;
-    check_wl(wl_context_create_with_queue(queue, NULL, &c), NULL);
+    tool_check_wl(wl_context_create_with_queue(queue, NULL, &c), NULL);
 
     wl_loss_options lo;
     wl_loss_options_default(&lo, num_labels);
-    float *row_loss = malloc((rows ? rows : 1) * sizeof *row_loss);
-    int32_t *offender = malloc((rows ? rows : 1) * sizeof *offender);
-    double *times = malloc((size_t)repeat * sizeof *times);
-    if (!row_loss || !offender || !times)
-        die("out of host memory", NULL);
+    float *row_loss = tool_alloc(rows * sizeof *row_loss);
+    int32_t *offender = tool_alloc(rows * sizeof *offender);
+    double *times = tool_alloc((size_t)repeat * sizeof *times);
 
     /* the answers: row losses and offenders, then the sum */
     lo.reduction = WL_REDUCE_NONE;
-    check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, row_loss, NULL, NULL, offender), c);
+    tool_check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, row_loss, NULL, NULL, offender), c);
     lo.reduction = WL_REDUCE_SUM;
     float loss = 0.0f;
-    check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, &loss, NULL, NULL, offender), c);
+    tool_check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, &loss, NULL, NULL, offender), c);
     write_all(argv[6], ".offender", offender, rows * sizeof *offender);
     write_all(argv[6], ".rowloss", row_loss, rows * sizeof *row_loss);
 
     /* host memory in and out, wall time */
     for (int i = -2; i < repeat; ++i) {
-        const double t0 = now();
-        check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, &loss, NULL, NULL, offender), c);
+        const double t0 = tool_now();
+        tool_check_wl(wl_loss(c, &lo, rows, negatives, pos, neg, &loss, NULL, NULL, offender), c);
         if (i >= 0)
-            times[i] = now() - t0;
+            times[i] = tool_now() - t0;
     }
-    const double host_seconds = median(times, repeat);
+    const double host_seconds = tool_median(times, repeat);
 
     /* device buffers, event profiling */
     cl_mem pos_buf = clCreateBuffer(context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, rows * sizeof(float), pos, &err);
-    check_cl(err, "clCreateBuffer");
+    tool_check_cl(err, "clCreateBuffer");
     cl_mem neg_buf = clCreateBuffer(context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, (scores ? scores : 1) * sizeof(float),
                                     neg, &err);
-    check_cl(err, "clCreateBuffer");
+    tool_check_cl(err, "clCreateBuffer");
     cl_mem loss_buf = clCreateBuffer(context, CL_MEM_READ_WRITE, sizeof(float), NULL, &err);
-    check_cl(err, "clCreateBuffer");
+    tool_check_cl(err, "clCreateBuffer");
     cl_mem offender_buf = clCreateBuffer(context, CL_MEM_READ_WRITE, (rows ? rows : 1) * sizeof(int32_t), NULL, &err);
-    check_cl(err, "clCreateBuffer");
+    tool_check_cl(err, "clCreateBuffer");
     for (int i = -2; i < repeat; ++i) {
         cl_event start, done;
-        check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
-        check_wl(wl_loss_cl(c, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, NULL, NULL, offender_buf, 0, NULL,
+        tool_check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
+        tool_check_wl(wl_loss_cl(c, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, NULL, NULL, offender_buf, 0, NULL,
                             &done),
                  c);
-        check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
+        tool_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
         cl_ulong a = 0, b = 0;
-        check_cl(clGetEventProfilingInfo(start, CL_PROFILING_COMMAND_END, sizeof a, &a, NULL), "profiling");
-        check_cl(clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL), "profiling");
+        tool_check_cl(clGetEventProfilingInfo(start, CL_PROFILING_COMMAND_END, sizeof a, &a, NULL), "profiling");
+        tool_check_cl(clGetEventProfilingInfo(done, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL), "profiling");
         if (i >= 0)
             times[i] = b > a ? 1e-9 * (double)(b - a) : 0.0;
         clReleaseEvent(start);
         clReleaseEvent(done);
     }
-    const double device_seconds = median(times, repeat);
+    const double device_seconds = tool_median(times, repeat);
 
     printf("{\"device\": \"");
     for (const char *s = wl_context_device_name(c); *s; ++s)
