@@ -66,8 +66,8 @@ int wl_scan_one_row(float margin, float p, const global float *n, ulong negative
  * the host launches a few items per core with a work-group of one, so each
  * item is a plain sequential loop (no work-item loop around it). row_loss may
  * be NULL when only the sum is wanted: then each item writes the sum of its
- * rows' losses, in row order, to its slot of partial (NULL otherwise), and
- * wl_reduce_sum adds the partials.
+ * rows' losses times scale, in row order, to its slot of partial (NULL
+ * otherwise), and wl_reduce_sum adds the partials.
  */
 kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global float *pos,
                          const global float *neg, const global float *weight, float scale,
@@ -88,8 +88,9 @@ kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global
         float loss;
         const float g = wl_row_result(margin, p, n, first, weight, scale, &loss);
         if (partial) {
-            sum += loss;
-            const float y = loss - carry, t = kahan + y;
+            const float term = loss * scale; /* the mean is scaled before summing */
+            sum += term;
+            const float y = term - carry, t = kahan + y;
             carry = (t - kahan) - y;
             kahan = t;
         }

@@ -263,12 +263,13 @@ static float mean_scale(const wl_loss_options *o, size_t rows)
     return o->reduction == WL_REDUCE_MEAN && rows ? 1.0f / (float)rows : 1.0f;
 }
 
-/* scale multiplies the gradients, sum_scale the reduced loss (both 1/rows for
- * the mean of one call; a chunk of a larger wl_loss call gets 1/(all rows)
- * and 1: its caller adds the chunks' sums). */
+/* scale multiplies the gradients and each row loss as it enters the sum:
+ * mean_scale() of the whole call (a chunk of a larger wl_loss call gets
+ * 1/(all rows), and its caller adds the chunks' sums). Scaling before
+ * summing keeps a mean finite even where the plain sum would pass FLT_MAX. */
 static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
                      cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, chain *ch,
-                     float scale, float sum_scale)
+                     float scale)
 {
     wl_status st;
     const float zero = 0.0f;
@@ -358,6 +359,8 @@ static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_
     k = c->reduce_sum;
     SET_ARG(k, 0, summed64);
     SET_ARG(k, 1, c->row_loss);
+    /* the row scan's partials are scaled already; the group scan's row losses are not */
+    const float sum_scale = c->use_group_scan ? scale : 1.0f;
     SET_ARG(k, 2, sum_scale);
     SET_ARG(k, 3, loss);
     if (err == CL_SUCCESS)
@@ -427,8 +430,7 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
             st = wl_fail(c, WL_ERROR_NONFINITE, "row %u has a NaN or Inf score (check_finite is on)", bad);
     }
     if (st == WL_SUCCESS)
-        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch, mean_scale(o, rows),
-                 mean_scale(o, rows));
+        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch, mean_scale(o, rows));
     if (st == WL_SUCCESS || ch.last)
         finish_chain(c, &ch, st == WL_SUCCESS ? done : NULL);
     chain_end(&ch);
@@ -450,7 +452,7 @@ static size_t first_nonfinite_row(size_t rows, size_t negatives, const float *po
 
 static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
                            const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender,
-                           float scale, float sum_scale);
+                           float scale);
 
 wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
                   const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender)
@@ -479,8 +481,8 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
     }
 
     /* Rows x negatives beyond the device's largest allocation: chunks of
-     * rows that fit, with the mean's factor of all rows; the chunks' sums
-     * are added on the host in double. */
+     * rows that fit, with the mean's factor of all rows; the chunks' (scaled)
+     * sums are added on the host in double. */
     const size_t row_bytes = (negatives ? negatives : 1) * sizeof(float);
     if (row_bytes > c->max_alloc)
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
@@ -489,7 +491,7 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
     const size_t chunk = c->max_alloc / row_bytes < rows ? (size_t)(c->max_alloc / row_bytes) : rows;
     const float scale = mean_scale(o, rows);
     if (chunk == rows)
-        return loss_rows(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, scale, scale);
+        return loss_rows(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, scale);
     const int reduce = o->reduction != WL_REDUCE_NONE;
     double sum = 0.0;
     for (size_t first = 0; first < rows && st == WL_SUCCESS; first += chunk) {
@@ -497,18 +499,18 @@ wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t n
         float part = 0.0f;
         st = loss_rows(c, o, n, negatives, pos + first, neg ? neg + first * negatives : NULL,
                        reduce ? &part : loss + first, grad_pos ? grad_pos + first : NULL,
-                       grad_neg ? grad_neg + first * negatives : NULL, offender ? offender + first : NULL, scale, 1.0f);
+                       grad_neg ? grad_neg + first * negatives : NULL, offender ? offender + first : NULL, scale);
         sum += part;
     }
     if (st == WL_SUCCESS && reduce)
-        loss[0] = (float)sum * scale;
+        loss[0] = (float)sum;
     return st;
 }
 
 /* wl_loss on rows that fit the device's allocations, arguments checked. */
 static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
                            const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender,
-                           float scale, float sum_scale)
+                           float scale)
 {
     wl_status st = WL_SUCCESS;
     const size_t scores = rows * negatives;
@@ -571,7 +573,7 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
         st = wl_fail_cl(c, err, "clEnqueueBarrierWithWaitList");
     if (st == WL_SUCCESS)
         st = run(c, o, rows, negatives, buf[STAGE_POS], buf[STAGE_NEG], buf[STAGE_LOSS], buf[STAGE_GRAD_POS],
-                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch, scale, sum_scale);
+                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch, scale);
     void *host[6] = {NULL, NULL, loss, grad_pos, grad_neg, offender};
     for (int i = STAGE_LOSS; i <= STAGE_OFFENDER && st == WL_SUCCESS; ++i) {
         if (!buf[i])

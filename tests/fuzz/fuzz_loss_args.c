@@ -43,18 +43,19 @@ static void keep_crash_handlers(void)
     crash_handlers_saved = 1;
 }
 
-/* README, Semantics: the reduced loss is a float32 sum (times s for the mean),
- * so it is +Inf when the row losses add up beyond FLT_MAX, also where their
- * mean would fit; the reference sums in double. */
+/* README, Semantics: the reduced loss is a float32 sum of the row losses
+ * (each times s for the mean), so it is +Inf when those add up beyond
+ * FLT_MAX; the reference sums in double. */
 static int sum_overflows(const wl_loss_options *o, size_t rows, size_t negatives, const float *pos, const float *neg)
 {
     wl_loss_options none = *o;
     none.reduction = WL_REDUCE_NONE;
     float row_loss[MAX_ROWS];
     ref_loss(&none, rows, negatives, pos, neg, row_loss, NULL, NULL, NULL);
+    const double s = o->reduction == WL_REDUCE_MEAN && rows ? (double)(1.0f / (float)rows) : 1.0;
     double sum = 0.0;
     for (size_t b = 0; b < rows; ++b)
-        sum += (double)row_loss[b];
+        sum += (double)row_loss[b] * s;
     return sum > (double)FLT_MAX * (1.0 - 1e-5);
 }
 static unsigned long device_runs, device_compared; /* inputs that reached wl_loss; compared with the reference */
