@@ -34,6 +34,18 @@ float wl_row_result(float margin, float p, const global float *n, int first, con
     return isnan(*loss) ? *loss : w * scale;
 }
 
+/* Row b's per-row outputs, each only where the caller asked for it. */
+void wl_store_row(ulong b, float loss, float g, int first, global float *row_loss, global float *grad_pos,
+                  global int *offender)
+{
+    if (row_loss)
+        row_loss[b] = loss;
+    if (grad_pos)
+        grad_pos[b] = -g;
+    if (offender)
+        offender[b] = first;
+}
+
 /* The first stopping index of one row (-1: none), sequentially: WL_ROW_UNROLL
  * vectors per step so the loop tests one branch per WL_ROW_UNROLL * WL_VEC
  * scores, then single vectors, then scalars for the tail. */
@@ -94,12 +106,7 @@ kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global
             carry = (t - kahan) - y;
             kahan = t;
         }
-        if (row_loss)
-            row_loss[b] = loss;
-        if (grad_pos)
-            grad_pos[b] = -g;
-        if (offender)
-            offender[b] = first;
+        wl_store_row(b, loss, g, first, row_loss, grad_pos, offender);
         if (grad_neg)
             wl_scatter_row(grad_neg + b * negatives, negatives, first, g);
     }
@@ -157,13 +164,8 @@ kernel void wl_scan_groups(ulong rows, ulong negatives, float margin, const glob
     }
     float loss;
     const float g = wl_row_result(margin, p, n, first, weight, scale, &loss);
-    if (lid == 0) {
-        row_loss[b] = loss;
-        if (grad_pos)
-            grad_pos[b] = -g;
-        if (offender)
-            offender[b] = first;
-    }
+    if (lid == 0)
+        wl_store_row(b, loss, g, first, row_loss, grad_pos, offender);
     if (grad_neg)
         wl_scatter_group(grad_neg + b * negatives, negatives, first, g);
 }
