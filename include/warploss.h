@@ -57,7 +57,52 @@ typedef enum wl_status {
 /* A fixed English name for a status ("invalid argument", ...); never NULL. */
 WL_API const char *wl_status_string(wl_status s);
 
+/* The library's version as "MAJOR.MINOR.PATCH", from the library that is
+ * loaded (the WL_API_VERSION_* macros give the header's). */
+WL_API const char *wl_version(void);
+
 /* ---------------------------------------------------------------- devices */
+
+/* One OpenCL platform as wl_list_devices finds it. */
+typedef struct wl_platform_info {
+    cl_platform_id platform;
+    unsigned index;        /* the P of "P:D" */
+    unsigned device_count; /* its devices in the list */
+    char name[256], vendor[256], version[256];
+} wl_platform_info;
+
+/* One OpenCL device as wl_list_devices finds it. */
+typedef struct wl_device_info {
+    cl_platform_id platform;
+    cl_device_id device;
+    unsigned platform_index, device_index; /* "P:D" */
+    cl_device_type type;
+    cl_uint compute_units;
+    cl_ulong global_memory;  /* CL_DEVICE_GLOBAL_MEM_SIZE, bytes */
+    cl_ulong max_allocation; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE, bytes */
+    char platform_name[256], device_name[256];
+} wl_device_info;
+
+/* Every platform and device, in clGetPlatformIDs and clGetDeviceIDs order
+ * (so devices[i] is "platform_index:device_index" of wl_select_device). */
+typedef struct wl_device_list {
+    wl_platform_info *platforms;
+    size_t platform_count;
+    wl_device_info *devices;
+    size_t device_count;
+    cl_int platform_error; /* clGetPlatformIDs' result when it found no platform, else CL_SUCCESS */
+} wl_device_list;
+
+/*
+ * List every OpenCL platform and device. No platform at all is not an error:
+ * the list is empty and platform_error says what clGetPlatformIDs returned.
+ * WL_ERROR_OUT_OF_MEMORY if the host runs out of memory (the list is then
+ * empty). Release the list with wl_device_list_free.
+ */
+WL_API wl_status wl_list_devices(wl_device_list *out);
+
+/* Free what wl_list_devices allocated and empty the list. NULL is fine. */
+WL_API void wl_device_list_free(wl_device_list *list);
 
 /* What a device specification resolved to. */
 typedef struct wl_device_choice {

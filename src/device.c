@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-typedef wl_device_desc candidate;
+typedef wl_device_info candidate;
 
 static int type_rank(cl_device_type t)
 {
@@ -61,59 +61,106 @@ static int parse_index(const char *s, unsigned long *p, unsigned long *d)
     return *end == '\0';
 }
 
-/* Every device of every platform; NULL with *count 0 when there is none. */
-static candidate *list_devices(size_t *count, cl_int *err)
+static void device_text(cl_device_id d, cl_device_info what, char *out, size_t size)
 {
-    *count = 0;
+    if (clGetDeviceInfo(d, what, size - 1, out, NULL) != CL_SUCCESS)
+        out[0] = '\0';
+    out[size - 1] = '\0';
+}
+
+static void platform_text(cl_platform_id p, cl_platform_info what, char *out, size_t size)
+{
+    if (clGetPlatformInfo(p, what, size - 1, out, NULL) != CL_SUCCESS)
+        out[0] = '\0';
+    out[size - 1] = '\0';
+}
+
+static void describe(wl_device_info *d, const wl_platform_info *p, cl_device_id id, unsigned index)
+{
+    memset(d, 0, sizeof *d);
+    d->platform = p->platform;
+    d->device = id;
+    d->platform_index = p->index;
+    d->device_index = index;
+    snprintf(d->platform_name, sizeof d->platform_name, "%s", p->name);
+    clGetDeviceInfo(id, CL_DEVICE_TYPE, sizeof d->type, &d->type, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->compute_units, &d->compute_units, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof d->global_memory, &d->global_memory, NULL);
+    clGetDeviceInfo(id, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof d->max_allocation, &d->max_allocation, NULL);
+    device_text(id, CL_DEVICE_NAME, d->device_name, sizeof d->device_name);
+}
+
+/* The devices of one platform, appended to list. 0, or -1 out of memory. */
+static int add_platform_devices(wl_device_list *list, wl_platform_info *p)
+{
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(p->platform, CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
+        return 0;
+    cl_device_id *ids = calloc(nd, sizeof *ids);
+    wl_device_info *grown = ids ? realloc(list->devices, (list->device_count + nd) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(ids);
+        return -1;
+    }
+    list->devices = grown;
+    if (clGetDeviceIDs(p->platform, CL_DEVICE_TYPE_ALL, nd, ids, NULL) == CL_SUCCESS) {
+        for (cl_uint d = 0; d < nd; ++d)
+            describe(&list->devices[list->device_count++], p, ids[d], d);
+        p->device_count = nd;
+    }
+    free(ids);
+    return 0;
+}
+
+wl_status wl_list_devices(wl_device_list *out)
+{
+    if (!out)
+        return wl_fail(NULL, WL_ERROR_INVALID_ARGUMENT, "wl_list_devices: out is NULL");
+    memset(out, 0, sizeof *out);
     cl_uint np = 0;
-    *err = clGetPlatformIDs(0, NULL, &np);
-    if (*err != CL_SUCCESS || np == 0)
-        return NULL;
-    cl_platform_id *platforms = calloc(np, sizeof *platforms);
-    if (!platforms) {
-        *err = CL_OUT_OF_HOST_MEMORY;
-        return NULL;
+    out->platform_error = clGetPlatformIDs(0, NULL, &np);
+    if (out->platform_error != CL_SUCCESS || np == 0)
+        return WL_SUCCESS;
+    cl_platform_id *ids = calloc(np, sizeof *ids);
+    out->platforms = calloc(np, sizeof *out->platforms);
+    if (!ids || !out->platforms) {
+        free(ids);
+        wl_device_list_free(out);
+        return wl_fail(NULL, WL_ERROR_OUT_OF_MEMORY, "out of host memory while listing OpenCL devices");
     }
-    candidate *list = NULL;
-    size_t n = 0;
-    *err = clGetPlatformIDs(np, platforms, NULL);
-    for (cl_uint p = 0; *err == CL_SUCCESS && p < np; ++p) {
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
-            continue;
-        cl_device_id *devices = calloc(nd, sizeof *devices);
-        candidate *grown = devices ? realloc(list, (n + nd) * sizeof *list) : NULL;
-        if (!grown) {
-            free(devices);
-            *err = CL_OUT_OF_HOST_MEMORY;
-            break;
+    out->platform_error = clGetPlatformIDs(np, ids, NULL);
+    if (out->platform_error != CL_SUCCESS) {
+        free(ids);
+        const cl_int err = out->platform_error;
+        wl_device_list_free(out);
+        out->platform_error = err;
+        return WL_SUCCESS;
+    }
+    out->platform_count = np;
+    for (cl_uint p = 0; p < np; ++p) {
+        wl_platform_info *pi = &out->platforms[p];
+        pi->platform = ids[p];
+        pi->index = p;
+        platform_text(ids[p], CL_PLATFORM_NAME, pi->name, sizeof pi->name);
+        platform_text(ids[p], CL_PLATFORM_VENDOR, pi->vendor, sizeof pi->vendor);
+        platform_text(ids[p], CL_PLATFORM_VERSION, pi->version, sizeof pi->version);
+        if (add_platform_devices(out, pi) != 0) {
+            free(ids);
+            wl_device_list_free(out);
+            return wl_fail(NULL, WL_ERROR_OUT_OF_MEMORY, "out of host memory while listing OpenCL devices");
         }
-        list = grown;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, devices, NULL) == CL_SUCCESS) {
-            for (cl_uint d = 0; d < nd; ++d) {
-                candidate *c = &list[n++];
-                memset(c, 0, sizeof *c);
-                c->platform = platforms[p];
-                c->device = devices[d];
-                c->platform_index = p;
-                c->device_index = d;
-                clGetDeviceInfo(devices[d], CL_DEVICE_TYPE, sizeof c->type, &c->type, NULL);
-                clGetDeviceInfo(devices[d], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof c->compute_units,
-                                &c->compute_units, NULL);
-                clGetPlatformInfo(platforms[p], CL_PLATFORM_NAME, sizeof c->platform_name - 1,
-                                  c->platform_name, NULL);
-                clGetDeviceInfo(devices[d], CL_DEVICE_NAME, sizeof c->device_name - 1, c->device_name, NULL);
-            }
-        }
-        free(devices);
     }
-    free(platforms);
-    if (*err != CL_SUCCESS) {
-        free(list);
-        return NULL;
-    }
-    *count = n;
-    return list;
+    free(ids);
+    return WL_SUCCESS;
+}
+
+void wl_device_list_free(wl_device_list *list)
+{
+    if (!list)
+        return;
+    free(list->platforms);
+    free(list->devices);
+    memset(list, 0, sizeof *list);
 }
 
 static int better(const candidate *a, const candidate *b)
@@ -192,22 +239,21 @@ wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, 
         if (spec && !*spec)
             spec = NULL;
     }
-    size_t count;
-    cl_int cl_err;
-    candidate *list = list_devices(&count, &cl_err);
-    if (!list) {
-        if (cl_err == CL_OUT_OF_HOST_MEMORY) {
-            snprintf(err, err_size, "out of host memory while listing OpenCL devices");
-            return WL_ERROR_OUT_OF_MEMORY;
-        }
+    wl_device_list list;
+    if (wl_list_devices(&list) != WL_SUCCESS) {
+        snprintf(err, err_size, "out of host memory while listing OpenCL devices");
+        return WL_ERROR_OUT_OF_MEMORY;
+    }
+    if (list.device_count == 0) {
         snprintf(err, err_size,
                  "no OpenCL platform or device found (%s); install a vendor driver or PoCL "
                  "(Debian: apt-get install pocl-opencl-icd)",
-                 cl_err == CL_SUCCESS ? "no devices" : wl_cl_error_name(cl_err));
+                 list.platform_error == CL_SUCCESS ? "no devices" : wl_cl_error_name(list.platform_error));
+        wl_device_list_free(&list);
         return WL_ERROR_NO_DEVICE;
     }
-    const wl_status st = wl_device_match(spec, from_env, list, count, out, err, err_size);
-    free(list);
+    const wl_status st = wl_device_match(spec, from_env, list.devices, list.device_count, out, err, err_size);
+    wl_device_list_free(&list);
     return st;
 }
 

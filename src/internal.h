@@ -63,14 +63,7 @@ char *wl_thread_error(void);
 /* device.c: the resolver; writes the detail into err on failure */
 wl_status wl_device_resolve(const char *spec, wl_device_choice *out, char *err, size_t err_size);
 /* One device as the resolver sees it; the handles are only copied, never used. */
-typedef struct wl_device_desc {
-    cl_platform_id platform;
-    cl_device_id device;
-    unsigned platform_index, device_index;
-    cl_device_type type;
-    cl_uint compute_units;
-    char platform_name[256], device_name[256];
-} wl_device_desc;
+typedef wl_device_info wl_device_desc;
 /* The resolver's choice for spec (NULL: any device) among list[0 .. count),
  * without OpenCL calls (fuzzed by tests/fuzz/fuzz_device_spec.c); from_env:
  * spec came from WARPLOSS_DEVICE, which the reason and the message say. */

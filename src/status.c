@@ -5,6 +5,14 @@
 
 #include "internal.h"
 
+#define WL_STR_(x) #x
+#define WL_STR(x) WL_STR_(x)
+
+const char *wl_version(void)
+{
+    return WL_STR(WL_API_VERSION_MAJOR) "." WL_STR(WL_API_VERSION_MINOR) "." WL_STR(WL_API_VERSION_PATCH);
+}
+
 const char *wl_status_string(wl_status s)
 {
     switch (s) {
