@@ -28,16 +28,16 @@
  * grad_neg; --outputs loss asks for the loss only.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tool-util.h"
+#include "cli.h"
+#include "reference.h"
 #include "warploss.h"
-
-const char tool_name[] = "warploss-bench";
 
 #define MAX_SHAPES 32
 #define NUM_LABELS 1000000ull
@@ -64,39 +64,30 @@ typedef struct result {
     double seconds, wall_seconds, copy_seconds, c_loop_seconds;
     double bytes, copy_bytes;
     int check_ok;
-    double loss, c_loop_loss;
 } result;
 
 /* ------------------------------------------------------------ inputs */
 
-static uint32_t next_random(uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(*state >> 33);
-}
-
-/* uniform in [lo, hi) */
-static float uniform(uint64_t *state, float lo, float hi)
-{
-    return lo + (hi - lo) * (float)(next_random(state) >> 8) * (1.0f / 16777216.0f);
-}
-
-/* The first offender of every row is at `at` (-1: none). With margin 1 and
- * the positive in [0, 1), a negative in [-3, -1.5] never stops the scan and
- * one in [1, 3) always does; after the offender anything goes. */
+/* The first offender of every row is exactly at `at` (-1: none), so that the
+ * bytes a call must read are known: with margin 1 and the positive in [0, 1],
+ * a negative in [-3, -1.5] never stops the scan and one in [1, 3] always does;
+ * after the offender anything goes. Not ref_make_inputs: its regimes scatter
+ * the offender and put ties on a grid, which the tests want and a measurement
+ * of bytes read cannot use. Its generator, though. */
 static void make_inputs(size_t rows, size_t negatives, long at, float *pos, float *neg)
 {
-    uint64_t state = 0x9e3779b97f4a7c15ull ^ (rows * 31 + negatives);
+    ref_rng rng;
+    ref_rng_seed(&rng, rows * 31 + negatives);
     for (size_t b = 0; b < rows; ++b) {
-        pos[b] = uniform(&state, 0.0f, 1.0f);
+        pos[b] = (float)ref_rng_uniform(&rng, 0.0, 1.0);
         float *n = neg + b * negatives;
         for (size_t j = 0; j < negatives; ++j) {
             if (at < 0 || (long)j < at)
-                n[j] = uniform(&state, -3.0f, -1.5f);
+                n[j] = (float)ref_rng_uniform(&rng, -3.0, -1.5);
             else if ((long)j == at)
-                n[j] = uniform(&state, 1.0f, 3.0f);
+                n[j] = (float)ref_rng_uniform(&rng, 1.0, 3.0);
             else
-                n[j] = uniform(&state, -3.0f, 3.0f);
+                n[j] = (float)ref_rng_uniform(&rng, -3.0, 3.0);
         }
     }
 }
@@ -110,18 +101,22 @@ static long offender_at(regime r, size_t negatives)
 
 /* ------------------------------------------------------------ the C loop */
 
-/* The rank weight ln(floor((L - 1) / k)) as the library computes it (double, rounded once). */
+/* The rank weight of an offender at each index, as the library rounds it (the reference's double, once to float). */
 static float *weight_table(size_t negatives)
 {
-    float *w = tool_alloc(negatives * sizeof *w);
-    for (size_t j = 0; j < negatives; ++j) {
-        const uint64_t r = (NUM_LABELS - 1) / ((uint64_t)j + 1);
-        w[j] = r ? (float)log((double)r) : 0.0f;
-    }
+    float *w = cli_alloc(negatives * sizeof *w);
+    for (size_t j = 0; j < negatives; ++j)
+        w[j] = (float)ref_rank_weight(NUM_LABELS, (uint64_t)j + 1, WL_WEIGHT_LOG);
     return w;
 }
 
-/* The plain single-threaded loop: first offender per row, its loss, the same outputs as the timed call. */
+/*
+ * The host baseline: first offender per row, its loss, the same outputs as
+ * the timed call, single-threaded. Deliberately not ref_loss, the oracle of
+ * the tests: that one is written for clarity (a log per row, NaN handling, a
+ * double sum), and timing it would flatter the device. This is how a careful C
+ * implementation would do it: weights from a table made before the timing.
+ */
 static float c_loop(size_t rows, size_t negatives, const float *pos, const float *neg, const float *weight,
                     float *row_loss, int32_t *offender, float *grad_pos, float *grad_neg)
 {
@@ -157,52 +152,27 @@ static float c_loop(size_t rows, size_t negatives, const float *pos, const float
 /* ------------------------------------------------------------ device */
 
 typedef struct device {
-    cl_context context;
-    cl_command_queue queue;
-    wl_context *wl;
-    char name[256];
+    wl_context *wl; /* on a profiling queue of its own */
     char platform[256];
 } device;
 
 static void open_device(const char *spec, device *d)
 {
-    wl_device_choice choice;
-    tool_check_wl(wl_select_device(spec, &choice), NULL);
-    cl_int err;
-    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)choice.platform, 0};
-    d->context = clCreateContext(props, 1, &choice.device, NULL, NULL, &err);
-    tool_check_cl(err, "clCreateContext");
-    d->queue = clCreateCommandQueue(d->context, choice.device, CL_QUEUE_PROFILING_ENABLE, &err);
-    tool_check_cl(err, "clCreateCommandQueue");
-    tool_check_wl(wl_context_create_with_queue(d->queue, NULL, &d->wl), NULL);
-    snprintf(d->name, sizeof d->name, "%s", wl_context_device_name(d->wl));
+    d->wl = cli_profiling_context(spec);
+    cl_platform_id platform = NULL;
     d->platform[0] = '\0';
-    clGetPlatformInfo(choice.platform, CL_PLATFORM_NAME, sizeof d->platform - 1, d->platform, NULL);
+    clGetDeviceInfo(wl_context_device(d->wl), CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL);
+    clGetPlatformInfo(platform, CL_PLATFORM_NAME, sizeof d->platform - 1, d->platform, NULL);
     d->platform[sizeof d->platform - 1] = '\0';
-}
-
-static void close_device(device *d)
-{
-    wl_context_destroy(d->wl);
-    clReleaseCommandQueue(d->queue);
-    clReleaseContext(d->context);
 }
 
 static cl_mem new_buffer(device *d, size_t bytes, const void *init)
 {
     cl_int err;
-    cl_mem m = clCreateBuffer(d->context, CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0), bytes ? bytes : 4,
-                              (void *)init, &err);
-    tool_check_cl(err, "clCreateBuffer");
+    cl_mem m = clCreateBuffer(wl_context_cl_context(d->wl), CL_MEM_READ_WRITE | (init ? CL_MEM_COPY_HOST_PTR : 0),
+                              bytes ? bytes : 4, (void *)init, &err);
+    cli_check_cl(err, "clCreateBuffer");
     return m;
-}
-
-static double event_span(cl_event from, cl_profiling_info from_what, cl_event to)
-{
-    cl_ulong a = 0, b = 0;
-    tool_check_cl(clGetEventProfilingInfo(from, from_what, sizeof a, &a, NULL), "clGetEventProfilingInfo");
-    tool_check_cl(clGetEventProfilingInfo(to, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL), "clGetEventProfilingInfo");
-    return b > a ? 1e-9 * (double)(b - a) : 0.0;
 }
 
 /* ------------------------------------------------------------ one measurement */
@@ -210,10 +180,11 @@ static double event_span(cl_event from, cl_profiling_info from_what, cl_event to
 static void measure(const settings *s, device *d, size_t rows, size_t negatives, regime rg, result *out)
 {
     const size_t scores = rows * negatives;
-    float *pos = tool_alloc(rows * sizeof *pos), *neg = tool_alloc(scores * sizeof *neg);
+    float *pos = cli_alloc(rows * sizeof *pos), *neg = cli_alloc(scores * sizeof *neg);
     const long at = offender_at(rg, negatives);
     make_inputs(rows, negatives, at, pos, neg);
     const int want_offender = s->outputs != OUT_LOSS, want_grads = s->outputs == OUT_ALL;
+    cl_command_queue queue = wl_context_queue(d->wl);
 
     cl_mem pos_buf = new_buffer(d, rows * sizeof(float), pos);
     cl_mem neg_buf = new_buffer(d, scores * sizeof(float), neg);
@@ -226,28 +197,28 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
     wl_loss_options lo;
     wl_loss_options_default(&lo, NUM_LABELS);
     float *weight = weight_table(negatives);
-    float *row_loss = tool_alloc(rows * sizeof *row_loss);
-    int32_t *offender = want_offender ? tool_alloc(rows * sizeof *offender) : NULL;
-    float *grad_pos = want_grads ? tool_alloc(rows * sizeof *grad_pos) : NULL;
-    float *grad_neg = want_grads ? tool_alloc(scores * sizeof *grad_neg) : NULL;
-    volatile float sink = 0.0f;
+    float *row_loss = cli_alloc(rows * sizeof *row_loss);
+    int32_t *offender = want_offender ? cli_alloc(rows * sizeof *offender) : NULL;
+    float *grad_pos = want_grads ? cli_alloc(rows * sizeof *grad_pos) : NULL;
+    float *grad_neg = want_grads ? cli_alloc(scores * sizeof *grad_neg) : NULL;
+    volatile float sink = 0.0f; /* the C loop's sum goes here, so that its work cannot be left out */
 
     /* The call, the device's copy and the C loop take turns, so that the
      * load of a shared machine weighs on all three alike. */
     const int n = s->repeat;
-    double *times = tool_alloc((size_t)n * sizeof *times), *walls = tool_alloc((size_t)n * sizeof *walls);
-    double *copies = tool_alloc((size_t)n * sizeof *copies), *loops = tool_alloc((size_t)n * sizeof *loops);
+    double *times = cli_alloc((size_t)n * sizeof *times), *walls = cli_alloc((size_t)n * sizeof *walls);
+    double *copies = cli_alloc((size_t)n * sizeof *copies), *loops = cli_alloc((size_t)n * sizeof *loops);
     for (int i = -s->warmup; i < n; ++i) {
         cl_event start, done;
-        double t0 = tool_now();
-        tool_check_cl(clEnqueueMarkerWithWaitList(d->queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
-        tool_check_wl(wl_loss_cl(d->wl, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, grad_pos_buf, grad_neg_buf,
-                                 offender_buf, 0, NULL, &done),
-                      d->wl);
-        tool_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
-        const double wall = tool_now() - t0;
+        double t0 = cli_now();
+        cli_check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
+        cli_check_wl(wl_loss_cl(d->wl, &lo, rows, negatives, pos_buf, neg_buf, loss_buf, grad_pos_buf, grad_neg_buf,
+                                offender_buf, 0, NULL, &done),
+                     d->wl);
+        cli_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
+        const double wall = cli_now() - t0;
         if (i >= 0) {
-            times[i] = event_span(start, CL_PROFILING_COMMAND_END, done);
+            times[i] = cli_event_seconds(start, CL_PROFILING_COMMAND_END, done);
             walls[i] = wall;
         }
         clReleaseEvent(start);
@@ -256,42 +227,41 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
         /* the device's own copy of the same byte count */
         if (scores) {
             cl_event ev;
-            tool_check_cl(clEnqueueCopyBuffer(d->queue, neg_buf, copy_buf, 0, 0, scores * sizeof(float), 0, NULL, &ev),
-                     "clEnqueueCopyBuffer");
-            tool_check_cl(clWaitForEvents(1, &ev), "clWaitForEvents");
+            cli_check_cl(clEnqueueCopyBuffer(queue, neg_buf, copy_buf, 0, 0, scores * sizeof(float), 0, NULL, &ev),
+                         "clEnqueueCopyBuffer");
+            cli_check_cl(clWaitForEvents(1, &ev), "clWaitForEvents");
             if (i >= 0)
-                copies[i] = event_span(ev, CL_PROFILING_COMMAND_START, ev);
+                copies[i] = cli_event_seconds(ev, CL_PROFILING_COMMAND_START, ev);
             clReleaseEvent(ev);
         } else if (i >= 0) {
             copies[i] = 0.0;
         }
 
         /* the C loop over the same host data, same outputs */
-        t0 = tool_now();
+        t0 = cli_now();
         sink = c_loop(rows, negatives, pos, neg, weight, row_loss, offender, grad_pos, grad_neg);
         if (i >= 0)
-            loops[i] = tool_now() - t0;
+            loops[i] = cli_now() - t0;
     }
-    out->seconds = tool_median(times, n);
-    out->wall_seconds = tool_median(walls, n);
-    out->copy_seconds = tool_median(copies, n);
+    out->seconds = cli_median(times, n);
+    out->wall_seconds = cli_median(walls, n);
+    out->copy_seconds = cli_median(copies, n);
     out->copy_bytes = 2.0 * (double)scores * sizeof(float);
-    out->c_loop_seconds = tool_median(loops, n);
-    out->c_loop_loss = sink;
+    out->c_loop_seconds = cli_median(loops, n);
+    (void)sink;
 
     /* check the device's answer against the C loop */
     float loss = 0.0f;
-    tool_check_cl(clEnqueueReadBuffer(d->queue, loss_buf, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL),
-             "clEnqueueReadBuffer");
-    out->loss = loss;
+    cli_check_cl(clEnqueueReadBuffer(queue, loss_buf, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL),
+                 "clEnqueueReadBuffer");
     double exact = 0.0; /* the C loop's row losses summed in double: its own float sum drifts on long shapes */
     for (size_t b = 0; b < rows; ++b)
         exact += row_loss[b];
     out->check_ok = fabs((double)loss - exact) <= 1e-5 * fabs(exact) + 1e-6;
     if (want_offender && rows) {
-        int32_t *got = tool_alloc(rows * sizeof *got);
-        tool_check_cl(clEnqueueReadBuffer(d->queue, offender_buf, CL_TRUE, 0, rows * sizeof *got, got, 0, NULL, NULL),
-                 "clEnqueueReadBuffer");
+        int32_t *got = cli_alloc(rows * sizeof *got);
+        cli_check_cl(clEnqueueReadBuffer(queue, offender_buf, CL_TRUE, 0, rows * sizeof *got, got, 0, NULL, NULL),
+                     "clEnqueueReadBuffer");
         if (memcmp(got, offender, rows * sizeof *got) != 0)
             out->check_ok = 0;
         free(got);
@@ -321,56 +291,50 @@ static void measure(const settings *s, device *d, size_t rows, size_t negatives,
 
 static double per_second(double count, double seconds) { return seconds > 0.0 ? count / seconds : 0.0; }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; ++s) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", (unsigned)(unsigned char)*s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 static void print_json(const settings *s, const device *d, const result *r, int count)
 {
-    printf("{\n  \"device\": ");
-    json_string(d->name);
-    printf(",\n  \"platform\": ");
-    json_string(d->platform);
-    printf(",\n  \"scan_variant\": \"%s\",\n  \"outputs\": \"%s\",\n  \"reduction\": \"sum\",\n"
-           "  \"num_labels\": %llu,\n  \"repeat\": %d,\n"
-           "  \"timing\": \"median device time, end of a marker enqueued before the call to the end of its done "
-           "event\",\n  \"gb_convention\": \"bytes read + bytes written, 1 GB = 1e9 bytes\",\n  \"results\": [",
-           wl_context_scan_variant(d->wl), output_names[s->outputs], (unsigned long long)NUM_LABELS, s->repeat);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "device", wl_context_device_name(d->wl));
+    cJSON_AddStringToObject(doc, "platform", d->platform);
+    cJSON_AddStringToObject(doc, "scan_variant", wl_context_scan_variant(d->wl));
+    cJSON_AddStringToObject(doc, "outputs", output_names[s->outputs]);
+    cJSON_AddStringToObject(doc, "reduction", "sum");
+    cJSON_AddNumberToObject(doc, "num_labels", (double)NUM_LABELS);
+    cJSON_AddNumberToObject(doc, "repeat", s->repeat);
+    cJSON_AddStringToObject(
+        doc, "timing", "median device time, end of a marker enqueued before the call to the end of its done event");
+    cJSON_AddStringToObject(doc, "gb_convention", "bytes read + bytes written, 1 GB = 1e9 bytes");
+    cJSON *results = cJSON_AddArrayToObject(doc, "results");
     for (int i = 0; i < count; ++i) {
         const result *x = &r[i];
-        printf("%s\n    {\"rows\": %zu, \"negatives\": %zu, \"regime\": \"%s\", \"seconds\": %.9g, "
-               "\"wall_seconds\": %.9g, \"rows_per_s\": %.6g, \"gb_per_s\": %.6g, \"copy_seconds\": %.9g, "
-               "\"copy_gb_per_s\": %.6g, \"fraction_of_copy\": %.4f, \"c_loop_seconds\": %.9g, "
-               "\"speedup_vs_c_loop\": %.4f, \"check\": %s}",
-               i ? "," : "", x->rows, x->negatives, regime_names[x->regime], x->seconds, x->wall_seconds,
-               per_second((double)x->rows, x->seconds), per_second(x->bytes, x->seconds) * 1e-9, x->copy_seconds,
-               per_second(x->copy_bytes, x->copy_seconds) * 1e-9,
-               x->copy_seconds > 0 ? per_second(x->bytes, x->seconds) / per_second(x->copy_bytes, x->copy_seconds)
-                                   : 0.0,
-               x->c_loop_seconds, x->seconds > 0 ? x->c_loop_seconds / x->seconds : 0.0,
-               x->check_ok ? "true" : "false");
+        const double rate = per_second(x->bytes, x->seconds), copy_rate = per_second(x->copy_bytes, x->copy_seconds);
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddItemToArray(results, row);
+        cJSON_AddNumberToObject(row, "rows", (double)x->rows);
+        cJSON_AddNumberToObject(row, "negatives", (double)x->negatives);
+        cJSON_AddStringToObject(row, "regime", regime_names[x->regime]);
+        cli_json_add_number(row, "seconds", "%.9g", x->seconds);
+        cli_json_add_number(row, "wall_seconds", "%.9g", x->wall_seconds);
+        cli_json_add_number(row, "rows_per_s", "%.6g", per_second((double)x->rows, x->seconds));
+        cli_json_add_number(row, "gb_per_s", "%.6g", rate * 1e-9);
+        cli_json_add_number(row, "copy_seconds", "%.9g", x->copy_seconds);
+        cli_json_add_number(row, "copy_gb_per_s", "%.6g", copy_rate * 1e-9);
+        cli_json_add_number(row, "fraction_of_copy", "%.4f", x->copy_seconds > 0 ? rate / copy_rate : 0.0);
+        cli_json_add_number(row, "c_loop_seconds", "%.9g", x->c_loop_seconds);
+        cli_json_add_number(row, "speedup_vs_c_loop", "%.4f", x->seconds > 0 ? x->c_loop_seconds / x->seconds : 0.0);
+        cJSON_AddBoolToObject(row, "check", x->check_ok);
     }
-    printf("\n  ]\n}\n");
+    cli_json_print(doc);
 }
 
 static void print_table_header(const settings *s, const device *d)
 {
-    printf("device: %s (%s), %s scan\n", d->name, d->platform, wl_context_scan_variant(d->wl));
+    printf("device: %s (%s), %s scan\n", wl_context_device_name(d->wl), d->platform, wl_context_scan_variant(d->wl));
     printf("timed call: wl_loss_cl, reduction sum, outputs %s; median of %d after %d warm-up\n",
            output_names[s->outputs], s->repeat, s->warmup);
     printf("GB/s count bytes read + written (copy: clEnqueueCopyBuffer of the negatives' size)\n\n");
-    printf("%-12s %-6s %10s %10s %12s %8s %8s %7s %10s %8s %s\n", "shape", "regime", "ms", "wall ms", "rows/s",
-           "GB/s", "copy", "%copy", "C loop ms", "xC loop", "check");
+    printf("%-12s %-6s %10s %10s %12s %8s %8s %7s %10s %8s %s\n", "shape", "regime", "ms", "wall ms", "rows/s", "GB/s",
+           "copy", "%copy", "C loop ms", "xC loop", "check");
 }
 
 static void print_table_row(const result *x)
@@ -388,19 +352,25 @@ static void print_table_row(const result *x)
 
 /* ------------------------------------------------------------ arguments */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: warploss-bench [--device SPEC] [--shapes RxN,RxN,...] [--regimes early,deep,none]\n"
-            "                      [--repeat N] [--warmup N] [--outputs loss|offender|all] [--json]\n"
-            "  --device SPEC   gpu, cpu, accelerator, P:D or part of a name (default: $WARPLOSS_DEVICE, else best)\n"
-            "  --shapes        rows x negatives (default 1024x100,4096x1024,16384x256,65536x64,16384x1024)\n"
-            "  --regimes       where the first offender is: early (index 0), deep (the middle), none\n"
-            "  --repeat N      timed calls per measurement, the median is reported (default 21)\n"
-            "  --outputs       what the timed call asks for besides the loss: offender (default, the\n"
-            "                  common training case), loss (nothing else), all (also both gradients)\n"
-            "  --json          one JSON document instead of the table\n");
-}
+enum { OPT_DEVICE, OPT_SHAPES, OPT_REGIMES, OPT_REPEAT, OPT_WARMUP, OPT_OUTPUTS, OPT_JSON, OPT_HELP };
+
+static const cli_option options[] = {
+    [OPT_DEVICE] = {"device", required_argument, "SPEC",
+                    "gpu, cpu, accelerator, P:D or part of a name (default: $WARPLOSS_DEVICE, else best)"},
+    [OPT_SHAPES] = {"shapes", required_argument, "RxN,...",
+                    "rows x negatives (default 1024x100,4096x1024,16384x256,65536x64,16384x1024)"},
+    [OPT_REGIMES] = {"regimes", required_argument, "LIST",
+                     "where the first offender is: early (index 0), deep (the middle), none\n(default: all three)"},
+    [OPT_REPEAT] = {"repeat", required_argument, "N",
+                    "timed calls per measurement, the median is reported (default 21)"},
+    [OPT_WARMUP] = {"warmup", required_argument, "N", "untimed calls before them (default 3)"},
+    [OPT_OUTPUTS] = {"outputs", required_argument, "WHAT",
+                     "what the timed call asks for besides the loss: offender (default, the\n"
+                     "common training case), loss (nothing else), all (also both gradients)"},
+    [OPT_JSON] = {"json", no_argument, NULL, "one JSON document instead of the table"},
+    [OPT_HELP] = {"help", no_argument, NULL, "this text"},
+    {NULL, 0, NULL, NULL},
+};
 
 static int parse_shapes(settings *s, const char *text)
 {
@@ -426,6 +396,15 @@ static int parse_shapes(settings *s, const char *text)
     return s->shapes ? 0 : -1;
 }
 
+/* The index of name in names[0..2], or -1. */
+static int lookup(const char *name, const char *const names[3])
+{
+    for (int i = 0; i < 3; ++i)
+        if (!strcmp(name, names[i]))
+            return i;
+    return -1;
+}
+
 static int parse_regimes(settings *s, const char *text)
 {
     memset(s->regimes, 0, sizeof s->regimes);
@@ -433,12 +412,10 @@ static int parse_regimes(settings *s, const char *text)
     snprintf(buf, sizeof buf, "%s", text);
     int any = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        int found = 0;
-        for (int r = 0; r < 3; ++r)
-            if (!strcmp(tok, regime_names[r]))
-                s->regimes[r] = found = any = 1;
-        if (!found)
+        const int r = lookup(tok, regime_names);
+        if (r < 0)
             return -1;
+        s->regimes[r] = any = 1;
     }
     return any ? 0 : -1;
 }
@@ -453,8 +430,51 @@ static int parse_count(const char *text, int min, int *out)
     return 0;
 }
 
+static int parse_outputs(const char *text, outputs *out)
+{
+    static const char *const names[3] = {[OUT_LOSS] = "loss", [OUT_LOSS_OFFENDER] = "offender", [OUT_ALL] = "all"};
+    const int i = lookup(text, names);
+    if (i >= 0)
+        *out = (outputs)i;
+    return i >= 0 ? 0 : -1;
+}
+
+/* 0 to go on, or 1 to exit with *exit_status: 0 after --help, 2 after a bad argument (with a message). */
+static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
+{
+    for (;;) {
+        const char *value;
+        int word, bad = 0;
+        const int row = cli_next_option(argc, argv, options, &value, &word);
+        if (row == CLI_END && word == argc)
+            return 0;
+        switch (row) {
+        case OPT_DEVICE: s->device = value; break;
+        case OPT_SHAPES: bad = parse_shapes(s, value); break;
+        case OPT_REGIMES: bad = parse_regimes(s, value); break;
+        case OPT_REPEAT: bad = parse_count(value, 1, &s->repeat); break;
+        case OPT_WARMUP: bad = parse_count(value, 0, &s->warmup); break;
+        case OPT_OUTPUTS: bad = parse_outputs(value, &s->outputs); break;
+        case OPT_JSON: s->json = 1; break;
+        case OPT_HELP:
+            cli_print_help(stdout, options, NULL, NULL);
+            *exit_status = 0;
+            return 1;
+        default: bad = 1; /* unknown, a missing value, or a stray word */
+        }
+        if (bad) {
+            const char *next = word + 1 < argc ? argv[word + 1] : NULL;
+            fprintf(stderr, "%s: bad argument %s%s%s\n", cli_program, argv[word], next ? " " : "", next ? next : "");
+            cli_print_help(stderr, options, NULL, NULL);
+            *exit_status = 2;
+            return 1;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    cli_init(argc > 0 ? argv[0] : NULL);
     settings s;
     memset(&s, 0, sizeof s);
     s.repeat = 21;
@@ -462,49 +482,13 @@ int main(int argc, char **argv)
     s.outputs = OUT_LOSS_OFFENDER;
     s.regimes[0] = s.regimes[1] = s.regimes[2] = 1;
     parse_shapes(&s, "1024x100,4096x1024,16384x256,65536x64,16384x1024");
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            s.json = 1;
-        } else if (!v) {
-            bad = 1;
-        } else if (!strcmp(a, "--device")) {
-            s.device = v, ++i;
-        } else if (!strcmp(a, "--shapes")) {
-            bad = parse_shapes(&s, v), ++i;
-        } else if (!strcmp(a, "--regimes")) {
-            bad = parse_regimes(&s, v), ++i;
-        } else if (!strcmp(a, "--repeat")) {
-            bad = parse_count(v, 1, &s.repeat), ++i;
-        } else if (!strcmp(a, "--warmup")) {
-            bad = parse_count(v, 0, &s.warmup), ++i;
-        } else if (!strcmp(a, "--outputs")) {
-            ++i;
-            if (!strcmp(v, "loss"))
-                s.outputs = OUT_LOSS;
-            else if (!strcmp(v, "offender"))
-                s.outputs = OUT_LOSS_OFFENDER;
-            else if (!strcmp(v, "all"))
-                s.outputs = OUT_ALL;
-            else
-                bad = 1;
-        } else {
-            bad = 1;
-        }
-        if (bad) {
-            fprintf(stderr, "warploss-bench: bad argument %s%s%s\n", a, v ? " " : "", v ? v : "");
-            usage(stderr);
-            return 2;
-        }
-    }
+    int exit_status = 0;
+    if (parse_arguments(argc, argv, &s, &exit_status))
+        return exit_status;
 
     device d;
     open_device(s.device, &d);
-    result *results = tool_alloc((size_t)s.shapes * 3 * sizeof *results);
+    result *results = cli_alloc((size_t)s.shapes * 3 * sizeof *results);
     int count = 0, failed = 0;
     if (!s.json)
         print_table_header(&s, &d);
@@ -522,8 +506,8 @@ int main(int argc, char **argv)
     if (s.json)
         print_json(&s, &d, results, count);
     if (failed)
-        fprintf(stderr, "warploss-bench: the device's loss or offenders differ from the C loop's\n");
+        fprintf(stderr, "%s: the device's loss or offenders differ from the C loop's\n", cli_program);
     free(results);
-    close_device(&d);
+    wl_context_destroy(d.wl);
     return failed ? 1 : 0;
 }

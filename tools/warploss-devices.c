@@ -2,96 +2,74 @@
  * warploss-devices: which OpenCL devices are there, which one warploss uses
  * and why, and whether warploss gives correct results on each of them.
  *
- * The default device and its reason come from wl_select_device (the library's
- * resolver, the one wl_context_create uses); the scan variant and vector
- * width from wl_device_launch_plan. This file only lists and checks.
+ * The devices come from wl_list_devices, the default device and its reason
+ * from wl_select_device (the library's resolver, the one wl_context_create
+ * uses), the scan variant and vector width from wl_device_launch_plan. This
+ * file only adds the properties it prints, and checks.
  *
  * Exit status: 0 ok, 1 failure (a check failed, or SPEC matches nothing),
  * 2 usage, 3 no OpenCL platform or device at all.
  */
-#include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "cli.h"
 #include "reference.h"
 #include "warploss.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NO_PLATFORM = 3 };
 
-static const char *program_name = "warploss-devices";
+enum { OPT_JSON, OPT_SELECT, OPT_CHECK, OPT_HELP };
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s [--json] [--select SPEC] [--check [SPEC]] [--help]\n"
-            "\n"
-            "With no option: every OpenCL platform and device, the one warploss would\n"
-            "use marked with '*' and the reason.\n"
-            "  --json          the listing (or --select's answer) as one JSON document\n"
-            "  --select SPEC   what SPEC resolves to (same syntax as WARPLOSS_DEVICE)\n"
-            "  --check [SPEC]  on every device (or the one SPEC selects): build the kernels\n"
-            "                  cold and from the binary cache, compare wl_loss with the C\n"
-            "                  reference on fixed cases, and time a short run; PASS or FAIL\n"
-            "  --help          this text\n"
-            "\n"
-            "SPEC: gpu, cpu, accelerator (the best of that type); P:D (platform P, device D);\n"
-            "or a case-insensitive part of a platform or device name (the best match).\n"
-            "Environment: WARPLOSS_DEVICE, WARPLOSS_KERNEL_DIR, WARPLOSS_CACHE_DIR, WARPLOSS_SCAN.\n"
-            "\n"
-            "Exit status: 0 ok; 1 a check failed, or SPEC (or WARPLOSS_DEVICE) matches no\n"
-            "device; 2 usage; 3 no OpenCL platform or device at all.\n",
-            program_name);
-}
+static const cli_option options[] = {
+    [OPT_JSON] = {"json", no_argument, NULL, "the listing (or --select's answer) as one JSON document"},
+    [OPT_SELECT] = {"select", required_argument, "SPEC", "what SPEC resolves to (same syntax as WARPLOSS_DEVICE)"},
+    [OPT_CHECK] = {"check", optional_argument, "SPEC",
+                   "on every device (or the one SPEC selects): build the kernels\n"
+                   "cold and from the binary cache, compare wl_loss with the C\n"
+                   "reference on fixed cases, and time a short run; PASS or FAIL"},
+    [OPT_HELP] = {"help", no_argument, NULL, "this text"},
+    {NULL, 0, NULL, NULL},
+};
 
-/* ------------------------------------------------------------ enumeration */
+static const char help_intro[] = "\n"
+                                 "With no option: every OpenCL platform and device, the one warploss would\n"
+                                 "use marked with '*' and the reason.\n";
 
-typedef struct device_info {
-    unsigned platform_index, device_index;
-    cl_platform_id platform;
-    cl_device_id device;
-    char platform_name[256];
-    char name[256], vendor[256], version[256], c_version[256], driver[256];
-    cl_device_type type;
-    cl_uint compute_units, clock_mhz;
-    cl_ulong global_mem, local_mem, max_alloc;
+static const char help_notes[] =
+    "\n"
+    "SPEC: gpu, cpu, accelerator (the best of that type); P:D (platform P, device D);\n"
+    "or a case-insensitive part of a platform or device name (the best match).\n"
+    "Environment: WARPLOSS_DEVICE, WARPLOSS_KERNEL_DIR, WARPLOSS_CACHE_DIR, WARPLOSS_SCAN.\n"
+    "\n"
+    "Exit status: 0 ok; 1 a check failed, or SPEC (or WARPLOSS_DEVICE) matches no\n"
+    "device; 2 usage; 3 no OpenCL platform or device at all.\n";
+
+/* ------------------------------------------------------------ device properties */
+
+/* What the listing shows of a device beyond its wl_device_info. */
+typedef struct device_details {
+    char vendor[256], version[256], c_version[256], driver[256];
+    cl_uint clock_mhz;
+    cl_ulong local_mem;
     size_t max_group;
     int fp64, int64_atomics, subgroups, local_int32_atomics, opencl_c_12;
     const char *scan_variant; /* as wl_context_create would choose; "" if unknown */
     int vector_width;
-} device_info;
-
-typedef struct platform_info {
-    unsigned index;
-    char name[256], vendor[256], version[256];
-    unsigned device_count;
-} platform_info;
-
-typedef struct inventory {
-    platform_info *platforms;
-    unsigned platform_count;
-    device_info *devices;
-    size_t device_count;
-    cl_int platform_error; /* clGetPlatformIDs' result */
-} inventory;
-
-static void inventory_free(inventory *inv)
-{
-    free(inv->platforms);
-    free(inv->devices);
-    memset(inv, 0, sizeof *inv);
-}
+} device_details;
 
 static const char *type_name(cl_device_type t)
 {
-    if (t & CL_DEVICE_TYPE_GPU) return "GPU";
-    if (t & CL_DEVICE_TYPE_ACCELERATOR) return "accelerator";
-    if (t & CL_DEVICE_TYPE_CPU) return "CPU";
+    if (t & CL_DEVICE_TYPE_GPU)
+        return "GPU";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR)
+        return "accelerator";
+    if (t & CL_DEVICE_TYPE_CPU)
+        return "CPU";
     return "other";
 }
 
@@ -122,29 +100,16 @@ static void device_string(cl_device_id d, cl_device_info what, char *out, size_t
     out[size - 1] = '\0';
 }
 
-static void platform_string(cl_platform_id p, cl_platform_info what, char *out, size_t size)
+static void read_details(cl_device_id d, device_details *dd)
 {
-    out[0] = '\0';
-    if (clGetPlatformInfo(p, what, size - 1, out, NULL) != CL_SUCCESS)
-        snprintf(out, size, "?");
-    out[size - 1] = '\0';
-}
-
-static void describe_device(device_info *di)
-{
-    cl_device_id d = di->device;
-    device_string(d, CL_DEVICE_NAME, di->name, sizeof di->name);
-    device_string(d, CL_DEVICE_VENDOR, di->vendor, sizeof di->vendor);
-    device_string(d, CL_DEVICE_VERSION, di->version, sizeof di->version);
-    device_string(d, CL_DEVICE_OPENCL_C_VERSION, di->c_version, sizeof di->c_version);
-    device_string(d, CL_DRIVER_VERSION, di->driver, sizeof di->driver);
-    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof di->type, &di->type, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof di->compute_units, &di->compute_units, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof di->clock_mhz, &di->clock_mhz, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof di->global_mem, &di->global_mem, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof di->local_mem, &di->local_mem, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof di->max_alloc, &di->max_alloc, NULL);
-    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof di->max_group, &di->max_group, NULL);
+    memset(dd, 0, sizeof *dd);
+    device_string(d, CL_DEVICE_VENDOR, dd->vendor, sizeof dd->vendor);
+    device_string(d, CL_DEVICE_VERSION, dd->version, sizeof dd->version);
+    device_string(d, CL_DEVICE_OPENCL_C_VERSION, dd->c_version, sizeof dd->c_version);
+    device_string(d, CL_DRIVER_VERSION, dd->driver, sizeof dd->driver);
+    clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof dd->clock_mhz, &dd->clock_mhz, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof dd->local_mem, &dd->local_mem, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof dd->max_group, &dd->max_group, NULL);
 
     size_t ext_size = 0;
     char *ext = NULL;
@@ -155,99 +120,44 @@ static void describe_device(device_info *di)
     const char *list = ext ? ext : "";
     cl_device_fp_config fp64_config = 0;
     clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp64_config, &fp64_config, NULL);
-    di->fp64 = has_word(list, "cl_khr_fp64") || fp64_config != 0;
-    di->int64_atomics = has_word(list, "cl_khr_int64_base_atomics");
-    di->subgroups = has_word(list, "cl_khr_subgroups");
+    dd->fp64 = has_word(list, "cl_khr_fp64") || fp64_config != 0;
+    dd->int64_atomics = has_word(list, "cl_khr_int64_base_atomics");
+    dd->subgroups = has_word(list, "cl_khr_subgroups");
     /* The kernels need OpenCL C 1.2, where local int32 atomics are core. */
-    di->opencl_c_12 = c_version_number(di->c_version) >= 102;
-    di->local_int32_atomics = di->opencl_c_12 || has_word(list, "cl_khr_local_int32_base_atomics");
+    dd->opencl_c_12 = c_version_number(dd->c_version) >= 102;
+    dd->local_int32_atomics = dd->opencl_c_12 || has_word(list, "cl_khr_local_int32_base_atomics");
     free(ext);
 
-    di->scan_variant = "";
-    di->vector_width = 0;
-    if (wl_device_launch_plan(d, &di->scan_variant, &di->vector_width) != WL_SUCCESS)
-        di->scan_variant = "";
+    if (wl_device_launch_plan(d, &dd->scan_variant, &dd->vector_width) != WL_SUCCESS)
+        dd->scan_variant = "";
 }
 
-/* Every platform and device, in clGetPlatformIDs / clGetDeviceIDs order (the
- * P:D indices of the resolver). Returns 0, or -1 when out of memory. */
-static int inventory_take(inventory *inv)
+static const wl_device_info *find_device(const wl_device_list *list, unsigned p, unsigned d)
 {
-    memset(inv, 0, sizeof *inv);
-    cl_uint np = 0;
-    inv->platform_error = clGetPlatformIDs(0, NULL, &np);
-    if (inv->platform_error != CL_SUCCESS || np == 0)
-        return 0;
-    cl_platform_id *ids = calloc(np, sizeof *ids);
-    inv->platforms = calloc(np, sizeof *inv->platforms);
-    if (!ids || !inv->platforms) {
-        free(ids);
-        return -1;
-    }
-    inv->platform_error = clGetPlatformIDs(np, ids, NULL);
-    if (inv->platform_error != CL_SUCCESS) {
-        free(ids);
-        return 0;
-    }
-    inv->platform_count = np;
-    for (cl_uint p = 0; p < np; ++p) {
-        platform_info *pi = &inv->platforms[p];
-        pi->index = p;
-        platform_string(ids[p], CL_PLATFORM_NAME, pi->name, sizeof pi->name);
-        platform_string(ids[p], CL_PLATFORM_VENDOR, pi->vendor, sizeof pi->vendor);
-        platform_string(ids[p], CL_PLATFORM_VERSION, pi->version, sizeof pi->version);
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(ids[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
-            continue;
-        cl_device_id *devs = calloc(nd, sizeof *devs);
-        device_info *grown = devs ? realloc(inv->devices, (inv->device_count + nd) * sizeof *grown) : NULL;
-        if (!grown) {
-            free(devs);
-            free(ids);
-            return -1;
-        }
-        inv->devices = grown;
-        if (clGetDeviceIDs(ids[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL) == CL_SUCCESS) {
-            for (cl_uint d = 0; d < nd; ++d) {
-                device_info *di = &inv->devices[inv->device_count++];
-                memset(di, 0, sizeof *di);
-                di->platform_index = p;
-                di->device_index = d;
-                di->platform = ids[p];
-                di->device = devs[d];
-                snprintf(di->platform_name, sizeof di->platform_name, "%s", pi->name);
-                describe_device(di);
-            }
-            pi->device_count = nd;
-        }
-        free(devs);
-    }
-    free(ids);
-    return 0;
-}
-
-static const device_info *find_device(const inventory *inv, unsigned p, unsigned d)
-{
-    for (size_t i = 0; i < inv->device_count; ++i)
-        if (inv->devices[i].platform_index == p && inv->devices[i].device_index == d)
-            return &inv->devices[i];
+    for (size_t i = 0; i < list->device_count; ++i)
+        if (list->devices[i].platform_index == p && list->devices[i].device_index == d)
+            return &list->devices[i];
     return NULL;
 }
 
-/* Exit 3's message: there is nothing to run on. */
-static int no_platform(const inventory *inv)
+static int is_default(const wl_device_info *d, wl_status sel, const wl_device_choice *choice)
 {
-    if (inv->platform_count == 0)
-        fprintf(stderr, "%s: no OpenCL platform found (clGetPlatformIDs returned %d%s).\n", program_name,
-                (int)inv->platform_error, inv->platform_error == -1001 ? ", CL_PLATFORM_NOT_FOUND_KHR" : "");
+    return sel == WL_SUCCESS && choice->platform_index == d->platform_index && choice->device_index == d->device_index;
+}
+
+/* Exit 3's message: there is nothing to run on. */
+static int no_platform(const wl_device_list *list)
+{
+    if (list->platform_count == 0)
+        fprintf(stderr, "%s: no OpenCL platform found (clGetPlatformIDs returned %d%s).\n", cli_program,
+                (int)list->platform_error, list->platform_error == -1001 ? ", CL_PLATFORM_NOT_FOUND_KHR" : "");
     else
-        fprintf(stderr, "%s: %u OpenCL platform%s but no device.\n", program_name, inv->platform_count,
-                inv->platform_count == 1 ? "" : "s");
-    fprintf(stderr,
-            "Install an OpenCL driver: PoCL for the CPU (Debian/Ubuntu: apt-get install pocl-opencl-icd)\n"
-            "or your GPU vendor's driver (NVIDIA, AMD ROCm, Intel compute-runtime), then check with\n"
-            "`clinfo -l`. The ICD loader reads /etc/OpenCL/vendors/*.icd, or the folder named by\n"
-            "OCL_ICD_VENDORS when that is set. With PoCL, POCL_DEVICES=pthread selects its CPU device.\n");
+        fprintf(stderr, "%s: %zu OpenCL platform%s but no device.\n", cli_program, list->platform_count,
+                list->platform_count == 1 ? "" : "s");
+    fprintf(stderr, "Install an OpenCL driver: PoCL for the CPU (Debian/Ubuntu: apt-get install pocl-opencl-icd)\n"
+                    "or your GPU vendor's driver (NVIDIA, AMD ROCm, Intel compute-runtime), then check with\n"
+                    "`clinfo -l`. The ICD loader reads /etc/OpenCL/vendors/*.icd, or the folder named by\n"
+                    "OCL_ICD_VENDORS when that is set. With PoCL, POCL_DEVICES=pthread selects its CPU device.\n");
     return EXIT_NO_PLATFORM;
 }
 
@@ -265,184 +175,154 @@ static void print_bytes(char *out, size_t size, cl_ulong bytes)
 
 static const char *yes_no(int b) { return b ? "yes" : "no"; }
 
-static void print_text(const inventory *inv, wl_status sel, const wl_device_choice *choice)
+static void print_device_text(const wl_device_info *d, const wl_device_choice *choice, int chosen)
 {
-    printf("OpenCL: %u platform%s, %zu device%s\n", inv->platform_count, inv->platform_count == 1 ? "" : "s",
-           inv->device_count, inv->device_count == 1 ? "" : "s");
-    for (unsigned p = 0; p < inv->platform_count; ++p) {
-        const platform_info *pi = &inv->platforms[p];
-        printf("\nplatform %u: %s (%s; %s)\n", p, pi->name, pi->vendor, pi->version);
+    device_details dd;
+    read_details(d->device, &dd);
+    char global[32], local[32], alloc[32];
+    print_bytes(global, sizeof global, d->global_memory);
+    print_bytes(local, sizeof local, dd.local_mem);
+    print_bytes(alloc, sizeof alloc, d->max_allocation);
+    printf("%c %u:%u %s\n", chosen ? '*' : ' ', d->platform_index, d->device_index, d->device_name);
+    if (chosen)
+        printf("    default:            yes (%s)\n", choice->reason);
+    printf("    platform:           %s\n", d->platform_name);
+    printf("    vendor:             %s\n", dd.vendor);
+    printf("    type:               %s\n", type_name(d->type));
+    printf("    OpenCL:             %s\n", dd.version);
+    printf("    OpenCL C:           %s\n", dd.c_version);
+    printf("    driver:             %s\n", dd.driver);
+    printf("    compute units:      %u\n", (unsigned)d->compute_units);
+    printf("    clock:              %u MHz\n", (unsigned)dd.clock_mhz);
+    printf("    global memory:      %s\n", global);
+    printf("    local memory:       %s\n", local);
+    printf("    largest allocation: %s\n", alloc);
+    printf("    largest work-group: %zu\n", dd.max_group);
+    printf("    fp64:               %s\n", yes_no(dd.fp64));
+    printf("    int64 atomics:      %s\n", yes_no(dd.int64_atomics));
+    printf("    sub-groups:         %s\n", yes_no(dd.subgroups));
+    printf("    kernels use:        OpenCL C 1.2: %s, local int32 atomics: %s, scan: %s, vector width: %d\n",
+           yes_no(dd.opencl_c_12), yes_no(dd.local_int32_atomics), dd.scan_variant[0] ? dd.scan_variant : "?",
+           dd.vector_width);
+}
+
+static void print_text(const wl_device_list *list, wl_status sel, const wl_device_choice *choice)
+{
+    printf("OpenCL: %zu platform%s, %zu device%s\n", list->platform_count, list->platform_count == 1 ? "" : "s",
+           list->device_count, list->device_count == 1 ? "" : "s");
+    for (size_t p = 0; p < list->platform_count; ++p) {
+        const wl_platform_info *pi = &list->platforms[p];
+        printf("\nplatform %zu: %s (%s; %s)\n", p, pi->name, pi->vendor, pi->version);
         if (pi->device_count == 0)
             printf("  (no devices)\n");
-        for (size_t i = 0; i < inv->device_count; ++i) {
-            const device_info *d = &inv->devices[i];
-            if (d->platform_index != p)
-                continue;
-            const int chosen = sel == WL_SUCCESS && choice->platform_index == p &&
-                               choice->device_index == d->device_index;
-            char global[32], local[32], alloc[32];
-            print_bytes(global, sizeof global, d->global_mem);
-            print_bytes(local, sizeof local, d->local_mem);
-            print_bytes(alloc, sizeof alloc, d->max_alloc);
-            printf("%c %u:%u %s\n", chosen ? '*' : ' ', d->platform_index, d->device_index, d->name);
-            if (chosen)
-                printf("    default:            yes (%s)\n", choice->reason);
-            printf("    platform:           %s\n", d->platform_name);
-            printf("    vendor:             %s\n", d->vendor);
-            printf("    type:               %s\n", type_name(d->type));
-            printf("    OpenCL:             %s\n", d->version);
-            printf("    OpenCL C:           %s\n", d->c_version);
-            printf("    driver:             %s\n", d->driver);
-            printf("    compute units:      %u\n", (unsigned)d->compute_units);
-            printf("    clock:              %u MHz\n", (unsigned)d->clock_mhz);
-            printf("    global memory:      %s\n", global);
-            printf("    local memory:       %s\n", local);
-            printf("    largest allocation: %s\n", alloc);
-            printf("    largest work-group: %zu\n", d->max_group);
-            printf("    fp64:               %s\n", yes_no(d->fp64));
-            printf("    int64 atomics:      %s\n", yes_no(d->int64_atomics));
-            printf("    sub-groups:         %s\n", yes_no(d->subgroups));
-            printf("    kernels use:        OpenCL C 1.2: %s, local int32 atomics: %s, scan: %s, vector width: %d\n",
-                   yes_no(d->opencl_c_12), yes_no(d->local_int32_atomics),
-                   d->scan_variant[0] ? d->scan_variant : "?", d->vector_width);
-        }
+        for (size_t i = 0; i < list->device_count; ++i)
+            if (list->devices[i].platform_index == p)
+                print_device_text(&list->devices[i], choice, is_default(&list->devices[i], sel, choice));
     }
     printf("\n");
     if (sel == WL_SUCCESS) {
-        const device_info *d = find_device(inv, choice->platform_index, choice->device_index);
-        printf("default: %u:%u %s (%s)\n", choice->platform_index, choice->device_index, d ? d->name : "?",
+        const wl_device_info *d = find_device(list, choice->platform_index, choice->device_index);
+        printf("default: %u:%u %s (%s)\n", choice->platform_index, choice->device_index, d ? d->device_name : "?",
                choice->reason);
     } else {
         printf("default: none (%s)\n", wl_context_last_error(NULL));
     }
 }
 
-static void json_string(const char *s)
+/* "index": "P:D", "platform_index": P, "device_index": D */
+static void json_add_index(cJSON *object, unsigned p, unsigned d)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; ++p) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p == '\n')
-            printf("\\n");
-        else if (*p < 0x20 || *p == 0x7f)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    char index[32];
+    snprintf(index, sizeof index, "%u:%u", p, d);
+    cJSON_AddStringToObject(object, "index", index);
+    cJSON_AddNumberToObject(object, "platform_index", p);
+    cJSON_AddNumberToObject(object, "device_index", d);
 }
 
-static void json_key_string(const char *indent, const char *key, const char *value, const char *after)
+/* The device's entry of "devices" (fields in README.md, "Choosing a device"). */
+static void json_add_device(cJSON *devices, const wl_device_info *d, int chosen)
 {
-    printf("%s\"%s\": ", indent, key);
-    json_string(value);
-    printf("%s\n", after);
+    device_details dd;
+    read_details(d->device, &dd);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(devices, o);
+    json_add_index(o, d->platform_index, d->device_index);
+    cJSON_AddBoolToObject(o, "default", chosen);
+    cJSON_AddStringToObject(o, "platform", d->platform_name);
+    cJSON_AddStringToObject(o, "name", d->device_name);
+    cJSON_AddStringToObject(o, "vendor", dd.vendor);
+    cJSON_AddStringToObject(o, "type", type_name(d->type));
+    cJSON_AddStringToObject(o, "opencl_version", dd.version);
+    cJSON_AddStringToObject(o, "opencl_c_version", dd.c_version);
+    cJSON_AddStringToObject(o, "driver_version", dd.driver);
+    cJSON_AddNumberToObject(o, "compute_units", d->compute_units);
+    cJSON_AddNumberToObject(o, "clock_mhz", dd.clock_mhz);
+    cJSON_AddNumberToObject(o, "global_mem_bytes", (double)d->global_memory);
+    cJSON_AddNumberToObject(o, "local_mem_bytes", (double)dd.local_mem);
+    cJSON_AddNumberToObject(o, "max_alloc_bytes", (double)d->max_allocation);
+    cJSON_AddNumberToObject(o, "max_work_group_size", (double)dd.max_group);
+    cJSON_AddBoolToObject(o, "fp64", dd.fp64);
+    cJSON_AddBoolToObject(o, "int64_atomics", dd.int64_atomics);
+    cJSON_AddBoolToObject(o, "subgroups", dd.subgroups);
+    cJSON *kernels = cJSON_AddObjectToObject(o, "kernels");
+    cJSON_AddBoolToObject(kernels, "opencl_c_1_2", dd.opencl_c_12);
+    cJSON_AddBoolToObject(kernels, "local_int32_atomics", dd.local_int32_atomics);
+    cJSON_AddStringToObject(kernels, "scan_variant", dd.scan_variant);
+    cJSON_AddNumberToObject(kernels, "vector_width", dd.vector_width);
 }
 
-static void json_choice(const inventory *inv, wl_status sel, const wl_device_choice *choice, const char *after)
+/* "default": the chosen device, or null and "default_error". */
+static void json_add_default(cJSON *doc, const wl_device_list *list, wl_status sel, const wl_device_choice *choice)
 {
     if (sel != WL_SUCCESS) {
-        printf("  \"default\": null,\n");
-        json_key_string("  ", "default_error", wl_context_last_error(NULL), after);
+        cJSON_AddNullToObject(doc, "default");
+        cJSON_AddStringToObject(doc, "default_error", wl_context_last_error(NULL));
         return;
     }
-    const device_info *d = find_device(inv, choice->platform_index, choice->device_index);
-    printf("  \"default\": {\n");
-    printf("    \"index\": \"%u:%u\",\n", choice->platform_index, choice->device_index);
-    printf("    \"platform_index\": %u,\n", choice->platform_index);
-    printf("    \"device_index\": %u,\n", choice->device_index);
-    json_key_string("    ", "name", d ? d->name : "?", ",");
-    json_key_string("    ", "reason", choice->reason, "");
-    printf("  }%s\n", after);
+    const wl_device_info *d = find_device(list, choice->platform_index, choice->device_index);
+    cJSON *o = cJSON_AddObjectToObject(doc, "default");
+    json_add_index(o, choice->platform_index, choice->device_index);
+    cJSON_AddStringToObject(o, "name", d ? d->device_name : "?");
+    cJSON_AddStringToObject(o, "reason", choice->reason);
 }
 
-/* The document's fields are documented in README.md ("Choosing a device"). */
-static void print_json(const inventory *inv, wl_status sel, const wl_device_choice *choice)
+/* The start of every document: its format version and the library's version. */
+static cJSON *json_document(void)
 {
-    printf("{\n  \"warploss_devices\": 1,\n  \"api_version\": \"%d.%d.%d\",\n", WL_API_VERSION_MAJOR,
-           WL_API_VERSION_MINOR, WL_API_VERSION_PATCH);
-    printf("  \"platforms\": [");
-    for (unsigned p = 0; p < inv->platform_count; ++p) {
-        const platform_info *pi = &inv->platforms[p];
-        printf("%s\n    {\"index\": %u, \"name\": ", p ? "," : "", p);
-        json_string(pi->name);
-        printf(", \"vendor\": ");
-        json_string(pi->vendor);
-        printf(", \"version\": ");
-        json_string(pi->version);
-        printf(", \"device_count\": %u}", pi->device_count);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "warploss_devices", 1);
+    cJSON_AddStringToObject(doc, "api_version", wl_version());
+    return doc;
+}
+
+/* The listing as JSON; with no device at all, empty lists and why. */
+static void print_json(const wl_device_list *list, wl_status sel, const wl_device_choice *choice)
+{
+    cJSON *doc = json_document();
+    cJSON *platforms = cJSON_AddArrayToObject(doc, "platforms");
+    cJSON *devices = cJSON_AddArrayToObject(doc, "devices");
+    for (size_t p = 0; list->device_count && p < list->platform_count; ++p) {
+        const wl_platform_info *pi = &list->platforms[p];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(platforms, o);
+        cJSON_AddNumberToObject(o, "index", pi->index);
+        cJSON_AddStringToObject(o, "name", pi->name);
+        cJSON_AddStringToObject(o, "vendor", pi->vendor);
+        cJSON_AddStringToObject(o, "version", pi->version);
+        cJSON_AddNumberToObject(o, "device_count", pi->device_count);
     }
-    printf("%s],\n", inv->platform_count ? "\n  " : "");
-    printf("  \"devices\": [");
-    for (size_t i = 0; i < inv->device_count; ++i) {
-        const device_info *d = &inv->devices[i];
-        const int chosen = sel == WL_SUCCESS && choice->platform_index == d->platform_index &&
-                           choice->device_index == d->device_index;
-        printf("%s\n    {\n", i ? "," : "");
-        printf("      \"index\": \"%u:%u\",\n", d->platform_index, d->device_index);
-        printf("      \"platform_index\": %u,\n", d->platform_index);
-        printf("      \"device_index\": %u,\n", d->device_index);
-        printf("      \"default\": %s,\n", chosen ? "true" : "false");
-        json_key_string("      ", "platform", d->platform_name, ",");
-        json_key_string("      ", "name", d->name, ",");
-        json_key_string("      ", "vendor", d->vendor, ",");
-        json_key_string("      ", "type", type_name(d->type), ",");
-        json_key_string("      ", "opencl_version", d->version, ",");
-        json_key_string("      ", "opencl_c_version", d->c_version, ",");
-        json_key_string("      ", "driver_version", d->driver, ",");
-        printf("      \"compute_units\": %u,\n", (unsigned)d->compute_units);
-        printf("      \"clock_mhz\": %u,\n", (unsigned)d->clock_mhz);
-        printf("      \"global_mem_bytes\": %llu,\n", (unsigned long long)d->global_mem);
-        printf("      \"local_mem_bytes\": %llu,\n", (unsigned long long)d->local_mem);
-        printf("      \"max_alloc_bytes\": %llu,\n", (unsigned long long)d->max_alloc);
-        printf("      \"max_work_group_size\": %zu,\n", d->max_group);
-        printf("      \"fp64\": %s,\n", d->fp64 ? "true" : "false");
-        printf("      \"int64_atomics\": %s,\n", d->int64_atomics ? "true" : "false");
-        printf("      \"subgroups\": %s,\n", d->subgroups ? "true" : "false");
-        printf("      \"kernels\": {\"opencl_c_1_2\": %s, \"local_int32_atomics\": %s, \"scan_variant\": ",
-               d->opencl_c_12 ? "true" : "false", d->local_int32_atomics ? "true" : "false");
-        json_string(d->scan_variant);
-        printf(", \"vector_width\": %d}\n    }", d->vector_width);
+    for (size_t i = 0; i < list->device_count; ++i)
+        json_add_device(devices, &list->devices[i], is_default(&list->devices[i], sel, choice));
+    if (list->device_count) {
+        json_add_default(doc, list, sel, choice);
+    } else {
+        cJSON_AddNullToObject(doc, "default");
+        cJSON_AddStringToObject(doc, "default_error", "no OpenCL platform or device");
     }
-    printf("%s],\n", inv->device_count ? "\n  " : "");
-    json_choice(inv, sel, choice, "");
-    printf("}\n");
+    cli_json_print(doc);
 }
 
 /* ------------------------------------------------------------ --check */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* The cache folder is flat, but remove nested folders too, without following links. */
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *dir = opendir(path);
-        if (dir) {
-            struct dirent *e;
-            while ((e = readdir(dir)) != NULL) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char child[4096];
-                if ((size_t)snprintf(child, sizeof child, "%s/%s", path, e->d_name) < sizeof child)
-                    remove_tree(child);
-            }
-            closedir(dir);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* One fixed correctness case. */
 typedef struct check_case {
@@ -451,7 +331,7 @@ typedef struct check_case {
     size_t rows, negatives;
     wl_weighting weighting;
     wl_reduction reduction;
-    int regime;    /* ref_regime, or -1: the seed README's example, -2: NaN rows */
+    int regime; /* ref_regime, or -1: the seed README's example, -2: NaN rows */
     uint64_t seed;
 } check_case;
 
@@ -467,13 +347,14 @@ static const check_case check_cases[] = {
     {"no negatives", 1000, 5, 0, WL_WEIGHT_LOG, WL_REDUCE_SUM, REF_EARLY, 8},
 };
 
-static int close_enough(float got, float want, double rel, double abs)
+/* wlt_close of tests/common.c, which the tools cannot link (it needs cmocka). */
+static int close_enough(float got, float want, double rel, double abs_tol)
 {
     if (isnan(got) || isnan(want))
         return isnan(got) && isnan(want);
     if (isinf(got) || isinf(want))
         return got == want;
-    return fabs((double)got - (double)want) <= rel * fabs((double)want) + abs;
+    return fabs((double)got - (double)want) <= rel * fabs((double)want) + abs_tol;
 }
 
 /* Run one case on c; 0 if it agrees with the reference, else 1 with why in msg. */
@@ -582,7 +463,7 @@ static int timed_run(wl_context *c, double *rows_per_s, double *gb_per_s, char *
     wl_status st = wl_loss_cl(c, &lo, ROWS, NEG, bpos, bneg, bloss, NULL, NULL, NULL, 0, NULL, NULL);
     if (st == WL_SUCCESS)
         st = clFinish(q) == CL_SUCCESS ? WL_SUCCESS : WL_ERROR_OPENCL;
-    const double start = now_seconds();
+    const double start = cli_now();
     double elapsed = 0.0;
     int calls = 0;
     while (st == WL_SUCCESS && (calls < 3 || elapsed < 0.25) && calls < 200) {
@@ -590,7 +471,7 @@ static int timed_run(wl_context *c, double *rows_per_s, double *gb_per_s, char *
         if (st == WL_SUCCESS && clFinish(q) != CL_SUCCESS)
             st = WL_ERROR_OPENCL;
         ++calls;
-        elapsed = now_seconds() - start;
+        elapsed = cli_now() - start;
     }
     if (st != WL_SUCCESS) {
         snprintf(msg, msg_size, "timed wl_loss_cl: %s: %s", wl_status_string(st), wl_context_last_error(c));
@@ -607,15 +488,18 @@ static int timed_run(wl_context *c, double *rows_per_s, double *gb_per_s, char *
     *gb_per_s = (double)(cells + ROWS) * sizeof(float) / per_call / 1e9;
     bad = 0;
 done:
-    if (bpos) clReleaseMemObject(bpos);
-    if (bneg) clReleaseMemObject(bneg);
-    if (bloss) clReleaseMemObject(bloss);
+    if (bpos)
+        clReleaseMemObject(bpos);
+    if (bneg)
+        clReleaseMemObject(bneg);
+    if (bloss)
+        clReleaseMemObject(bloss);
     free(pos), free(neg);
     return bad;
 }
 
 /* Create a context on device P:D with the given cache folder. */
-static wl_context *open_device(const device_info *d, const char *cache_dir, char *msg, size_t msg_size)
+static wl_context *open_device(const wl_device_info *d, const char *cache_dir, char *msg, size_t msg_size)
 {
     char spec[32];
     snprintf(spec, sizeof spec, "%u:%u", d->platform_index, d->device_index);
@@ -633,18 +517,16 @@ static wl_context *open_device(const device_info *d, const char *cache_dir, char
 }
 
 /* Every step on one device; prints its block and returns 0 for PASS. */
-static int check_device(const device_info *d)
+static int check_device(const wl_device_info *d)
 {
-    printf("%u:%u %s (%s, %s)\n", d->platform_index, d->device_index, d->name, d->platform_name,
+    printf("%u:%u %s (%s, %s)\n", d->platform_index, d->device_index, d->device_name, d->platform_name,
            type_name(d->type));
     fflush(stdout);
     char msg[1024] = "";
     int bad = 1;
     wl_context *c = NULL;
-    const char *tmp = getenv("TMPDIR");
     char cache[4096];
-    snprintf(cache, sizeof cache, "%s/warploss-devices-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(cache)) {
+    if (cli_make_temp_dir("warploss-devices", cache, sizeof cache) != 0) {
         snprintf(msg, sizeof msg, "cannot create a temporary cache folder %.400s: %s", cache, strerror(errno));
         cache[0] = '\0';
         goto done;
@@ -701,7 +583,7 @@ static int check_device(const device_info *d)
 done:
     wl_context_destroy(c);
     if (cache[0])
-        remove_tree(cache);
+        cli_remove_tree(cache);
     if (bad)
         printf("  FAIL: %s\n", msg);
     else
@@ -714,105 +596,90 @@ done:
 
 int main(int argc, char **argv)
 {
-    if (argc > 0 && argv[0] && *argv[0]) {
-        const char *slash = strrchr(argv[0], '/');
-        program_name = slash ? slash + 1 : argv[0];
-    }
-    int json = 0, check = 0, select = 0;
+    cli_init(argc > 0 ? argv[0] : NULL);
+    int json = 0, check = 0, selecting = 0;
     const char *spec = NULL;
-    for (int i = 1; i < argc; ++i) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--select") || !strncmp(a, "--select=", 9)) {
-            if (select || check)
+    for (;;) {
+        const char *value;
+        int word;
+        const int row = cli_next_option(argc, argv, options, &value, &word);
+        if (row == CLI_END && word == argc)
+            break;
+        switch (row) {
+        case OPT_HELP: cli_print_help(stdout, options, help_intro, help_notes); return EXIT_OK;
+        case OPT_JSON: json = 1; break;
+        case OPT_SELECT:
+        case OPT_CHECK:
+            if (selecting || check)
                 goto bad_usage;
-            select = 1;
-            if (a[8] == '=')
-                spec = a + 9;
-            else if (i + 1 < argc)
-                spec = argv[++i];
-            else {
-                fprintf(stderr, "%s: --select needs a SPEC\n", program_name);
-                goto bad_usage;
-            }
-        } else if (!strcmp(a, "--check") || !strncmp(a, "--check=", 8)) {
-            if (select || check)
-                goto bad_usage;
-            check = 1;
-            if (a[7] == '=')
-                spec = a + 8;
-            else if (i + 1 < argc && argv[i + 1][0] != '-')
-                spec = argv[++i];
-        } else {
-            fprintf(stderr, "%s: unknown argument \"%s\"\n", program_name, a);
+            selecting = row == OPT_SELECT;
+            check = row == OPT_CHECK;
+            spec = value;
+            break;
+        case CLI_MISSING:
+            fprintf(stderr, "%s: %s needs a %s\n", cli_program, argv[word], options[OPT_SELECT].metavar);
             goto bad_usage;
+        default: fprintf(stderr, "%s: unknown argument \"%s\"\n", cli_program, argv[word]); goto bad_usage;
         }
     }
     if (json && check) {
-        fprintf(stderr, "%s: --json goes with the listing or --select, not --check\n", program_name);
+        fprintf(stderr, "%s: --json goes with the listing or --select, not --check\n", cli_program);
         goto bad_usage;
     }
 
-    inventory inv;
-    if (inventory_take(&inv) != 0) {
-        fprintf(stderr, "%s: out of host memory\n", program_name);
-        inventory_free(&inv);
+    wl_device_list list;
+    if (wl_list_devices(&list) != WL_SUCCESS) {
+        fprintf(stderr, "%s: out of host memory\n", cli_program);
         return EXIT_FAIL;
     }
     int rc = EXIT_OK;
-    if (inv.device_count == 0) {
+    if (list.device_count == 0) {
         if (json)
-            printf("{\n  \"warploss_devices\": 1,\n  \"api_version\": \"%d.%d.%d\",\n  \"platforms\": [],\n"
-                   "  \"devices\": [],\n  \"default\": null,\n"
-                   "  \"default_error\": \"no OpenCL platform or device\"\n}\n",
-                   WL_API_VERSION_MAJOR, WL_API_VERSION_MINOR, WL_API_VERSION_PATCH);
-        rc = no_platform(&inv);
-        inventory_free(&inv);
+            print_json(&list, WL_ERROR_NO_DEVICE, NULL);
+        rc = no_platform(&list);
+        wl_device_list_free(&list);
         return rc;
     }
 
     wl_device_choice choice;
     memset(&choice, 0, sizeof choice);
-    if (select) {
+    if (selecting) {
         wl_status st = wl_select_device(spec, &choice);
         if (json) {
-            printf("{\n  \"warploss_devices\": 1,\n");
-            json_key_string("  ", "spec", spec, ",");
-            json_choice(&inv, st, &choice, "");
-            printf("}\n");
+            cJSON *doc = cJSON_CreateObject();
+            cJSON_AddNumberToObject(doc, "warploss_devices", 1);
+            cJSON_AddStringToObject(doc, "spec", spec);
+            json_add_default(doc, &list, st, &choice);
+            cli_json_print(doc);
         } else if (st == WL_SUCCESS) {
-            const device_info *d = find_device(&inv, choice.platform_index, choice.device_index);
+            const wl_device_info *d = find_device(&list, choice.platform_index, choice.device_index);
             printf("%u:%u %s (%s, %s)\nreason: %s\n", choice.platform_index, choice.device_index,
-                   d ? d->name : "?", d ? d->platform_name : "?", d ? type_name(d->type) : "?", choice.reason);
+                   d ? d->device_name : "?", d ? d->platform_name : "?", d ? type_name(d->type) : "?", choice.reason);
         }
         if (st != WL_SUCCESS) {
-            fprintf(stderr, "%s: %s\n", program_name, wl_context_last_error(NULL));
+            fprintf(stderr, "%s: %s\n", cli_program, wl_context_last_error(NULL));
             rc = EXIT_FAIL;
         }
     } else if (check) {
         size_t failures = 0, checked = 0;
         if (spec) {
             wl_status st = wl_select_device(spec, &choice);
-            const device_info *d = st == WL_SUCCESS ? find_device(&inv, choice.platform_index, choice.device_index)
-                                                    : NULL;
+            const wl_device_info *d = st == WL_SUCCESS ? find_device(&list, choice.platform_index, choice.device_index)
+                                                       : NULL;
             if (!d) {
-                fprintf(stderr, "%s: %s\n", program_name,
+                fprintf(stderr, "%s: %s\n", cli_program,
                         st == WL_SUCCESS ? "the selected device is not in the listing" : wl_context_last_error(NULL));
-                inventory_free(&inv);
+                wl_device_list_free(&list);
                 return EXIT_FAIL;
             }
             printf("checking %u:%u (%s)\n\n", d->platform_index, d->device_index, choice.reason);
             failures += (size_t)check_device(d);
             checked = 1;
         } else {
-            for (size_t i = 0; i < inv.device_count; ++i) {
+            for (size_t i = 0; i < list.device_count; ++i) {
                 if (i)
                     printf("\n");
-                failures += (size_t)check_device(&inv.devices[i]);
+                failures += (size_t)check_device(&list.devices[i]);
                 ++checked;
             }
         }
@@ -821,19 +688,19 @@ int main(int argc, char **argv)
     } else {
         wl_status st = wl_select_device(NULL, &choice);
         if (json)
-            print_json(&inv, st, &choice);
+            print_json(&list, st, &choice);
         else
-            print_text(&inv, st, &choice);
+            print_text(&list, st, &choice);
         /* A WARPLOSS_DEVICE that matches nothing is a failure worth an exit status. */
         if (st != WL_SUCCESS) {
-            fprintf(stderr, "%s: %s\n", program_name, wl_context_last_error(NULL));
+            fprintf(stderr, "%s: %s\n", cli_program, wl_context_last_error(NULL));
             rc = EXIT_FAIL;
         }
     }
-    inventory_free(&inv);
+    wl_device_list_free(&list);
     return rc;
 
 bad_usage:
-    usage(stderr);
+    cli_print_help(stderr, options, help_intro, help_notes);
     return EXIT_USAGE;
 }
