@@ -1,4 +1,4 @@
-/* The context: device choice, OpenCL context and queue, program, launch shape. */
+/* The context: device choice, OpenCL context and queue, launch plan, programs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,32 +11,8 @@ void wl_context_options_default(wl_context_options *o)
         memset(o, 0, sizeof *o);
 }
 
-/* Scan variant and vector width come from the device's type (device.c, shared
- * with wl_device_launch_plan); the work-group sizes from its limits. */
-static void choose_launch_shape(wl_context *c)
-{
-    wl_device_launch_shape(c->device_type, &c->use_group_scan, &c->vector_width);
-    size_t max_group = 0;
-    clGetDeviceInfo(c->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_group, &max_group, NULL);
-    c->max_group = max_group < 256 ? max_group : 256;
-    c->reduce_group = 1;
-    while (c->reduce_group * 2 <= c->max_group)
-        c->reduce_group *= 2;
-    /* On CPUs the row scan runs a few blocks of rows per core, each a plain
-     * loop (PoCL gains nothing from work-item loops over a branchy scan), and
-     * the few partial sums are added by one work-item. */
-    c->row_items = 0;
-    if (c->device_type & CL_DEVICE_TYPE_CPU) {
-        cl_uint units = 0;
-        clGetDeviceInfo(c->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL);
-        c->row_items = (size_t)(units ? units : 1) * 8;
-        c->reduce_group = 1;
-    }
-    if (c->max_group == 0)
-        c->max_group = 1;
-}
-
-static wl_status finish_create(wl_context *c, const wl_context_options *o)
+/* plan: NULL for the device's own (wl_plan_default), else the tests' choice */
+static wl_status finish_create(wl_context *c, const wl_context_options *o, const wl_plan *plan)
 {
     cl_int err = clGetDeviceInfo(c->device, CL_DEVICE_NAME, sizeof c->device_name - 1, c->device_name, NULL);
     if (err == CL_SUCCESS)
@@ -47,9 +23,13 @@ static wl_status finish_create(wl_context *c, const wl_context_options *o)
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clGetDeviceInfo");
     c->max_alloc = max_alloc;
-    choose_launch_shape(c);
+    wl_status st = WL_SUCCESS;
+    if (plan)
+        c->plan = *plan;
+    else if ((st = wl_plan_default(c->device, &c->plan)) != WL_SUCCESS)
+        return wl_fail(c, st, "%s", wl_thread_error());
     wl_log(c, "warploss: device %s, %s scan, vector width %d", c->device_name,
-           c->use_group_scan ? "work-group" : "work-item", c->vector_width);
+           c->plan.group_scan ? "work-group" : "work-item", c->plan.vector_width);
     return (wl_status)wl_program_create(c, o->kernel_dir, o->cache_dir);
 }
 
@@ -72,7 +52,7 @@ static wl_status fail_create(wl_context *c, wl_status st, wl_context **out)
     return st;
 }
 
-wl_status wl_context_create(const wl_context_options *o, wl_context **out)
+static wl_status create(const wl_context_options *o, const wl_plan *plan, wl_context **out)
 {
     wl_context_options defaults;
     wl_context_options_default(&defaults);
@@ -102,11 +82,26 @@ wl_status wl_context_create(const wl_context_options *o, wl_context **out)
     c->queue = clCreateCommandQueue(c->context, c->device, 0, &err);
     if (err != CL_SUCCESS)
         return fail_create(c, wl_fail_cl(c, err, "clCreateCommandQueue"), out);
-    st = finish_create(c, o);
+    st = finish_create(c, o, plan);
     if (st != WL_SUCCESS)
         return fail_create(c, st, out);
     *out = c;
     return WL_SUCCESS;
+}
+
+wl_status wl_context_create(const wl_context_options *o, wl_context **out)
+{
+    return create(o, NULL, out);
+}
+
+wl_status wl_context_create_with_plan(const wl_context_options *o, const wl_plan *plan, wl_context **out)
+{
+    if (out)
+        *out = NULL;
+    const char *bad = plan ? wl_plan_check(plan) : "plan (NULL)";
+    if (bad)
+        return wl_fail(NULL, WL_ERROR_INVALID_ARGUMENT, "wl_context_create_with_plan: bad %s", bad);
+    return create(o, plan, out);
 }
 
 wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_options *o, wl_context **out)
@@ -137,7 +132,7 @@ wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_
     clRetainContext(c->context);
     clRetainCommandQueue(queue);
     c->queue = queue;
-    st = finish_create(c, o);
+    st = finish_create(c, o, NULL);
     if (st != WL_SUCCESS)
         return fail_create(c, st, out);
     *out = c;
@@ -150,17 +145,12 @@ void wl_context_destroy(wl_context *c)
         return;
     if (c->last)
         clWaitForEvents(1, &c->last), clReleaseEvent(c->last);
-    cl_kernel kernels[] = {c->scan_rows, c->scan_groups, c->reduce_sum, c->find_nonfinite};
-    for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; ++i)
-        if (kernels[i])
-            clReleaseKernel(kernels[i]);
-    cl_mem buffers[] = {c->weights, c->row_loss, c->flag, c->stage[0], c->stage[1],
-                        c->stage[2], c->stage[3], c->stage[4], c->stage[5]};
-    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; ++i)
-        if (buffers[i])
-            clReleaseMemObject(buffers[i]);
-    if (c->program)
-        clReleaseProgram(c->program);
+    wl_program_release_all(c);
+    for (int i = 0; i < WL_SCRATCH_COUNT; ++i)
+        if (c->scratch[i])
+            clReleaseMemObject(c->scratch[i]);
+    if (c->weights.table)
+        clReleaseMemObject(c->weights.table);
     if (c->queue)
         clReleaseCommandQueue(c->queue);
     if (c->context)
@@ -177,5 +167,5 @@ int wl_context_program_from_cache(const wl_context *c) { return c ? c->from_cach
 double wl_context_build_seconds(const wl_context *c) { return c ? c->build_seconds : 0.0; }
 const char *wl_context_scan_variant(const wl_context *c)
 {
-    return c ? (c->use_group_scan ? "group" : "row") : "";
+    return c ? (c->plan.group_scan ? "group" : "row") : "";
 }

@@ -263,35 +263,3 @@ wl_status wl_select_device(const char *spec, wl_device_choice *out)
         return wl_fail(NULL, WL_ERROR_INVALID_ARGUMENT, "wl_select_device: out is NULL");
     return wl_device_resolve(spec, out, wl_thread_error(), WL_ERROR_SIZE);
 }
-
-/* Launch shape per device type (../shared/PLATFORMS.md): on CPUs one
- * work-item walks one row; elsewhere a work-group shares a row. The
- * environment variable WARPLOSS_SCAN=row|group overrides it (tests use it to
- * check both shapes on one device). */
-void wl_device_launch_shape(cl_device_type type, int *use_group_scan, int *vector_width)
-{
-    const char *force = getenv("WARPLOSS_SCAN");
-    *use_group_scan = !(type & CL_DEVICE_TYPE_CPU);
-    if (force && strcmp(force, "row") == 0)
-        *use_group_scan = 0;
-    if (force && strcmp(force, "group") == 0)
-        *use_group_scan = 1;
-    *vector_width = (type & CL_DEVICE_TYPE_CPU) ? 8 : 4;
-}
-
-wl_status wl_device_launch_plan(cl_device_id device, const char **scan_variant, int *vector_width)
-{
-    if (!device)
-        return wl_fail(NULL, WL_ERROR_INVALID_ARGUMENT, "wl_device_launch_plan: device is NULL");
-    cl_device_type type = 0;
-    cl_int err = clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL);
-    if (err != CL_SUCCESS)
-        return wl_fail_cl(NULL, err, "clGetDeviceInfo(CL_DEVICE_TYPE)");
-    int group, width;
-    wl_device_launch_shape(type, &group, &width);
-    if (scan_variant)
-        *scan_variant = group ? "group" : "row";
-    if (vector_width)
-        *vector_width = width;
-    return WL_SUCCESS;
-}

@@ -9,6 +9,10 @@
 #define WL_BUILDING_LIBRARY 1
 #include "warploss.h"
 
+#include "enqueue.h"
+#include "plan.h"
+#include "program.h"
+
 #define WL_ERROR_SIZE 16384
 #define WL_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -16,38 +20,39 @@ struct wl_context {
     cl_context context;
     cl_device_id device;
     cl_command_queue queue;
-    cl_program program;
-    cl_kernel scan_rows, scan_groups, reduce_sum, find_nonfinite;
 
     /* what was chosen while creating */
     char device_name[256];
     cl_device_type device_type;
-    size_t max_group;       /* the scan kernel's largest work-group */
-    uint64_t max_alloc;     /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
-    int use_group_scan;     /* 1: wl_scan_groups, 0: wl_scan_rows */
-    int vector_width;       /* WL_VEC */
-    size_t row_items;       /* row scan: work-items per launch, each a block of rows (0: one row each) */
-    size_t reduce_group;    /* wl_reduce_sum's work-group, a power of two */
+    uint64_t max_alloc; /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    wl_plan plan;       /* how every kernel is compiled and launched (plan.c) */
     char kernel_origin[4096];
+    int kernels_embedded; /* 1: the embedded copy, else the folder kernel_origin */
+    char cache_folder[4096];
     int from_cache;
     double build_seconds;
+
+    /* programs and kernels (program.h), built at creation (the loss) or on first use */
+    cl_program program[WL_PROGRAM_COUNT];
+    cl_kernel kernel[WL_KERNEL_COUNT];
+    size_t kernel_group[WL_KERNEL_COUNT]; /* each kernel's largest work-group on this device */
 
     void (*log)(void *user, const char *message);
     void *log_user;
 
-    /* rank weights for the last (num_labels, negatives, weighting) */
-    cl_mem weights;
-    uint64_t weights_labels;
-    size_t weights_count;
-    int weights_kind;
+    /* the enqueue layer (enqueue.c): scratch buffers grown as needed, and the
+     * last command of the previous call, so calls stay ordered */
+    cl_mem scratch[WL_SCRATCH_COUNT];
+    size_t scratch_size[WL_SCRATCH_COUNT];
+    cl_event last;
 
-    /* scratch for wl_loss_cl and staging for wl_loss, grown as needed */
-    cl_mem row_loss, flag;
-    size_t row_loss_size;
-    cl_mem stage[6];
-    size_t stage_size[6];
-
-    cl_event last; /* the last command of the previous call, so calls stay ordered */
+    /* the loss: rank weights for the last (num_labels, negatives, weighting) */
+    struct {
+        cl_mem table;
+        uint64_t labels;
+        size_t count;
+        int kind;
+    } weights;
 
     char error[WL_ERROR_SIZE];
 };
@@ -69,8 +74,13 @@ typedef wl_device_info wl_device_desc;
  * spec came from WARPLOSS_DEVICE, which the reason and the message say. */
 wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *list, size_t count,
                           wl_device_choice *out, char *err, size_t err_size);
-/* the launch shape for a device type: 1 = work-group scan, and the vector width */
-void wl_device_launch_shape(cl_device_type type, int *use_group_scan, int *vector_width);
+
+/* plan.c: the device's own plan, then $WARPLOSS_SCAN */
+wl_status wl_plan_default(cl_device_id device, wl_plan *out);
+
+/* loss.c: the rank weight for an offender found after k trials, in double
+ * (the loss's weight table and the model's use the same values) */
+double wl_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting);
 
 /* loss.c: the options and shape check of wl_loss and wl_loss_cl (c may be NULL) */
 wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives);

@@ -1,8 +1,8 @@
 /*
  * The loss entry points: argument checks, the rank-weight table, and the
- * enqueueing of the scan (cl/scan.cl), the optional input check
- * (cl/check.cl) and the sum (cl/reduce.cl). wl_loss wraps (CPU devices) or
- * stages host memory through buffers kept on the context, in chunks of rows
+ * launches of the scan (cl/scan.cl), the optional input check (cl/check.cl)
+ * and the sum (cl/reduce.cl) through the enqueue layer. wl_loss wraps (CPU
+ * devices) or stages host memory through scratch buffers, in chunks of rows
  * that fit the device's largest allocation, and calls the same path as
  * wl_loss_cl.
  */
@@ -12,7 +12,8 @@
 
 #include "internal.h"
 
-enum { STAGE_POS, STAGE_NEG, STAGE_LOSS, STAGE_GRAD_POS, STAGE_GRAD_NEG, STAGE_OFFENDER };
+/* wl_loss's host arrays, staged in this order (WL_SCRATCH_STAGE_POS + i) */
+enum { STAGE_POS, STAGE_NEG, STAGE_LOSS, STAGE_GRAD_POS, STAGE_GRAD_NEG, STAGE_OFFENDER, STAGE_COUNT };
 
 void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels)
 {
@@ -27,7 +28,7 @@ void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels)
 }
 
 /* The weight for an offender found after k trials, in double precision. */
-static double rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting)
+double wl_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting)
 {
     const uint64_t r = (num_labels - 1) / k;
     if (r == 0)
@@ -73,106 +74,17 @@ wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t 
     return WL_SUCCESS;
 }
 
-/* ------------------------------------------------------------ event chain */
-
-/* Each command waits for the one before; the first waits for the caller's
- * events and for the previous call's last command (scratch buffers are
- * shared between calls, and the queue may be out of order). */
-typedef struct chain {
-    wl_context *c;
-    cl_event *wait;
-    cl_uint num_wait;
-    cl_event last;
-} chain;
-
-static wl_status chain_start(chain *ch, wl_context *c, cl_uint num_wait, const cl_event *wait)
-{
-    memset(ch, 0, sizeof *ch);
-    ch->c = c;
-    ch->wait = malloc((num_wait + 1) * sizeof *ch->wait);
-    if (!ch->wait)
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory");
-    for (cl_uint i = 0; i < num_wait; ++i)
-        ch->wait[ch->num_wait++] = wait[i];
-    if (c->last)
-        ch->wait[ch->num_wait++] = c->last;
-    return WL_SUCCESS;
-}
-
-/* After an enqueue that produced ev: from now on wait for ev only. */
-static void chain_step(chain *ch, cl_event ev)
-{
-    if (ch->last)
-        clReleaseEvent(ch->last);
-    ch->last = ev;
-    ch->wait[0] = ev;
-    ch->num_wait = 1;
-}
-
-static void chain_end(chain *ch)
-{
-    if (ch->last)
-        clReleaseEvent(ch->last);
-    free(ch->wait);
-    memset(ch, 0, sizeof *ch);
-}
-
-static wl_status chain_kernel(chain *ch, cl_kernel k, size_t global, size_t local, const char *name)
-{
-    cl_event ev;
-    cl_int err = clEnqueueNDRangeKernel(ch->c->queue, k, 1, NULL, &global, local ? &local : NULL, ch->num_wait,
-                                        ch->num_wait ? ch->wait : NULL, &ev);
-    if (err != CL_SUCCESS)
-        return wl_fail_cl(ch->c, err, name);
-    chain_step(ch, ev);
-    return WL_SUCCESS;
-}
-
-static wl_status chain_fill(chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size)
-{
-    cl_event ev;
-    cl_int err = clEnqueueFillBuffer(ch->c->queue, buf, pattern, pattern_size, 0, size, ch->num_wait,
-                                     ch->num_wait ? ch->wait : NULL, &ev);
-    if (err != CL_SUCCESS)
-        return wl_fail_cl(ch->c, err, "clEnqueueFillBuffer");
-    chain_step(ch, ev);
-    return WL_SUCCESS;
-}
-
-/* ------------------------------------------------------------ buffers */
-
-static wl_status ensure_buffer(wl_context *c, cl_mem *buf, size_t *have, size_t need, const char *what)
-{
-    if (*buf && *have >= need)
-        return WL_SUCCESS;
-    if (need > c->max_alloc)
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
-                       "%s needs %zu bytes; the device's largest allocation is %llu bytes", what, need,
-                       (unsigned long long)c->max_alloc);
-    if (*buf)
-        clReleaseMemObject(*buf);
-    *buf = NULL;
-    *have = 0;
-    cl_int err;
-    *buf = clCreateBuffer(c->context, CL_MEM_READ_WRITE, need, NULL, &err);
-    if (err != CL_SUCCESS) {
-        *buf = NULL;
-        return wl_fail(c, wl_cl_status(err), "clCreateBuffer for %s (%zu bytes) failed: %s (%d)", what, need,
-                       wl_cl_error_name(err), (int)err);
-    }
-    *have = need;
-    return WL_SUCCESS;
-}
+/* ------------------------------------------------------------ the device path */
 
 /* The table of weights by offender index for these options; rebuilt only when they change. */
 static wl_status ensure_weights(wl_context *c, const wl_loss_options *o, size_t negatives)
 {
-    if (c->weights && c->weights_labels == o->num_labels && c->weights_count == negatives &&
-        c->weights_kind == (int)o->weighting)
+    if (c->weights.table && c->weights.labels == o->num_labels && c->weights.count == negatives &&
+        c->weights.kind == (int)o->weighting)
         return WL_SUCCESS;
-    if (c->weights)
-        clReleaseMemObject(c->weights);
-    c->weights = NULL;
+    if (c->weights.table)
+        clReleaseMemObject(c->weights.table);
+    c->weights.table = NULL;
     if (negatives * sizeof(float) > c->max_alloc)
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "the weight table needs %zu bytes; the device allows %llu",
                        negatives * sizeof(float), (unsigned long long)c->max_alloc);
@@ -180,78 +92,48 @@ static wl_status ensure_weights(wl_context *c, const wl_loss_options *o, size_t 
     if (!table)
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %zu rank weights", negatives);
     for (size_t j = 0; j < negatives; ++j)
-        table[j] = (float)rank_weight(o->num_labels, (uint64_t)j + 1, o->weighting);
+        table[j] = (float)wl_rank_weight(o->num_labels, (uint64_t)j + 1, o->weighting);
     cl_int err;
     /* a fresh buffer each time: a command of an earlier call may still read the old one */
-    c->weights = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, negatives * sizeof *table,
-                                table, &err);
+    c->weights.table = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                      negatives * sizeof *table, table, &err);
     free(table);
     if (err != CL_SUCCESS) {
-        c->weights = NULL;
+        c->weights.table = NULL;
         return wl_fail_cl(c, err, "clCreateBuffer for the rank weights");
     }
-    c->weights_labels = o->num_labels;
-    c->weights_count = negatives;
-    c->weights_kind = (int)o->weighting;
+    c->weights.labels = o->num_labels;
+    c->weights.count = negatives;
+    c->weights.kind = (int)o->weighting;
     return WL_SUCCESS;
 }
-
-/* A caller's buffer: of our context and large enough. */
-static wl_status check_buffer(wl_context *c, cl_mem buf, size_t need, const char *name)
-{
-    size_t size = 0;
-    cl_context owner = NULL;
-    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof size, &size, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetMemObjectInfo(buf, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
-    if (err != CL_SUCCESS)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is not a valid buffer: %s", name, wl_cl_error_name(err));
-    if (owner != c->context)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s belongs to another OpenCL context", name);
-    if (size < need)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s has %zu bytes; the shape needs %zu", name, size, need);
-    return WL_SUCCESS;
-}
-
-/* ------------------------------------------------------------ the device path */
-
-/* the first failure wins, so the error named is a real one */
-#define SET_ARG(k, i, v) (err = err != CL_SUCCESS ? err : clSetKernelArg((k), (i), sizeof(v), &(v)))
 
 /* Find the first row with a NaN or Inf; blocks. *bad = UINT32_MAX if none. */
-static wl_status find_nonfinite(chain *ch, size_t rows, size_t negatives, cl_mem pos, cl_mem neg, cl_uint *bad)
+static wl_status find_nonfinite(wl_chain *ch, size_t rows, size_t negatives, cl_mem pos, cl_mem neg, cl_uint *bad)
 {
     wl_context *c = ch->c;
-    size_t have = c->flag ? sizeof(cl_uint) : 0;
-    wl_status st = ensure_buffer(c, &c->flag, &have, sizeof(cl_uint), "the check flag");
+    cl_mem flag;
+    wl_status st = wl_scratch(c, WL_SCRATCH_FLAG, sizeof(cl_uint), "the check flag", &flag);
     const cl_uint none = UINT32_MAX;
     if (st == WL_SUCCESS)
-        st = chain_fill(ch, c->flag, &none, sizeof none, sizeof none);
+        st = wl_enqueue_fill(ch, flag, &none, sizeof none, sizeof none);
     const struct {
         cl_mem buf;
         cl_ulong count, per_row;
     } inputs[2] = {{pos, rows, 1}, {neg, (cl_ulong)rows * negatives, negatives}};
     for (int a = 0; a < 2 && st == WL_SUCCESS; ++a) {
-        if (inputs[a].count == 0)
-            continue;
         const cl_ulong step = 1ull << 28;
         for (cl_ulong base = 0; base < inputs[a].count && st == WL_SUCCESS; base += step) {
-            cl_int err = CL_SUCCESS;
-            cl_kernel k = c->find_nonfinite;
-            SET_ARG(k, 0, inputs[a].count);
-            SET_ARG(k, 1, inputs[a].per_row);
-            SET_ARG(k, 2, inputs[a].buf);
-            SET_ARG(k, 3, base);
-            SET_ARG(k, 4, c->flag);
-            if (err != CL_SUCCESS)
-                return wl_fail_cl(c, err, "clSetKernelArg(wl_find_nonfinite)");
             const cl_ulong left = inputs[a].count - base;
-            st = chain_kernel(ch, k, (size_t)(left < step ? left : step), 0, "clEnqueueNDRangeKernel(wl_find_nonfinite)");
+            const wl_arg args[] = {WL_ARG(inputs[a].count), WL_ARG(inputs[a].per_row), WL_ARG(inputs[a].buf),
+                                   WL_ARG(base), WL_ARG(flag)};
+            const wl_launch l = {WL_KERNEL_FIND_NONFINITE, (size_t)(left < step ? left : step), 0, args, 5};
+            st = wl_enqueue_kernel(ch, &l);
         }
     }
     if (st != WL_SUCCESS)
         return st;
-    cl_int err = clEnqueueReadBuffer(c->queue, c->flag, CL_TRUE, 0, sizeof *bad, bad, ch->num_wait, ch->wait, NULL);
+    cl_int err = clEnqueueReadBuffer(c->queue, flag, CL_TRUE, 0, sizeof *bad, bad, ch->num_wait, ch->wait, NULL);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clEnqueueReadBuffer(check flag)");
     return WL_SUCCESS;
@@ -263,125 +145,89 @@ static float mean_scale(const wl_loss_options *o, size_t rows)
     return o->reduction == WL_REDUCE_MEAN && rows ? 1.0f / (float)rows : 1.0f;
 }
 
+/* The device buffers of one loss call (the caller's, or staged). */
+typedef struct loss_buffers {
+    cl_mem pos, neg, loss, grad_pos, grad_neg, offender;
+} loss_buffers;
+
 /* scale multiplies the gradients and each row loss as it enters the sum:
  * mean_scale() of the whole call (a chunk of a larger wl_loss call gets
  * 1/(all rows), and its caller adds the chunks' sums). Scaling before
  * summing keeps a mean finite even where the plain sum would pass FLT_MAX. */
-static wl_status run(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
-                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, chain *ch,
+static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t negatives, const loss_buffers *b,
                      float scale)
 {
+    wl_context *c = ch->c;
+    const wl_plan *plan = &c->plan;
     wl_status st;
     const float zero = 0.0f;
     const int reduce = o->reduction != WL_REDUCE_NONE;
-    if (rows == 0) {
-        if (reduce)
-            return chain_fill(ch, loss, &zero, sizeof zero, sizeof zero);
-        cl_event ev;
-        cl_int err = clEnqueueMarkerWithWaitList(c->queue, ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
-        if (err != CL_SUCCESS)
-            return wl_fail_cl(c, err, "clEnqueueMarkerWithWaitList");
-        chain_step(ch, ev);
-        return WL_SUCCESS;
-    }
+    if (rows == 0)
+        return reduce ? wl_enqueue_fill(ch, b->loss, &zero, sizeof zero, sizeof zero) : wl_enqueue_marker(ch);
     if (negatives && (st = ensure_weights(c, o, negatives)) != WL_SUCCESS)
         return st;
     const cl_ulong rows64 = rows, negatives64 = negatives;
-    const cl_mem weights = negatives ? c->weights : NULL, neg_arg = negatives ? neg : NULL;
+    const cl_mem weights = negatives ? c->weights.table : NULL, neg = negatives ? b->neg : NULL;
 
     /* What gets summed: the work-group scan writes every row's loss; the row
      * scan, when only the sum is wanted, one partial sum per work-item (a
      * block of consecutive rows), which saves writing and re-reading the row
      * losses. */
+    const int groups = plan->group_scan;
     size_t rows_per_item = 1, items = rows;
-    if (!c->use_group_scan && c->row_items) {
-        rows_per_item = (rows + c->row_items - 1) / c->row_items;
+    if (!groups && plan->row_items) {
+        rows_per_item = (rows + plan->row_items - 1) / plan->row_items;
         items = (rows + rows_per_item - 1) / rows_per_item;
     }
-    const size_t summed = c->use_group_scan ? rows : items;
-    cl_mem row_loss = loss, partial = NULL;
+    const size_t summed = groups ? rows : items;
+    cl_mem row_loss = b->loss, partial = NULL, sums = NULL;
     if (reduce) {
-        if ((st = ensure_buffer(c, &c->row_loss, &c->row_loss_size, summed * sizeof(float), "the row losses")))
+        if ((st = wl_scratch(c, WL_SCRATCH_ROW_LOSS, summed * sizeof(float), "the row losses", &sums)))
             return st;
-        row_loss = c->use_group_scan ? c->row_loss : NULL;
-        partial = c->use_group_scan ? NULL : c->row_loss;
+        row_loss = groups ? sums : NULL;
+        partial = groups ? NULL : sums;
     }
 
     /* Launch shape. group: one work-group per row, wide enough for one chunk
-     * of the row (at most max_group). row: one work-item per block of
-     * rows_per_item rows; on CPUs a work-group of one item, so each is a
-     * plain loop (local 0: the runtime chooses, one row per item). Launched
-     * in slices that keep the global size in range. */
-    const int groups = c->use_group_scan;
-    size_t width = 1, local = c->row_items ? 1 : 0;
+     * of the row (at most the kernel's largest group). row: one work-item per
+     * block of rows_per_item rows; on CPUs a work-group of one item, so each
+     * is a plain loop (local 0: the runtime chooses, one row per item).
+     * Launched in slices that keep the global size in range. */
+    const int kernel = groups ? WL_KERNEL_SCAN_GROUPS : WL_KERNEL_SCAN_ROWS;
+    size_t width = 1, local = plan->row_items ? 1 : 0;
     if (groups) {
-        const size_t lanes = (negatives + (size_t)c->vector_width - 1) / (size_t)c->vector_width;
-        width = c->max_group < 32 ? c->max_group : 32;
-        while (width < lanes && width * 2 <= c->max_group)
+        const size_t max_group = wl_kernel_group(c, kernel, plan->max_group);
+        const size_t lanes = (negatives + (size_t)plan->vector_width - 1) / (size_t)plan->vector_width;
+        width = max_group < 32 ? max_group : 32;
+        while (width < lanes && width * 2 <= max_group)
             width *= 2;
         local = width;
     }
     const size_t units = groups ? rows : items, rows_per_unit = groups ? 1 : rows_per_item;
     const size_t units_per_launch = ((size_t)1 << 30) / width;
-    cl_kernel k = groups ? c->scan_groups : c->scan_rows;
-    const char *name = groups ? "wl_scan_groups" : "wl_scan_rows";
     for (size_t first = 0; first < units; first += units_per_launch) {
         const size_t n = units - first < units_per_launch ? units - first : units_per_launch;
         const cl_ulong base64 = (cl_ulong)first * rows_per_unit, per_unit = rows_per_unit;
-        cl_int err = CL_SUCCESS;
-        SET_ARG(k, 0, rows64);
-        SET_ARG(k, 1, negatives64);
-        SET_ARG(k, 2, o->margin);
-        SET_ARG(k, 3, pos);
-        SET_ARG(k, 4, neg_arg);
-        SET_ARG(k, 5, weights);
-        SET_ARG(k, 6, scale);
-        SET_ARG(k, 7, row_loss);
-        SET_ARG(k, 8, grad_pos);
-        SET_ARG(k, 9, grad_neg);
-        SET_ARG(k, 10, offender);
-        SET_ARG(k, 11, base64);
-        if (!groups) {
-            SET_ARG(k, 12, per_unit);
-            SET_ARG(k, 13, partial);
-        }
-        if (err != CL_SUCCESS)
-            return wl_fail(c, wl_cl_status(err), "clSetKernelArg(%s) failed: %s (%d)", name, wl_cl_error_name(err),
-                           (int)err);
-        if ((st = chain_kernel(ch, k, n * width, local, groups ? "clEnqueueNDRangeKernel(wl_scan_groups)"
-                                                               : "clEnqueueNDRangeKernel(wl_scan_rows)")))
+        const wl_arg args[] = {WL_ARG(rows64),      WL_ARG(negatives64), WL_ARG(o->margin),  WL_ARG(b->pos),
+                               WL_ARG(neg),         WL_ARG(weights),     WL_ARG(scale),      WL_ARG(row_loss),
+                               WL_ARG(b->grad_pos), WL_ARG(b->grad_neg), WL_ARG(b->offender), WL_ARG(base64),
+                               WL_ARG(per_unit),    WL_ARG(partial)};
+        const wl_launch l = {kernel, n * width, local, args, groups ? 12 : 14};
+        if ((st = wl_enqueue_kernel(ch, &l)))
             return st;
     }
     if (!reduce)
         return WL_SUCCESS;
-    cl_int err = CL_SUCCESS;
+    size_t reduce_group = plan->reduce_group;
+    while (reduce_group > 1 && reduce_group > c->kernel_group[WL_KERNEL_REDUCE_SUM])
+        reduce_group /= 2;
     const cl_ulong summed64 = summed;
-    k = c->reduce_sum;
-    SET_ARG(k, 0, summed64);
-    SET_ARG(k, 1, c->row_loss);
     /* the row scan's partials are scaled already; the group scan's row losses are not */
-    const float sum_scale = c->use_group_scan ? scale : 1.0f;
-    SET_ARG(k, 2, sum_scale);
-    SET_ARG(k, 3, loss);
-    if (err == CL_SUCCESS)
-        err = clSetKernelArg(k, 4, c->reduce_group * sizeof(float), NULL);
-    if (err != CL_SUCCESS)
-        return wl_fail_cl(c, err, "clSetKernelArg(wl_reduce_sum)");
-    return chain_kernel(ch, k, c->reduce_group, c->reduce_group, "clEnqueueNDRangeKernel(wl_reduce_sum)");
-}
-
-/* Keep the last command for ordering the next call; hand it to the caller if asked. */
-static void finish_chain(wl_context *c, chain *ch, cl_event *done)
-{
-    if (c->last)
-        clReleaseEvent(c->last);
-    c->last = ch->last;
-    if (c->last)
-        clRetainEvent(c->last);
-    if (done) {
-        *done = ch->last;
-        ch->last = NULL;
-    }
+    const float sum_scale = groups ? scale : 1.0f;
+    const wl_arg args[] = {WL_ARG(summed64), WL_ARG(sums), WL_ARG(sum_scale), WL_ARG(b->loss),
+                           WL_ARG_LOCAL(reduce_group * sizeof(float))};
+    const wl_launch l = {WL_KERNEL_REDUCE_SUM, reduce_group, reduce_group, args, 5};
+    return wl_enqueue_kernel(ch, &l);
 }
 
 wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
@@ -401,27 +247,27 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
     const size_t scores = rows * negatives;
     if (!loss)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "loss is NULL");
-    if (loss_count && (st = check_buffer(c, loss, loss_count * sizeof(float), "loss")))
+    if (loss_count && (st = wl_check_buffer(c, loss, loss_count * sizeof(float), "loss")))
         return st;
     if (rows && !pos)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "pos is NULL but rows is %zu", rows);
     if (scores && !neg)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "neg is NULL but rows x negatives is %zu", scores);
-    if (rows && (st = check_buffer(c, pos, rows * sizeof(float), "pos")))
+    if (rows && (st = wl_check_buffer(c, pos, rows * sizeof(float), "pos")))
         return st;
-    if (scores && (st = check_buffer(c, neg, scores * sizeof(float), "neg")))
+    if (scores && (st = wl_check_buffer(c, neg, scores * sizeof(float), "neg")))
         return st;
-    if (rows && grad_pos && (st = check_buffer(c, grad_pos, rows * sizeof(float), "grad_pos")))
+    if (rows && grad_pos && (st = wl_check_buffer(c, grad_pos, rows * sizeof(float), "grad_pos")))
         return st;
-    if (scores && grad_neg && (st = check_buffer(c, grad_neg, scores * sizeof(float), "grad_neg")))
+    if (scores && grad_neg && (st = wl_check_buffer(c, grad_neg, scores * sizeof(float), "grad_neg")))
         return st;
-    if (rows && offender && (st = check_buffer(c, offender, rows * sizeof(int32_t), "offender")))
+    if (rows && offender && (st = wl_check_buffer(c, offender, rows * sizeof(int32_t), "offender")))
         return st;
     if (!scores)
         grad_neg = NULL; /* nothing to write, and the buffer may be absent */
 
-    chain ch;
-    if ((st = chain_start(&ch, c, num_wait, wait)) != WL_SUCCESS)
+    wl_chain ch;
+    if ((st = wl_chain_start(&ch, c, num_wait, wait)) != WL_SUCCESS)
         return st;
     if (o->check_finite && rows) {
         cl_uint bad = UINT32_MAX;
@@ -430,10 +276,13 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
             st = wl_fail(c, WL_ERROR_NONFINITE, "row %u has a NaN or Inf score (check_finite is on)", bad);
     }
     if (st == WL_SUCCESS)
-        st = run(c, o, rows, negatives, pos, neg, loss, grad_pos, grad_neg, offender, &ch, mean_scale(o, rows));
+    if (st == WL_SUCCESS) {
+        const loss_buffers b = {pos, neg, loss, grad_pos, grad_neg, offender};
+        st = run(&ch, o, rows, negatives, &b, mean_scale(o, rows));
+    }
     if (st == WL_SUCCESS || ch.last)
-        finish_chain(c, &ch, st == WL_SUCCESS ? done : NULL);
-    chain_end(&ch);
+        wl_chain_finish(&ch, st == WL_SUCCESS ? done : NULL);
+    wl_chain_end(&ch);
     return st;
 }
 
@@ -519,7 +368,7 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
         size_t bytes;
         const char *what;
         int wanted;
-    } stage[6] = {
+    } stage[STAGE_COUNT] = {
         [STAGE_POS] = {rows * sizeof(float), "pos", 1},
         [STAGE_NEG] = {scores * sizeof(float), "neg", scores > 0},
         [STAGE_LOSS] = {loss_count * sizeof(float), "loss", 1},
@@ -530,7 +379,7 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
     /* On a CPU device the inputs are read where they are (CL_MEM_USE_HOST_PTR
      * is zero-copy there): no copy of the negatives, often most of the call's
      * time. Elsewhere, or if the runtime refuses the pointer, they are staged. */
-    cl_mem buf[6] = {0}, wrapped[2] = {0};
+    cl_mem buf[STAGE_COUNT] = {0}, wrapped[2] = {0};
     if (c->device_type & CL_DEVICE_TYPE_CPU) {
         const void *in[2] = {pos, neg};
         for (int i = STAGE_POS; i <= STAGE_NEG; ++i) {
@@ -542,17 +391,16 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
                 wrapped[i] = NULL;
         }
     }
-    for (int i = 0; i < 6 && st == WL_SUCCESS; ++i) {
+    for (int i = 0; i < STAGE_COUNT && st == WL_SUCCESS; ++i) {
         if (i <= STAGE_NEG && wrapped[i])
             buf[i] = wrapped[i];
-        else if (stage[i].wanted &&
-                 (st = ensure_buffer(c, &c->stage[i], &c->stage_size[i], stage[i].bytes, stage[i].what)) == 0)
-            buf[i] = c->stage[i];
+        else if (stage[i].wanted)
+            st = wl_scratch(c, (wl_scratch_id)(WL_SCRATCH_STAGE_POS + i), stage[i].bytes, stage[i].what, &buf[i]);
     }
 
-    chain ch;
+    wl_chain ch;
     if (st == WL_SUCCESS)
-        st = chain_start(&ch, c, 0, NULL);
+        st = wl_chain_start(&ch, c, 0, NULL);
     if (st != WL_SUCCESS) {
         for (int i = STAGE_POS; i <= STAGE_NEG; ++i)
             if (wrapped[i])
@@ -571,10 +419,12 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
     /* the context's queue is in order unless the caller gave an out-of-order one; be safe either way */
     if (st == WL_SUCCESS && (err = clEnqueueBarrierWithWaitList(c->queue, 0, NULL, NULL)) != CL_SUCCESS)
         st = wl_fail_cl(c, err, "clEnqueueBarrierWithWaitList");
-    if (st == WL_SUCCESS)
-        st = run(c, o, rows, negatives, buf[STAGE_POS], buf[STAGE_NEG], buf[STAGE_LOSS], buf[STAGE_GRAD_POS],
-                 buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER], &ch, scale);
-    void *host[6] = {NULL, NULL, loss, grad_pos, grad_neg, offender};
+    if (st == WL_SUCCESS) {
+        const loss_buffers b = {buf[STAGE_POS],      buf[STAGE_NEG],      buf[STAGE_LOSS],
+                                buf[STAGE_GRAD_POS], buf[STAGE_GRAD_NEG], buf[STAGE_OFFENDER]};
+        st = run(&ch, o, rows, negatives, &b, scale);
+    }
+    void *host[STAGE_COUNT] = {NULL, NULL, loss, grad_pos, grad_neg, offender};
     for (int i = STAGE_LOSS; i <= STAGE_OFFENDER && st == WL_SUCCESS; ++i) {
         if (!buf[i])
             continue;
@@ -590,7 +440,7 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
     if (c->last)
         clReleaseEvent(c->last);
     c->last = NULL;
-    chain_end(&ch);
+    wl_chain_end(&ch);
     for (int i = STAGE_POS; i <= STAGE_NEG; ++i)
         if (wrapped[i])
             clReleaseMemObject(wrapped[i]);

@@ -1,8 +1,10 @@
 /*
- * Kernel sources and the program: find the .cl files (explicit folder,
- * $WARPLOSS_KERNEL_DIR, the installed folder, else the copy embedded at build
- * time), prepend the per-device prelude of #defines, then load the program
- * from the binary cache or build it with -cl-std=CL1.2 and store it there.
+ * Kernel sources and programs: the table of programs (one per feature) and
+ * kernels, where the .cl files come from (explicit folder,
+ * $WARPLOSS_KERNEL_DIR, the installed folder of this version, else the copy
+ * embedded at build time), the prelude of #defines from the launch plan, and
+ * each program loaded from the binary cache or built with -cl-std=CL1.2 and
+ * stored there.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +17,13 @@
 #include "program.h"
 
 #define BUILD_OPTIONS "-cl-std=CL1.2"
+
+#define WL_PROGRAM_ROW(id, name, ...) [WL_PROGRAM_##id] = {name, (const char *const[]){__VA_ARGS__, NULL}},
+#define WL_KERNEL_ROW(id, program, name) [WL_KERNEL_##id] = {name, WL_PROGRAM_##program},
+const wl_program_desc wl_programs[WL_PROGRAM_COUNT] = {WL_PROGRAM_TABLE(WL_PROGRAM_ROW)};
+const wl_kernel_desc wl_kernels[WL_KERNEL_COUNT] = {WL_KERNEL_TABLE(WL_KERNEL_ROW)};
+#undef WL_PROGRAM_ROW
+#undef WL_KERNEL_ROW
 #define MAX_SOURCE_FILE (1u << 20)
 #define MAX_CACHE_FILE (256u << 20)
 
@@ -24,26 +33,39 @@ static int is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Concatenate the prelude and every kernel file from dir (NULL: the embedded
- * copy). Not static: tests/fuzz/fuzz_kernel_sources.c feeds it folders. */
-int wl_program_load_sources(wl_context *c, const char *dir, const char *prelude, char **out)
+const wl_kernel_file *wl_kernel_file_find(const char *name)
 {
+    for (size_t i = 0; i < wl_kernel_file_count; ++i)
+        if (strcmp(wl_kernel_files[i].name, name) == 0)
+            return &wl_kernel_files[i];
+    return NULL;
+}
+
+/* Concatenate the prelude and the kernel files of one program from dir (NULL:
+ * the embedded copy). Not static: tests/fuzz/fuzz_kernel_sources.c feeds it folders. */
+int wl_program_load_sources(wl_context *c, wl_program_id id, const char *dir, const char *prelude, char **out)
+{
+    const char *const *files = wl_programs[id].files;
+    size_t count = 0;
+    while (files[count])
+        ++count;
     size_t total = strlen(prelude) + 1;
-    char *texts[16] = {0};
-    size_t sizes[16] = {0};
-    wl_status st = WL_SUCCESS;
-    for (size_t i = 0; i < wl_kernel_file_count && i < 16; ++i) {
+    char **texts = calloc(count, sizeof *texts);
+    size_t *sizes = calloc(count, sizeof *sizes);
+    wl_status st = texts && sizes ? WL_SUCCESS
+                                  : wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for the kernel sources");
+    for (size_t i = 0; i < count && st == WL_SUCCESS; ++i) {
         if (dir) {
             char path[4200];
-            if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, wl_kernel_files[i].name) >= sizeof path) {
+            if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, files[i]) >= sizeof path) {
                 st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "kernel folder path too long (%zu bytes)", strlen(dir));
                 break;
             }
             errno = 0;
             texts[i] = (char *)wl_read_file(path, MAX_SOURCE_FILE, &sizes[i]);
             if (!texts[i]) {
-                st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "cannot read kernel source %s: %s", path,
-                             errno ? strerror(errno) : "too large or unreadable");
+                st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "cannot read kernel source %s (the %s program needs it): %s",
+                             path, wl_programs[id].name, errno ? strerror(errno) : "too large or unreadable");
                 break;
             }
             /* the program is one C string: a NUL would silently cut it short */
@@ -52,26 +74,34 @@ int wl_program_load_sources(wl_context *c, const char *dir, const char *prelude,
                 break;
             }
         } else {
-            sizes[i] = wl_kernel_files[i].size;
+            const wl_kernel_file *f = wl_kernel_file_find(files[i]);
+            if (!f) {
+                st = wl_fail(c, WL_ERROR_KERNEL_SOURCE, "kernel source %s is not embedded in the library", files[i]);
+                break;
+            }
+            texts[i] = NULL;
+            sizes[i] = f->size;
         }
-        total += sizes[i] + strlen(wl_kernel_files[i].name) + 16; /* #line 1 "name"\n and a \n */
+        total += sizes[i] + strlen(files[i]) + 16; /* #line 1 "name"\n and a \n */
     }
     char *src = st == WL_SUCCESS ? malloc(total) : NULL;
     if (st == WL_SUCCESS && !src)
         st = wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for the kernel sources");
     if (src) {
         size_t len = (size_t)snprintf(src, total, "%s", prelude);
-        for (size_t i = 0; i < wl_kernel_file_count && i < 16; ++i) {
+        for (size_t i = 0; i < count; ++i) {
             /* a #line per file so build errors name the file and its line */
-            len += (size_t)snprintf(src + len, total - len, "#line 1 \"%s\"\n", wl_kernel_files[i].name);
-            memcpy(src + len, dir ? texts[i] : wl_kernel_files[i].text, sizes[i]);
+            len += (size_t)snprintf(src + len, total - len, "#line 1 \"%s\"\n", files[i]);
+            memcpy(src + len, dir ? texts[i] : wl_kernel_file_find(files[i])->text, sizes[i]);
             len += sizes[i];
             src[len++] = '\n';
         }
         src[len] = '\0';
     }
-    for (size_t i = 0; i < 16; ++i)
+    for (size_t i = 0; texts && i < count; ++i)
         free(texts[i]);
+    free(texts);
+    free(sizes);
     *out = src;
     return st;
 }
@@ -101,25 +131,10 @@ static void device_string(cl_device_id d, cl_device_info what, char *out, size_t
     out[size - 1] = '\0';
 }
 
-/* PoCL (clang underneath) takes clang builtins in OpenCL C. */
-static int device_is_pocl(cl_device_id d)
-{
-    char version[256];
-    device_string(d, CL_DEVICE_VERSION, version, sizeof version);
-    return strstr(version, "pocl") != NULL || strstr(version, "PoCL") != NULL;
-}
-
+/* The #defines every program is compiled with, from the launch plan. */
 static void build_prelude(const wl_context *c, char *out, size_t size)
 {
-    /* Row scan tuning (cl/scan.cl), measured with tools/warploss-bench. On a
-     * CPU: test WL_ROW_UNROLL vectors per branch (4 x float8: one branch per
-     * two cache lines), and prefetch the start of the row WL_PREFETCH_ROWS
-     * rows ahead, which hides the memory latency of rows that stop early (the
-     * hardware prefetcher does not follow a row stride across pages);
-     * __builtin_prefetch is clang's, so only on PoCL (clang underneath). */
-    const int cpu = (c->device_type & CL_DEVICE_TYPE_CPU) != 0;
-    const int row_unroll = cpu ? 4 : 1;
-    const int prefetch_rows = cpu && device_is_pocl(c->device) ? 16 : 0;
+    const wl_plan *p = &c->plan;
     snprintf(out, size,
              "/* warploss prelude: device-specific values */\n"
              "#pragma OPENCL FP_CONTRACT OFF\n"
@@ -131,13 +146,13 @@ static void build_prelude(const wl_context *c, char *out, size_t size)
              "#define WL_ROW_UNROLL %d\n"
              "#define WL_PREFETCH_ROWS %d\n"
              "%s\n",
-             c->vector_width, c->vector_width, c->vector_width, c->vector_width, c->vector_width, row_unroll,
-             prefetch_rows,
-             prefetch_rows ? "#define WL_PREFETCH_ROW(p, ok) do { if (ok) __builtin_prefetch(p); } while (0)"
-                           : "#define WL_PREFETCH_ROW(p, ok) ((void)0)");
+             p->vector_width, p->vector_width, p->vector_width, p->vector_width, p->vector_width, p->row_unroll,
+             p->prefetch_rows,
+             p->prefetch_rows ? "#define WL_PREFETCH_ROW(p, ok) do { if (ok) __builtin_prefetch(p); } while (0)"
+                              : "#define WL_PREFETCH_ROW(p, ok) ((void)0)");
 }
 
-static void cache_key(const wl_context *c, const char *source, char *key, size_t size)
+static void cache_key(const wl_context *c, wl_program_id id, const char *source, char *key, size_t size)
 {
     char platform[256] = "", vendor[256] = "", driver[256] = "", version[256] = "";
     cl_platform_id pid = NULL;
@@ -148,9 +163,9 @@ static void cache_key(const wl_context *c, const char *source, char *key, size_t
     device_string(c->device, CL_DRIVER_VERSION, driver, sizeof driver);
     device_string(c->device, CL_DEVICE_VERSION, version, sizeof version);
     snprintf(key, size,
-             "warploss %d.%d.%d\nplatform: %s\ndevice: %s\nvendor: %s\ndriver: %s\nversion: %s\n"
+             "warploss %s\nprogram: %s\nplatform: %s\ndevice: %s\nvendor: %s\ndriver: %s\nversion: %s\n"
              "options: %s\nsource: %016llx %zu\n",
-             WL_API_VERSION_MAJOR, WL_API_VERSION_MINOR, WL_API_VERSION_PATCH, platform, c->device_name, vendor,
+             wl_version(), wl_programs[id].name, platform, c->device_name, vendor,
              driver, version, BUILD_OPTIONS,
              (unsigned long long)wl_hash64(source, strlen(source), WL_HASH_SEED), strlen(source));
 }
@@ -258,36 +273,87 @@ static wl_status build_from_source(wl_context *c, const char *source, cl_program
     return WL_SUCCESS;
 }
 
-static wl_status create_kernels(wl_context *c)
+/* The kernels of program id, each with the largest work-group it can run with. */
+static wl_status create_kernels(wl_context *c, wl_program_id id)
 {
-    struct {
-        cl_kernel *k;
-        const char *name;
-    } list[] = {{&c->scan_rows, "wl_scan_rows"},
-                {&c->scan_groups, "wl_scan_groups"},
-                {&c->reduce_sum, "wl_reduce_sum"},
-                {&c->find_nonfinite, "wl_find_nonfinite"}};
-    for (size_t i = 0; i < sizeof list / sizeof list[0]; ++i) {
+    for (int k = 0; k < WL_KERNEL_COUNT; ++k) {
+        if (wl_kernels[k].program != id)
+            continue;
         cl_int err;
-        *list[i].k = clCreateKernel(c->program, list[i].name, &err);
-        if (err != CL_SUCCESS)
+        c->kernel[k] = clCreateKernel(c->program[id], wl_kernels[k].name, &err);
+        if (err != CL_SUCCESS) {
+            c->kernel[k] = NULL;
             /* out of memory (host or device) as such; anything else: the program lacks the kernel */
             return wl_fail(c, wl_cl_status(err) == WL_ERROR_OUT_OF_MEMORY ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_BUILD,
-                           "clCreateKernel(%s) failed: %s (%d)", list[i].name, wl_cl_error_name(err), (int)err);
+                           "clCreateKernel(%s) failed: %s (%d)", wl_kernels[k].name, wl_cl_error_name(err), (int)err);
+        }
+        size_t group = 0;
+        err = clGetKernelWorkGroupInfo(c->kernel[k], c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof group, &group,
+                                       NULL);
+        if (err != CL_SUCCESS)
+            return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
+        c->kernel_group[k] = group ? group : 1;
     }
-    /* the largest work-groups these kernels can run with on this device */
-    size_t scan_group = 0, reduce_group = 0;
-    cl_int err = clGetKernelWorkGroupInfo(c->scan_groups, c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof scan_group,
-                                          &scan_group, NULL);
-    if (err == CL_SUCCESS)
-        err = clGetKernelWorkGroupInfo(c->reduce_sum, c->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                       sizeof reduce_group, &reduce_group, NULL);
-    if (err != CL_SUCCESS)
-        return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
-    if (scan_group < c->max_group)
-        c->max_group = scan_group ? scan_group : 1;
-    while (c->reduce_group > 1 && c->reduce_group > reduce_group)
-        c->reduce_group /= 2;
+    return WL_SUCCESS;
+}
+
+/* Release program id and its kernels. */
+static void release_program(wl_context *c, wl_program_id id)
+{
+    for (int k = 0; k < WL_KERNEL_COUNT; ++k) {
+        if (wl_kernels[k].program == id && c->kernel[k]) {
+            clReleaseKernel(c->kernel[k]);
+            c->kernel[k] = NULL;
+        }
+    }
+    if (c->program[id])
+        clReleaseProgram(c->program[id]);
+    c->program[id] = NULL;
+}
+
+void wl_program_release_all(wl_context *c)
+{
+    for (int id = 0; id < WL_PROGRAM_COUNT; ++id)
+        release_program(c, (wl_program_id)id);
+}
+
+int wl_program_require(wl_context *c, wl_program_id id)
+{
+    if (c->program[id])
+        return WL_SUCCESS;
+    char prelude[1024];
+    build_prelude(c, prelude, sizeof prelude);
+    char *source = NULL;
+    wl_status st = (wl_status)wl_program_load_sources(c, id, c->kernels_embedded ? NULL : c->kernel_origin, prelude,
+                                                      &source);
+    if (st != WL_SUCCESS)
+        return st;
+
+    char key[4096], path[4200] = "";
+    cache_key(c, id, source, key, sizeof key);
+    if (c->cache_folder[0])
+        snprintf(path, sizeof path, "%s/%016llx.bin", c->cache_folder,
+                 (unsigned long long)wl_hash64(key, strlen(key), WL_HASH_SEED));
+
+    cl_program p = path[0] ? load_cached(c, path, key) : NULL;
+    const int from_cache = p != NULL;
+    if (p) {
+        wl_log(c, "warploss: %s program loaded from the binary cache %s", wl_programs[id].name, path);
+    } else {
+        st = build_from_source(c, source, &p);
+        if (st == WL_SUCCESS && path[0])
+            store_cached(c, p, path, key);
+    }
+    free(source);
+    if (st != WL_SUCCESS)
+        return st;
+    c->program[id] = p;
+    if ((st = create_kernels(c, id)) != WL_SUCCESS) {
+        release_program(c, id);
+        return st;
+    }
+    if (id == WL_PROGRAM_LOSS)
+        c->from_cache = from_cache;
     return WL_SUCCESS;
 }
 
@@ -295,35 +361,11 @@ int wl_program_create(wl_context *c, const char *kernel_dir, const char *cache_o
 {
     const double start = wl_seconds();
     const char *dir = kernel_folder(c, kernel_dir);
+    c->kernels_embedded = dir == NULL;
     snprintf(c->kernel_origin, sizeof c->kernel_origin, "%s", dir ? dir : "embedded");
     wl_log(c, "warploss: kernel sources from %s", c->kernel_origin);
-
-    char prelude[1024];
-    build_prelude(c, prelude, sizeof prelude);
-    char *source = NULL;
-    wl_status st = (wl_status)wl_program_load_sources(c, dir, prelude, &source);
-    if (st != WL_SUCCESS)
-        return st;
-
-    char key[4096], folder[4096], path[4200] = "";
-    cache_key(c, source, key, sizeof key);
-    cache_folder(cache_option, folder, sizeof folder);
-    if (folder[0])
-        snprintf(path, sizeof path, "%s/%016llx.bin", folder,
-                 (unsigned long long)wl_hash64(key, strlen(key), WL_HASH_SEED));
-
-    c->program = path[0] ? load_cached(c, path, key) : NULL;
-    c->from_cache = c->program != NULL;
-    if (c->program) {
-        wl_log(c, "warploss: program loaded from the binary cache %s", path);
-    } else {
-        st = build_from_source(c, source, &c->program);
-        if (st == WL_SUCCESS && path[0])
-            store_cached(c, c->program, path, key);
-    }
-    free(source);
-    if (st == WL_SUCCESS)
-        st = create_kernels(c);
+    cache_folder(cache_option, c->cache_folder, sizeof c->cache_folder);
+    const wl_status st = (wl_status)wl_program_require(c, WL_PROGRAM_LOSS);
     c->build_seconds = wl_seconds() - start;
     return st;
 }

@@ -1,5 +1,6 @@
 /* Helpers shared by the test programs (see common.h). */
 #include "common.h"
+#include "plan.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -147,6 +148,34 @@ wl_context *wlt_context_or_skip(const char *cache_dir)
     exit(1);
 }
 
+const char *const wlt_plan_names[WLT_PLANS] = {"cpu", "group", "gpu"};
+
+wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
+{
+    wl_device_choice choice;
+    wl_plan p;
+    wl_status s = wl_select_device(NULL, &choice);
+    if (s == WL_SUCCESS)
+        s = wl_plan_for_device(choice.device, plan == 2 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU, &p);
+    wl_context *c = NULL;
+    if (s == WL_SUCCESS) {
+        p.group_scan = plan != 0;
+        wl_context_options o;
+        wlt_context_options(&o, cache_dir);
+        s = wl_context_create_with_plan(&o, &p, &c);
+    }
+    if (s == WL_SUCCESS && c)
+        return c;
+    if (cache_dir && cache_dir[0])
+        wlt_remove_tree(cache_dir);
+    if (s == WL_ERROR_NO_DEVICE) {
+        printf("skipped: no OpenCL device: %s\n", wl_context_last_error(NULL));
+        exit(WLT_SKIP);
+    }
+    fprintf(stderr, "test: plan %s: %s: %s\n", wlt_plan_names[plan], wl_status_string(s), wl_context_last_error(NULL));
+    exit(1);
+}
+
 wl_context *wlt_temp_context(const char *tag, char **cache_dir)
 {
     *cache_dir = wlt_temp_dir(tag);
@@ -160,6 +189,27 @@ wl_status wlt_create(const char *kernel_dir, const char *cache_dir, wl_context *
     o.kernel_dir = kernel_dir;
     *out = NULL;
     return wl_context_create(&o, out);
+}
+
+int wlt_is_model_file(const char *name)
+{
+    return strncmp(name, "model_", 6) == 0;
+}
+
+wl_status wlt_create_feature(const char *kernel_dir, const char *cache_dir, const char *name, wl_context **out,
+                             const char **msg)
+{
+    wl_status s = wlt_create(kernel_dir, cache_dir, out);
+    *msg = wl_context_last_error(NULL);
+    if (s != WL_SUCCESS || !wlt_is_model_file(name))
+        return s;
+    wl_model_options o;
+    wl_model_options_default(&o, 4, 6, 3);
+    wl_model *m = NULL;
+    s = wl_model_create(*out, &o, &m);
+    wl_model_destroy(m);
+    *msg = wl_context_last_error(*out);
+    return s;
 }
 
 int wlt_results_ok(wl_context *c, size_t rows, size_t negatives, uint64_t seed)

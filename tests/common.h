@@ -49,6 +49,19 @@ void wlt_context_options(wl_context_options *o, const char *cache_dir);
  */
 wl_context *wlt_context_or_skip(const char *cache_dir);
 
+/*
+ * The launch plans the suites run (plan.h; chosen through the test-only
+ * wl_context_create_with_plan, not the environment):
+ *   "cpu"   a CPU's plan: one work-item walks a row (float8, unrolled, prefetch)
+ *   "group" the same with the work-group scan (what WARPLOSS_SCAN=group gives)
+ *   "gpu"   a GPU's plan: work-group scan, float4, no unroll, no prefetch
+ */
+enum { WLT_PLANS = 3 };
+extern const char *const wlt_plan_names[WLT_PLANS];
+
+/* wlt_context_or_skip with plan wlt_plan_names[plan] on the default device. */
+wl_context *wlt_context_with_plan(const char *cache_dir, int plan);
+
 /* Group setup: a new temporary cache folder (*cache_dir, from
  * wlt_temp_dir(tag)) and a context on it from wlt_context_or_skip. Undo with
  * wl_context_destroy and wlt_free_temp_dir(cache_dir). */
@@ -58,6 +71,19 @@ wl_context *wlt_temp_context(const char *tag, char **cache_dir);
  * $WARPLOSS_KERNEL_DIR, then the embedded sources) and cache_dir; *out is set
  * to NULL first. */
 wl_status wlt_create(const char *kernel_dir, const char *cache_dir, wl_context **out);
+
+/*
+ * For a spoiled kernel file (a base name): whether a context needs it
+ * (the loss program's files) or only the feature built on first use (the
+ * model's files, model_*.cl). wlt_create_feature creates a context on
+ * kernel_dir and, for a model file, a small model on it, and returns the
+ * first failure: *out is the context (NULL if its creation failed; for a
+ * model failure the context stays, so the caller can check that the loss
+ * still works) and *msg the failure's text.
+ */
+int wlt_is_model_file(const char *name);
+wl_status wlt_create_feature(const char *kernel_dir, const char *cache_dir, const char *name, wl_context **out,
+                             const char **msg);
 
 /*
  * A small case on c equals the C reference: rows x negatives scores made from

@@ -30,14 +30,12 @@ static wl_context *whole;   /* the device's own limit: one call */
 static wl_context *limited; /* the limit lowered to LIMIT */
 static long live_base;
 
-static wl_context *create_limited(const char *scan)
+/* plan: a wlt_plan_names index, or -1 for the device's own */
+static wl_context *create_limited(int plan)
 {
-    if (scan)
-        setenv("WARPLOSS_SCAN", scan, 1);
     wlf_set_max_alloc(LIMIT);
-    wl_context *c = wlt_context_or_skip(cache_dir);
+    wl_context *c = plan < 0 ? wlt_context_or_skip(cache_dir) : wlt_context_with_plan(cache_dir, plan);
     wlf_set_max_alloc(0);
-    unsetenv("WARPLOSS_SCAN");
     return c;
 }
 
@@ -46,7 +44,7 @@ static int group_setup(void **state)
     (void)state;
     live_base = wlf_live_total();
     whole = wlt_temp_context("big", &cache_dir);
-    limited = create_limited(NULL);
+    limited = create_limited(-1);
     return 0;
 }
 
@@ -157,10 +155,13 @@ static void test_chunks(void **state)
     /* no negatives: the positives alone are chunked */
     expect_chunked(limited, LIMIT / sizeof(float) * 2 + 5, 0, WL_REDUCE_NONE, WL_WEIGHT_LOG, REF_EARLY, 1);
 
-    wl_context *group = create_limited("group");
-    for (int red = 0; red < 3; ++red)
-        expect_chunked(group, 257, 700, (wl_reduction)red, WL_WEIGHT_HARMONIC, REF_DEEP, 1);
-    wl_context_destroy(group);
+    /* the work-group scan, with a CPU's and a GPU's plan */
+    for (int plan = 1; plan < WLT_PLANS; ++plan) {
+        wl_context *group = create_limited(plan);
+        for (int red = 0; red < 3; ++red)
+            expect_chunked(group, 257, 700, (wl_reduction)red, WL_WEIGHT_HARMONIC, REF_DEEP, 1);
+        wl_context_destroy(group);
+    }
 }
 
 /* Small case on c equals the reference. */
@@ -238,12 +239,12 @@ static void test_loss_cl_scratch(void **state)
     /* the rank-weight table of a row over the limit */
     expect_refused(limited, 2, LIMIT / sizeof(float) + 1);
     /* the row losses of the work-group scan: 4 bytes a row */
-    wl_context *group = create_limited("group");
+    wl_context *group = create_limited(1);
     expect_refused(group, LIMIT / sizeof(float) + 1, 2);
     wl_context_destroy(group);
     /* the row scan on a CPU sums blocks of rows (small scratch, so it runs);
      * elsewhere it keeps a loss per row and is refused the same way */
-    wl_context *row = create_limited("row");
+    wl_context *row = create_limited(0);
     const wl_status s = loss_cl(row, LIMIT / sizeof(float) + 1, 2);
     if (s != WL_SUCCESS)
         expect_refused(row, LIMIT / sizeof(float) + 1, 2);

@@ -362,7 +362,7 @@ static void test_create_with_queue(void **state)
 typedef struct loss_walk {
     const char *label;
     int device;             /* wl_loss_cl instead of wl_loss */
-    const char *scan;       /* WARPLOSS_SCAN for the context, or NULL */
+    int plan;               /* a wlt_plan_names index for the context, or -1: the device's own */
     const loss_case *setup; /* a call made before, on the same context (host memory), or NULL */
     const loss_case *k;     /* the faulted call */
 } loss_walk;
@@ -375,10 +375,7 @@ static wl_status action(const loss_walk *w, wl_context *c, const device_buffers 
 /* A fresh context (from the cache) with the walk's setup done. */
 static wl_context *prepare(const loss_walk *w, device_buffers *d)
 {
-    if (w->scan)
-        setenv("WARPLOSS_SCAN", w->scan, 1);
-    wl_context *c = create_warm();
-    unsetenv("WARPLOSS_SCAN");
+    wl_context *c = w->plan < 0 ? create_warm() : wlt_context_with_plan(warm_cache, w->plan);
     if (w->setup && run_host(c, w->setup, "setup") != WL_SUCCESS)
         fail_msg("%s: setup: %s", w->label, wl_context_last_error(c));
     if (w->device)
@@ -446,9 +443,10 @@ static void test_loss_host(void **state)
     loss_case second = make_case(12, REF_EARLY, ROWS + 20, NEG2, WL_REDUCE_MEAN, WL_WEIGHT_HARMONIC, 1);
     loss_case none = make_case(13, REF_DEEP, ROWS, NEG, WL_REDUCE_NONE, WL_WEIGHT_LOG, 0);
     const loss_walk walks[] = {
-        {"wl_loss (sum, new context)", 0, NULL, NULL, &first},
-        {"wl_loss (mean, used context, new shape)", 0, NULL, &first, &second},
-        {"wl_loss (none, work-group scan)", 0, "group", NULL, &none},
+        {"wl_loss (sum, new context)", 0, -1, NULL, &first},
+        {"wl_loss (mean, used context, new shape)", 0, -1, &first, &second},
+        {"wl_loss (none, work-group scan)", 0, 1, NULL, &none},
+        {"wl_loss (none, a GPU's plan)", 0, 2, NULL, &none},
     };
     for (size_t i = 0; i < sizeof walks / sizeof walks[0]; ++i)
         walk_loss(&walks[i]);
@@ -462,9 +460,9 @@ static void test_loss_device(void **state)
     loss_case mean = make_case(22, REF_EARLY, ROWS, NEG2, WL_REDUCE_MEAN, WL_WEIGHT_HARMONIC, 0);
     loss_case none = make_case(23, REF_NONE, ROWS, NEG, WL_REDUCE_NONE, WL_WEIGHT_LOG, 1);
     const loss_walk walks[] = {
-        {"wl_loss_cl (sum, check_finite, new context)", 1, NULL, NULL, &first},
-        {"wl_loss_cl (mean, used context)", 1, NULL, &first, &mean},
-        {"wl_loss_cl (none, check_finite, work-group scan)", 1, "group", NULL, &none},
+        {"wl_loss_cl (sum, check_finite, new context)", 1, -1, NULL, &first},
+        {"wl_loss_cl (mean, used context)", 1, -1, &first, &mean},
+        {"wl_loss_cl (none, check_finite, work-group scan)", 1, 1, NULL, &none},
     };
     for (size_t i = 0; i < sizeof walks / sizeof walks[0]; ++i)
         walk_loss(&walks[i]);

@@ -21,36 +21,18 @@
 #define LOSS_REL 1e-5
 #define LOSS_ABS 1e-6
 
-enum { VARIANTS = 2 };
-static const char *const variant_names[VARIANTS] = {"row", "group"};
+/* one context per launch plan (common.h): every case runs on each */
+enum { VARIANTS = WLT_PLANS };
+#define variant_names wlt_plan_names
 static wl_context *ctxs[VARIANTS];
 static char *cache_dir;
-
-static wl_context *create_with_scan(const char *variant)
-{
-    setenv("WARPLOSS_SCAN", variant, 1);
-    wl_context *c = wlt_context_or_skip(cache_dir);
-    if (strcmp(wl_context_scan_variant(c), variant) != 0) {
-        fprintf(stderr, "WARPLOSS_SCAN=%s gave scan variant \"%s\"\n", variant, wl_context_scan_variant(c));
-        exit(1);
-    }
-    return c;
-}
 
 static int group_setup(void **state)
 {
     (void)state;
     cache_dir = wlt_temp_dir("loss");
-    const char *old = getenv("WARPLOSS_SCAN");
-    char *saved = old ? strdup(old) : NULL;
     for (int v = 0; v < VARIANTS; ++v)
-        ctxs[v] = create_with_scan(variant_names[v]);
-    if (saved) {
-        setenv("WARPLOSS_SCAN", saved, 1);
-        free(saved);
-    } else {
-        unsetenv("WARPLOSS_SCAN");
-    }
+        ctxs[v] = wlt_context_with_plan(cache_dir, v);
     return 0;
 }
 
@@ -199,7 +181,7 @@ static void test_sweep(void **state)
             }
         }
     }
-    printf("sweep: %zu cases on %d scan variants, %zu rows with r = 0\n", cases, VARIANTS, clamped_rows);
+    printf("sweep: %zu cases on %d launch plans, %zu rows with r = 0\n", cases, VARIANTS, clamped_rows);
     assert_true(clamped_rows > 0); /* the r = 0 clamp was exercised */
     outputs_free(&got);
     outputs_free(&want);
@@ -626,22 +608,31 @@ static void test_finite_differences(void **state)
     }
 }
 
-/* wl_device_launch_plan says what a context on the device runs, $WARPLOSS_SCAN included. */
+/* The plans run what they say, and wl_device_launch_plan says what a
+ * context on the device runs, $WARPLOSS_SCAN included. */
 static void test_launch_plan(void **state)
 {
     (void)state;
+    const char *want_scan[VARIANTS] = {"row", "group", "group"};
+    for (int v = 0; v < VARIANTS; ++v)
+        assert_string_equal(wl_context_scan_variant(ctxs[v]), want_scan[v]);
+
     const char *old = getenv("WARPLOSS_SCAN");
     char *saved = old ? strdup(old) : NULL;
-    for (int v = 0; v < VARIANTS; ++v) {
-        setenv("WARPLOSS_SCAN", variant_names[v], 1);
+    const char *forced[2] = {"row", "group"};
+    for (int v = 0; v < 2; ++v) {
+        setenv("WARPLOSS_SCAN", forced[v], 1);
+        wl_context *c = wlt_context_or_skip(cache_dir);
         const char *variant = NULL;
         int width = -1;
-        assert_int_equal(wl_device_launch_plan(wl_context_device(ctxs[v]), &variant, &width), WL_SUCCESS);
+        assert_int_equal(wl_device_launch_plan(wl_context_device(c), &variant, &width), WL_SUCCESS);
         assert_non_null(variant);
-        assert_string_equal(variant, variant_names[v]);
-        assert_string_equal(variant, wl_context_scan_variant(ctxs[v]));
+        assert_string_equal(variant, forced[v]);
+        assert_string_equal(variant, wl_context_scan_variant(c));
         assert_true(width >= 1);
-        assert_int_equal(wl_device_launch_plan(wl_context_device(ctxs[v]), NULL, NULL), WL_SUCCESS);
+        assert_int_equal(wl_device_launch_plan(wl_context_device(c), NULL, NULL), WL_SUCCESS);
+        assert_true(wlt_results_ok(c, 64, 40, 5));
+        wl_context_destroy(c);
     }
     /* unforced: the plan and a fresh context agree */
     unsetenv("WARPLOSS_SCAN");

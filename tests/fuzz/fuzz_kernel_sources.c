@@ -1,5 +1,6 @@
 /*
- * The kernel-source loader: wl_program_load_sources on a folder the harness
+ * The kernel-source loader: wl_program_load_sources (the loss program's
+ * files) on a folder the harness
  * writes for each input, as a user's kernel_dir or WARPLOSS_KERNEL_DIR. The
  * input chooses the folder's name (odd bytes included) and length (up to
  * and past PATH_MAX), which kernel files exist, which are folders instead of
@@ -23,15 +24,19 @@
 
 static char base[64];
 
+/* The files of the program under test, and their count. */
+static const char *const *files;
+static size_t file_count;
+
 static void remove_tree(const char *path)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
         return;
     if (S_ISDIR(st.st_mode)) {
-        for (size_t i = 0; i < wl_kernel_file_count; ++i) {
+        for (size_t i = 0; i < file_count; ++i) {
             char child[8192];
-            snprintf(child, sizeof child, "%s/%s", path, wl_kernel_files[i].name);
+            snprintf(child, sizeof child, "%s/%s", path, files[i]);
             remove_tree(child);
         }
         rmdir(path);
@@ -46,6 +51,8 @@ static void cleanup(void)
         rmdir(base);
 }
 
+/* libFuzzer (and replay.c) call it once, before the first input, when it is there. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
@@ -53,6 +60,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(base, sizeof base, "%s/wl-fuzz-src-XXXXXX", tmp && strlen(tmp) < 30 ? tmp : "/tmp");
     FUZZ_CHECK(mkdtemp(base) != NULL, "mkdtemp(%s): %s", base, strerror(errno));
     atexit(cleanup);
+    files = wl_programs[WL_PROGRAM_LOSS].files;
+    while (files[file_count])
+        ++file_count;
     return 0;
 }
 
@@ -67,11 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (flags & 1) { /* the embedded copy */
         char *out = NULL;
-        const int st = wl_program_load_sources(ctx, NULL, prelude, &out);
+        const int st = wl_program_load_sources(ctx, WL_PROGRAM_LOSS, NULL, prelude, &out);
         FUZZ_CHECK(st == WL_SUCCESS && out, "embedded sources: status %d: %s", st, ctx->error);
         size_t want = strlen(prelude);
-        for (size_t i = 0; i < wl_kernel_file_count; ++i)
-            want += strlen("#line 1 \"\"\n") + strlen(wl_kernel_files[i].name) + wl_kernel_files[i].size + 1;
+        for (size_t i = 0; i < file_count; ++i)
+            want += strlen("#line 1 \"\"\n") + strlen(files[i]) + wl_kernel_file_find(files[i])->size + 1;
         FUZZ_CHECK(strlen(out) == want, "embedded sources: %zu bytes, want %zu", strlen(out), want);
         free(out);
         free(ctx);
@@ -104,9 +114,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *contents[16] = {0};
     size_t sizes[16] = {0};
     int expect_ok = created;
-    for (size_t i = 0; i < wl_kernel_file_count && i < 16; ++i) {
+    for (size_t i = 0; i < file_count && i < 16; ++i) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, wl_kernel_files[i].name);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         if (strlen(path) >= PATH_MAX)
             expect_ok = 0;
         if (i < 8 && !(present >> i & 1)) {
@@ -133,17 +143,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char *out = (char *)1;
-    const int st = wl_program_load_sources(ctx, dir, prelude, &out);
+    const int st = wl_program_load_sources(ctx, WL_PROGRAM_LOSS, dir, prelude, &out);
     if (expect_ok) {
         FUZZ_CHECK(st == WL_SUCCESS && out, "status %d (%s), want success", st, ctx->error);
         size_t total = strlen(prelude) + 1;
-        for (size_t i = 0; i < wl_kernel_file_count; ++i)
-            total += strlen(wl_kernel_files[i].name) + 16 + sizes[i];
+        for (size_t i = 0; i < file_count; ++i)
+            total += strlen(files[i]) + 16 + sizes[i];
         char *want = malloc(total), *p = want;
         FUZZ_CHECK(want != NULL, "out of memory");
         p += sprintf(p, "%s", prelude);
-        for (size_t i = 0; i < wl_kernel_file_count; ++i) {
-            p += sprintf(p, "#line 1 \"%s\"\n", wl_kernel_files[i].name);
+        for (size_t i = 0; i < file_count; ++i) {
+            p += sprintf(p, "#line 1 \"%s\"\n", files[i]);
             memcpy(p, contents[i], sizes[i]);
             p += sizes[i];
             *p++ = '\n';

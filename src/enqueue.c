@@ -1,0 +1,146 @@
+/* The enqueue layer (enqueue.h): event chain, launches, scratch buffers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+wl_status wl_chain_start(wl_chain *ch, wl_context *c, cl_uint num_wait, const cl_event *wait)
+{
+    memset(ch, 0, sizeof *ch);
+    ch->c = c;
+    ch->wait = malloc((num_wait + 1) * sizeof *ch->wait);
+    if (!ch->wait)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory");
+    for (cl_uint i = 0; i < num_wait; ++i)
+        ch->wait[ch->num_wait++] = wait[i];
+    if (c->last)
+        ch->wait[ch->num_wait++] = c->last;
+    return WL_SUCCESS;
+}
+
+void wl_chain_step(wl_chain *ch, cl_event ev)
+{
+    if (ch->last)
+        clReleaseEvent(ch->last);
+    ch->last = ev;
+    ch->wait[0] = ev;
+    ch->num_wait = 1;
+}
+
+void wl_chain_finish(wl_chain *ch, cl_event *done)
+{
+    wl_context *c = ch->c;
+    if (c->last)
+        clReleaseEvent(c->last);
+    c->last = ch->last;
+    if (c->last)
+        clRetainEvent(c->last);
+    if (done) {
+        *done = ch->last;
+        ch->last = NULL;
+    }
+}
+
+void wl_chain_end(wl_chain *ch)
+{
+    if (ch->last)
+        clReleaseEvent(ch->last);
+    free(ch->wait);
+    memset(ch, 0, sizeof *ch);
+}
+
+wl_status wl_enqueue_kernel(wl_chain *ch, const wl_launch *l)
+{
+    wl_context *c = ch->c;
+    const char *name = wl_kernels[l->kernel].name;
+    char what[96];
+    cl_kernel k = c->kernel[l->kernel];
+    for (size_t i = 0; i < l->num_args; ++i) {
+        const cl_int err = clSetKernelArg(k, (cl_uint)i, l->args[i].size, l->args[i].value);
+        if (err != CL_SUCCESS) {
+            snprintf(what, sizeof what, "clSetKernelArg(%s)", name);
+            return wl_fail_cl(c, err, what);
+        }
+    }
+    cl_event ev;
+    const cl_int err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &l->global, l->local ? &l->local : NULL,
+                                              ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS) {
+        snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
+        return wl_fail_cl(c, err, what);
+    }
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
+wl_status wl_enqueue_fill(wl_chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size)
+{
+    cl_event ev;
+    const cl_int err = clEnqueueFillBuffer(ch->c->queue, buf, pattern, pattern_size, 0, size, ch->num_wait,
+                                           ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(ch->c, err, "clEnqueueFillBuffer");
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
+wl_status wl_enqueue_marker(wl_chain *ch)
+{
+    cl_event ev;
+    const cl_int err = clEnqueueMarkerWithWaitList(ch->c->queue, ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(ch->c, err, "clEnqueueMarkerWithWaitList");
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
+wl_status wl_scratch(wl_context *c, wl_scratch_id id, size_t bytes, const char *what, cl_mem *out)
+{
+    *out = NULL;
+    if (c->scratch[id] && c->scratch_size[id] >= bytes) {
+        *out = c->scratch[id];
+        return WL_SUCCESS;
+    }
+    if (bytes > c->max_alloc)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%s needs %zu bytes; the device's largest allocation is %llu bytes",
+                       what, bytes, (unsigned long long)c->max_alloc);
+    /* a command of an earlier call may still use the old buffer: OpenCL keeps
+     * it alive until that command is done */
+    if (c->scratch[id])
+        clReleaseMemObject(c->scratch[id]);
+    c->scratch[id] = NULL;
+    c->scratch_size[id] = 0;
+    cl_int err;
+    cl_mem buf = clCreateBuffer(c->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS)
+        return wl_fail(c, wl_cl_status(err), "clCreateBuffer for %s (%zu bytes) failed: %s (%d)", what, bytes,
+                       wl_cl_error_name(err), (int)err);
+    c->scratch[id] = buf;
+    c->scratch_size[id] = bytes;
+    *out = buf;
+    return WL_SUCCESS;
+}
+
+wl_status wl_check_buffer(wl_context *c, cl_mem buf, size_t need, const char *name)
+{
+    size_t size = 0;
+    cl_context owner = NULL;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof size, &size, NULL);
+    if (err == CL_SUCCESS)
+        err = clGetMemObjectInfo(buf, CL_MEM_CONTEXT, sizeof owner, &owner, NULL);
+    if (err != CL_SUCCESS)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is not a valid buffer: %s", name, wl_cl_error_name(err));
+    if (owner != c->context)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s belongs to another OpenCL context", name);
+    if (size < need)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s has %zu bytes; the shape needs %zu", name, size, need);
+    return WL_SUCCESS;
+}
+
+size_t wl_kernel_group(const wl_context *c, int kernel, size_t want)
+{
+    const size_t limit = c->kernel_group[kernel];
+    const size_t n = want < limit ? want : limit;
+    return n ? n : 1;
+}
