@@ -233,6 +233,99 @@ WL_API wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows
                             cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender,
                             cl_uint num_wait, const cl_event *wait, cl_event *done);
 
+
+/* ---------------------------------------------------------------- model */
+
+/*
+ * An embedding model trained with WARP on the device: user vectors U
+ * [num_users x dim], item vectors V [num_items x dim] and item biases b
+ * [num_items], with s(u, x) = dot(U[u], V[x]) + b[x] in float32. The
+ * semantics of every call are in README.md ("The embedding model").
+ */
+typedef struct wl_model wl_model;
+typedef enum wl_optimizer { WL_OPTIMIZER_ADAGRAD = 0, WL_OPTIMIZER_SGD = 1 } wl_optimizer;
+typedef enum wl_table { WL_TABLE_USERS = 0, WL_TABLE_ITEMS = 1, WL_TABLE_ITEM_BIAS = 2 } wl_table;
+
+typedef struct wl_model_options {
+    uint32_t num_users, num_items, dim; /* each >= 1; num_items >= 2 */
+    int item_bias;                      /* default 1; 0: b stays 0 */
+    uint64_t seed;                      /* initial tables and on-device sampling; default 0 */
+    wl_optimizer optimizer;             /* default WL_OPTIMIZER_ADAGRAD */
+    float learning_rate;                /* default 0.05; finite, > 0 */
+    float l2_users, l2_items;           /* default 0; finite, >= 0 */
+} wl_model_options;
+
+WL_API void wl_model_options_default(wl_model_options *o, uint32_t num_users, uint32_t num_items, uint32_t dim);
+
+/* Create a model on c (which it uses until destroyed): U and V uniform in
+ * [-0.5/dim, 0.5/dim) from the seed, b = 0, Adagrad accumulators 1, no known
+ * positives. */
+WL_API wl_status wl_model_create(wl_context *c, const wl_model_options *o, wl_model **out);
+WL_API void wl_model_destroy(wl_model *m); /* NULL is fine */
+
+/* The whole table t, row-major (WL_TABLE_ITEM_BIAS: num_items floats). */
+WL_API wl_status wl_model_read(wl_model *m, wl_table t, float *out);
+/* Replace table t; its optimizer state is reset (Adagrad accumulators to 1). */
+WL_API wl_status wl_model_write(wl_model *m, wl_table t, const float *in);
+/* The optimizer state of table t (Adagrad's accumulators, same shape as the
+ * table; SGD has none: WL_ERROR_INVALID_ARGUMENT), so a saved model resumes exactly. */
+WL_API wl_status wl_model_read_state(wl_model *m, wl_table t, float *out);
+WL_API wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in);
+
+/* Each user's known positives as CSR: indptr[num_users + 1] (indptr[0] = 0,
+ * non-decreasing), items[indptr[num_users]] sorted ascending without
+ * duplicates within a user. Known positives never stop a scan and can be
+ * left out of wl_model_recommend and wl_model_rank. Replaces the previous set. */
+WL_API wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t *items);
+
+typedef struct wl_batch {
+    size_t rows;
+    const int32_t *users, *positives; /* [rows] each */
+    size_t negatives;                 /* candidates per row (LightFM's max_sampled), >= 1 */
+    const int32_t *neg_items;         /* [rows x negatives]; [negatives] if shared; NULL: sampled on the device */
+    int shared_negatives;
+    uint64_t sample_key; /* sampled: the candidates depend on (seed, key, row, j) only */
+} wl_batch;
+
+typedef struct wl_step_result {
+    double loss;        /* the reduced loss (lo->reduction) */
+    uint64_t offenders; /* rows whose scan stopped */
+    uint64_t scores;    /* candidate scores computed */
+} wl_step_result;
+
+/* One WARP step on a batch: scan, gradients, optimizer update. lo->num_labels
+ * is usually num_items; WL_REDUCE_NONE is refused. r may be NULL: then the
+ * call does not wait for the device (the id arrays are copied first). */
+WL_API wl_status wl_model_step(wl_model *m, const wl_loss_options *lo, const wl_batch *b, wl_step_result *r);
+
+/* The same with the ids in int32 device buffers of the context, from element
+ * `offset` of users and positives (and offset * negatives of neg_items unless
+ * shared). The commands wait for `wait`; `done` (may be NULL) gets an event
+ * for the end of the update. r as in wl_model_step (not NULL: blocks). */
+typedef struct wl_batch_cl {
+    size_t rows, offset;
+    cl_mem users, positives;
+    size_t negatives;
+    cl_mem neg_items; /* NULL: sampled on the device */
+    int shared_negatives;
+    uint64_t sample_key;
+} wl_batch_cl;
+WL_API wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batch_cl *b, wl_step_result *r,
+                                  cl_uint num_wait, const cl_event *wait, cl_event *done);
+
+/* Each of the n users' k highest-scoring items, best first, ties to the
+ * lower item index, without the user's known positives if exclude_known:
+ * items and scores [n x k] (scores may be NULL). A user with fewer than k
+ * candidates gets -1 and -Inf in the rest of its row. */
+WL_API wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
+                                   int32_t *items, float *scores);
+
+/* For each pair (users[j], items[j]): the number of items x other than
+ * items[j] (and not a known positive of the user if exclude_known) with
+ * s(u, x) > s(u, items[j]). */
+WL_API wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
+                               uint32_t *ranks);
+
 #ifdef __cplusplus
 }
 #endif

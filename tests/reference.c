@@ -6,6 +6,8 @@
 #include "reference.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define REF_EULER_GAMMA 0.57721566490153286060651209008240243
@@ -226,4 +228,317 @@ int ref_same_value(float a, float b)
     if (isnan(a) || isnan(b))
         return isnan(a) && isnan(b);
     return a == b;
+}
+
+/* ------------------------------------------------------------ the embedding model */
+
+uint64_t ref_mix64(uint64_t z)
+{
+    z += UINT64_C(0x9E3779B97F4A7C15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static void ref_init_table(uint64_t seed, uint64_t t, uint32_t dim, size_t count, float *w)
+{
+    const uint64_t base = ref_mix64(seed ^ (UINT64_C(0x5741524C4F535300) + t));
+    for (size_t e = 0; e < count; ++e) {
+        const uint64_t h = ref_mix64(base ^ (uint64_t)e);
+        const float u = (float)(h >> 40) * 0x1p-24f;
+        w[e] = (u - 0.5f) / (float)dim;
+    }
+}
+
+void ref_model_init(const wl_model_options *o, float *U, float *V, float *b)
+{
+    ref_init_table(o->seed, 0, o->dim, (size_t)o->num_users * o->dim, U);
+    ref_init_table(o->seed, 1, o->dim, (size_t)o->num_items * o->dim, V);
+    for (uint32_t x = 0; x < o->num_items; ++x)
+        b[x] = 0.0f;
+}
+
+int32_t ref_sample(uint64_t seed, uint64_t key, uint64_t row, uint64_t j, uint32_t num_items, int32_t positive)
+{
+    const uint64_t h = ref_mix64(ref_mix64(ref_mix64(ref_mix64(seed) ^ key) ^ row) ^ j);
+    const uint32_t r = (uint32_t)(h >> 32);
+    uint32_t c = (uint32_t)(((uint64_t)r * (uint64_t)(num_items - 1)) >> 32);
+    if (c >= (uint32_t)positive)
+        c += 1;
+    return (int32_t)c;
+}
+
+static void *ref_alloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "reference: out of memory (%zu bytes)\n", bytes);
+        abort();
+    }
+    return p;
+}
+
+static void ref_fill(float *x, size_t n, float v)
+{
+    for (size_t i = 0; i < n; ++i)
+        x[i] = v;
+}
+
+void ref_model_create(ref_model *m, const wl_model_options *o)
+{
+    const size_t nu = (size_t)o->num_users * o->dim, nv = (size_t)o->num_items * o->dim;
+    m->o = *o;
+    m->U = ref_alloc(nu * sizeof(float));
+    m->V = ref_alloc(nv * sizeof(float));
+    m->b = ref_alloc(o->num_items * sizeof(float));
+    m->AU = ref_alloc(nu * sizeof(float));
+    m->AV = ref_alloc(nv * sizeof(float));
+    m->Ab = ref_alloc(o->num_items * sizeof(float));
+    ref_model_init(o, m->U, m->V, m->b);
+    ref_fill(m->AU, nu, 1.0f);
+    ref_fill(m->AV, nv, 1.0f);
+    ref_fill(m->Ab, o->num_items, 1.0f);
+    m->indptr = NULL;
+    m->known = NULL;
+}
+
+void ref_model_free(ref_model *m)
+{
+    free(m->U);
+    free(m->V);
+    free(m->b);
+    free(m->AU);
+    free(m->AV);
+    free(m->Ab);
+    free(m->indptr);
+    free(m->known);
+    memset(m, 0, sizeof *m);
+}
+
+void ref_model_set_known(ref_model *m, const uint64_t *indptr, const int32_t *items)
+{
+    free(m->indptr);
+    free(m->known);
+    const size_t n = m->o.num_users + (size_t)1;
+    m->indptr = ref_alloc(n * sizeof *indptr);
+    memcpy(m->indptr, indptr, n * sizeof *indptr);
+    m->known = ref_alloc((size_t)indptr[m->o.num_users] * sizeof *items);
+    memcpy(m->known, items, (size_t)indptr[m->o.num_users] * sizeof *items);
+}
+
+int ref_model_is_known(const ref_model *m, int32_t u, int32_t x)
+{
+    if (!m->indptr)
+        return 0;
+    /* a linear search: the library's binary search must find the same */
+    for (uint64_t k = m->indptr[u]; k < m->indptr[u + 1]; ++k)
+        if (m->known[k] == x)
+            return 1;
+    return 0;
+}
+
+float ref_model_score(const ref_model *m, int32_t u, int32_t x)
+{
+    const uint32_t dim = m->o.dim;
+    const float *pu = m->U + (size_t)u * dim, *px = m->V + (size_t)x * dim;
+    float s = 0.0f;
+    for (uint32_t d = 0; d < dim; ++d)
+        s = s + pu[d] * px[d];
+    return s + m->b[x];
+}
+
+/* The first stop of row b's scan (-1: none), with scores[b] counted into *trials. */
+static int64_t ref_scan(const ref_model *m, float margin, int32_t u, int32_t i, size_t negatives, const int32_t *c,
+                        uint64_t *trials)
+{
+    const float si = ref_model_score(m, u, i);
+    for (size_t j = 0; j < negatives; ++j) {
+        if (ref_model_is_known(m, u, c[j]))
+            continue;
+        const float d = (margin + ref_model_score(m, u, c[j])) - si;
+        if (d > 0.0f || isnan(d)) {
+            *trials += j + 1;
+            return (int64_t)j;
+        }
+    }
+    *trials += negatives;
+    return -1;
+}
+
+void ref_model_scan(const ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                    const int32_t *positives, size_t negatives, const int32_t *cands, wl_step_result *r, int64_t *stop)
+{
+    uint64_t offenders = 0, trials = 0;
+    for (size_t row = 0; row < rows; ++row) {
+        stop[row] = ref_scan(m, lo->margin, users[row], positives[row], negatives, cands + row * negatives, &trials);
+        offenders += stop[row] >= 0;
+    }
+    if (r) {
+        r->loss = 0.0;
+        r->offenders = offenders;
+        r->scores = trials;
+    }
+}
+
+/* Update one touched row of n floats: W, its accumulator A, its gradient G (double sums), L2 weight l2. */
+static void ref_update_row(const wl_model_options *o, float *W, float *A, const double *G, size_t n, float l2)
+{
+    for (size_t d = 0; d < n; ++d) {
+        float g = (float)G[d];
+        g = g + l2 * W[d];
+        if (o->optimizer == WL_OPTIMIZER_SGD) {
+            W[d] = W[d] - o->learning_rate * g;
+        } else {
+            A[d] = A[d] + g * g;
+            W[d] = W[d] - o->learning_rate * g / sqrtf(A[d]);
+        }
+    }
+}
+
+void ref_model_step(ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                    const int32_t *positives, size_t negatives, const int32_t *cands, wl_step_result *r, int64_t *stop)
+{
+    const wl_model_options *o = &m->o;
+    const size_t dim = o->dim;
+    const float scale = lo->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
+    double *GU = calloc((size_t)o->num_users * dim + 1, sizeof(double));
+    double *GV = calloc((size_t)o->num_items * dim + 1, sizeof(double));
+    double *Gb = calloc((size_t)o->num_items + 1, sizeof(double));
+    unsigned char *tu = calloc((size_t)o->num_users + 1, 1), *tv = calloc((size_t)o->num_items + 1, 1);
+    if (!GU || !GV || !Gb || !tu || !tv) {
+        fprintf(stderr, "reference: out of memory\n");
+        abort();
+    }
+
+    double sum = 0.0;
+    uint64_t offenders = 0, trials = 0;
+    for (size_t row = 0; row < rows; ++row) {
+        const int32_t u = users[row], i = positives[row];
+        const int32_t *c = cands + row * negatives;
+        const int64_t j = ref_scan(m, lo->margin, u, i, negatives, c, &trials);
+        if (stop)
+            stop[row] = j;
+        if (j < 0)
+            continue;
+        offenders++;
+        const int32_t x = c[j];
+        const float w = (float)ref_rank_weight(lo->num_labels, (uint64_t)j + 1, lo->weighting);
+        const float si = ref_model_score(m, u, i), sx = ref_model_score(m, u, x);
+        const float row_loss = w * ((lo->margin - si) + sx);
+        sum += (double)row_loss;
+        const float g = w * scale;
+        const float *pu = m->U + (size_t)u * dim, *pi = m->V + (size_t)i * dim, *px = m->V + (size_t)x * dim;
+        for (size_t d = 0; d < dim; ++d) {
+            const float tU = g * (px[d] - pi[d]);
+            const float tV = g * pu[d];
+            GU[(size_t)u * dim + d] += (double)tU;
+            GV[(size_t)i * dim + d] -= (double)tV;
+            GV[(size_t)x * dim + d] += (double)tV;
+        }
+        if (o->item_bias) {
+            Gb[i] -= (double)g;
+            Gb[x] += (double)g;
+        }
+        tu[u] = 1;
+        tv[i] = 1;
+        tv[x] = 1;
+    }
+
+    /* every gradient term was computed from the tables as they were; now update */
+    for (uint32_t u = 0; u < o->num_users; ++u)
+        if (tu[u])
+            ref_update_row(o, m->U + (size_t)u * dim, m->AU + (size_t)u * dim, GU + (size_t)u * dim, dim, o->l2_users);
+    for (uint32_t x = 0; x < o->num_items; ++x) {
+        if (!tv[x])
+            continue;
+        ref_update_row(o, m->V + (size_t)x * dim, m->AV + (size_t)x * dim, GV + (size_t)x * dim, dim, o->l2_items);
+        if (o->item_bias)
+            ref_update_row(o, m->b + x, m->Ab + x, Gb + x, 1, 0.0f);
+    }
+
+    if (r) {
+        r->loss = sum * (double)scale;
+        r->offenders = offenders;
+        r->scores = trials;
+    }
+    free(GU);
+    free(GV);
+    free(Gb);
+    free(tu);
+    free(tv);
+}
+
+static double ref_score_double(const ref_model *m, int32_t u, int32_t x)
+{
+    const uint32_t dim = m->o.dim;
+    double s = 0.0;
+    for (uint32_t d = 0; d < dim; ++d)
+        s += (double)m->U[(size_t)u * dim + d] * (double)m->V[(size_t)x * dim + d];
+    return s + (double)m->b[x];
+}
+
+double ref_model_fixed_loss(const ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                            const int32_t *positives, size_t negatives, const int32_t *cands, const int64_t *stop)
+{
+    const double scale = lo->reduction == WL_REDUCE_MEAN ? (double)(1.0f / (float)rows) : 1.0;
+    double sum = 0.0;
+    for (size_t row = 0; row < rows; ++row) {
+        if (stop[row] < 0)
+            continue;
+        const int32_t u = users[row], i = positives[row], x = cands[row * negatives + (size_t)stop[row]];
+        const double w = (double)(float)ref_rank_weight(lo->num_labels, (uint64_t)stop[row] + 1, lo->weighting);
+        sum += w * (((double)lo->margin - ref_score_double(m, u, i)) + ref_score_double(m, u, x));
+    }
+    return sum * scale;
+}
+
+typedef struct ref_scored {
+    float s;
+    int32_t x;
+} ref_scored;
+
+/* Best first; ties to the lower item index. */
+static int ref_scored_cmp(const void *a, const void *b)
+{
+    const ref_scored *p = a, *q = b;
+    if (p->s != q->s)
+        return p->s > q->s ? -1 : 1;
+    return (p->x > q->x) - (p->x < q->x);
+}
+
+void ref_model_recommend(const ref_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
+                         int32_t *items, float *scores)
+{
+    ref_scored *all = ref_alloc(m->o.num_items * sizeof *all);
+    for (size_t q = 0; q < n; ++q) {
+        const int32_t u = users[q];
+        size_t count = 0;
+        for (uint32_t x = 0; x < m->o.num_items; ++x)
+            if (!exclude_known || !ref_model_is_known(m, u, (int32_t)x))
+                all[count++] = (ref_scored){ref_model_score(m, u, (int32_t)x), (int32_t)x};
+        qsort(all, count, sizeof *all, ref_scored_cmp);
+        for (size_t t = 0; t < k; ++t) {
+            items[q * k + t] = t < count ? all[t].x : -1;
+            if (scores)
+                scores[q * k + t] = t < count ? all[t].s : -INFINITY;
+        }
+    }
+    free(all);
+}
+
+void ref_model_rank(const ref_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
+                    uint32_t *ranks)
+{
+    for (size_t q = 0; q < n; ++q) {
+        const int32_t u = users[q], i = items[q];
+        const float si = ref_model_score(m, u, i);
+        uint32_t count = 0;
+        for (uint32_t x = 0; x < m->o.num_items; ++x) {
+            if ((int32_t)x == i || (exclude_known && ref_model_is_known(m, u, (int32_t)x)))
+                continue;
+            if (ref_model_score(m, u, (int32_t)x) > si)
+                count++;
+        }
+        ranks[q] = count;
+    }
 }

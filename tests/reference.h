@@ -61,4 +61,63 @@ void ref_make_inputs(uint64_t seed, ref_regime regime, size_t rows, size_t negat
 /* Equal as values, with NaN equal to NaN (and -0 equal to +0). */
 int ref_same_value(float a, float b);
 
+/* ------------------------------------------------------------ the embedding model */
+/*
+ * The model of wl_model_* (README.md "The embedding model", and the shared
+ * spec): plain loops on host copies of the tables, the gradient summed in
+ * double. Does not validate arguments.
+ */
+
+/* The splitmix64 finaliser every random number of the model comes from. */
+uint64_t ref_mix64(uint64_t z);
+
+/* Initial tables from o->seed: U [num_users x dim], V [num_items x dim] and b [num_items] (zero). */
+void ref_model_init(const wl_model_options *o, float *U, float *V, float *b);
+
+/* Sampled candidate j of batch row `row` (0-based within the call) whose positive is `positive`. */
+int32_t ref_sample(uint64_t seed, uint64_t key, uint64_t row, uint64_t j, uint32_t num_items, int32_t positive);
+
+/* A model on the host: tables, Adagrad accumulators (all 1 at the start; kept for SGD too, unused) and the
+ * known positives (CSR copies; none at the start). */
+typedef struct ref_model {
+    wl_model_options o;
+    float *U, *V, *b;    /* tables */
+    float *AU, *AV, *Ab; /* Adagrad accumulators */
+    uint64_t *indptr;    /* [num_users + 1], NULL: no known positives */
+    int32_t *known;
+} ref_model;
+
+/* Allocate and initialise as wl_model_create does (aborts on out of memory). */
+void ref_model_create(ref_model *m, const wl_model_options *o);
+void ref_model_free(ref_model *m);
+/* Replace the known positives (copies them). */
+void ref_model_set_known(ref_model *m, const uint64_t *indptr, const int32_t *items);
+/* 1 if item x is a known positive of user u. */
+int ref_model_is_known(const ref_model *m, int32_t u, int32_t x);
+/* s(u, x) in float32 as the spec orders it. */
+float ref_model_score(const ref_model *m, int32_t u, int32_t x);
+
+/*
+ * One step on rows x negatives candidates, row-major (shared and sampled
+ * candidates: the caller expands them per row). Optional outputs: r (loss,
+ * offenders, scores), stop[rows] (j* or -1).
+ */
+void ref_model_step(ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                    const int32_t *positives, size_t negatives, const int32_t *cands, wl_step_result *r, int64_t *stop);
+
+/* The scan of a step without the update: stop[b] (j* or -1) and r's offenders and scores (r->loss 0). */
+void ref_model_scan(const ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                    const int32_t *positives, size_t negatives, const int32_t *cands, wl_step_result *r, int64_t *stop);
+
+/* The loss of a step (in double, scores in double too) on the current tables with each row's stop fixed at
+ * stop[b] (-1: no contribution): what finite differences differentiate. */
+double ref_model_fixed_loss(const ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                            const int32_t *positives, size_t negatives, const int32_t *cands, const int64_t *stop);
+
+/* wl_model_recommend and wl_model_rank on the host. */
+void ref_model_recommend(const ref_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
+                         int32_t *items, float *scores);
+void ref_model_rank(const ref_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
+                    uint32_t *ranks);
+
 #endif

@@ -1,0 +1,109 @@
+/*
+ * A model step, part 1 (scan and gradient scatter): one work-item per batch
+ * row, rows row_base + get_global_id(0), launched in slices.
+ *
+ * The row gathers U[u], scores its positive i, then its candidates in order
+ * (the row's own ids, the shared ids, or sampled with wl_sample_item),
+ * skipping known positives (they count as trials but never stop), and stops
+ * at the first candidate c with ((margin + s_c) - s_i) > 0 or NaN, the loss's
+ * rule. An early stop costs a few dot products. A row that stopped adds its
+ * gradient terms to the 64-bit fixed-point accumulators (value * 2^32,
+ * rounded to nearest, atom_add): integer sums are exact and commutative, so
+ * the totals do not depend on the order the rows arrive in. Each row of U or
+ * V that receives a term is claimed once (flag) and appended to its touched
+ * list, which wl_model_update (model_update.cl) walks.
+ *
+ * row_out[4 b ..] = {stop index or -1, g (bits), row loss (bits), trials}.
+ * control[0], control[1]: touched users, items; control[2]: 0xFFFFFFFF - the
+ * first row with an id out of range (0: none). Ids are never trusted (they may
+ * come from the caller's device buffers): an out-of-range user, positive or
+ * candidate reached by the scan makes the row contribute nothing and is
+ * reported there; nothing is read out of bounds.
+ */
+
+/* Add t to a fixed-point accumulator (2^32 units per 1.0). */
+void wl_fixed_add(global long *acc, float t) { atom_add(acc, convert_long_sat_rte(t * 0x1p32f)); }
+
+/* Claim a row for the update (once per step) and append it to the touched list. */
+void wl_touch(global int *flag, global uint *touched, global uint *count, uint row)
+{
+    if (atomic_xchg(&flag[row], 1) == 0)
+        touched[atomic_inc(count)] = row;
+}
+
+/* mode: 0 each row's own candidates, neg[(offset + b) * negatives + j];
+ * 1 shared, neg[j]; 2 sampled (neg unused). */
+kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, uint num_items, float margin,
+                          float scale, int item_bias, const global int *users, const global int *positives,
+                          const global int *neg, ulong offset, int mode, ulong key, const global float *U,
+                          const global float *V, const global float *bias, const global ulong *known_ptr,
+                          const global int *known_items, const global float *weight, global long *acc_u,
+                          global long *acc_v, global long *acc_b, global int *flag_u, global int *flag_v,
+                          global uint *touched_u, global uint *touched_v, global uint *control, global int *row_out,
+                          ulong row_base)
+{
+    const ulong b = row_base + get_global_id(0);
+    if (b >= rows)
+        return;
+    const int u = users[offset + b], i = positives[offset + b];
+    int bad = u < 0 || (uint)u >= num_users || i < 0 || (uint)i >= num_items;
+    int stop = -1, c = -1;
+    float s_i = 0.0f, s_c = 0.0f;
+    if (!bad) {
+        const global float *user_row = U + (ulong)u * dim;
+        s_i = wl_model_score(user_row, V + (ulong)i * dim, bias[i], dim);
+        ulong known_from = 0, known_to = 0;
+        if (known_ptr) {
+            known_from = known_ptr[u];
+            known_to = known_ptr[u + 1];
+        }
+        const global int *row_neg = mode == 0 ? neg + (offset + b) * negatives : neg;
+        for (uint j = 0; j < negatives; ++j) {
+            const int x = mode == 2 ? (int)wl_sample_item(key, b, j, (uint)i, num_items) : row_neg[j];
+            if (x < 0 || (uint)x >= num_items) {
+                bad = 1;
+                break;
+            }
+            if (known_from < known_to && wl_is_known(known_items, known_from, known_to, x))
+                continue;
+            const float s = wl_model_score(user_row, V + (ulong)x * dim, bias[x], dim);
+            if (!(((margin + s) - s_i) <= 0.0f)) {
+                stop = (int)j;
+                c = x;
+                s_c = s;
+                break;
+            }
+        }
+    }
+    if (bad) {
+        stop = -1;
+        atomic_max(&control[2], 0xFFFFFFFFu - (uint)b);
+    }
+    float g = 0.0f, loss = 0.0f;
+    uint trials = bad ? 0u : negatives;
+    if (stop >= 0) {
+        const float w = weight[stop];
+        trials = (uint)stop + 1u;
+        loss = w * ((margin - s_i) + s_c);
+        g = w * scale;
+        const global float *user_row = U + (ulong)u * dim, *vi = V + (ulong)i * dim, *vc = V + (ulong)c * dim;
+        global long *gu = acc_u + (ulong)u * dim, *gi = acc_v + (ulong)i * dim, *gc = acc_v + (ulong)c * dim;
+        for (uint d = 0; d < dim; ++d) {
+            wl_fixed_add(&gu[d], g * (vc[d] - vi[d]));
+            const float t = g * user_row[d];
+            wl_fixed_add(&gi[d], -t);
+            wl_fixed_add(&gc[d], t);
+        }
+        if (item_bias) {
+            wl_fixed_add(&acc_b[i], -g);
+            wl_fixed_add(&acc_b[c], g);
+        }
+        wl_touch(flag_u, touched_u, &control[0], (uint)u);
+        wl_touch(flag_v, touched_v, &control[1], (uint)i);
+        wl_touch(flag_v, touched_v, &control[1], (uint)c);
+    }
+    row_out[4 * b + 0] = stop;
+    row_out[4 * b + 1] = as_int(g);
+    row_out[4 * b + 2] = as_int(loss);
+    row_out[4 * b + 3] = (int)trials;
+}

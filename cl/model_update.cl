@@ -1,0 +1,56 @@
+/*
+ * A model step, part 2 (L2 and optimizer): one work-item per entry of the
+ * touched lists that wl_model_scan (model_step.cl) filled: items
+ * 0 .. user_slots - 1 take touched_u, the rest touched_v (each list's length
+ * is in control[0], control[1]; the host launches an upper bound).
+ *
+ * For each element of a touched row: G = accumulator + l2 * W (fixed point),
+ * converted to float once; then SGD (W -= lr * G) or Adagrad (A += G * G;
+ * W -= lr * G / sqrt(A)), in float. The row's accumulators and flag go back
+ * to zero, so the next step starts clean without touching the other rows.
+ * Item rows also update their bias from its own accumulator (no L2).
+ */
+
+/* One element: the gradient from its accumulator plus L2, then the optimizer.
+ * state is NULL for SGD. */
+void wl_update_one(global float *w, global float *state, ulong idx, global long *acc, float l2, float lr)
+{
+    const float value = w[idx];
+    const long fixed = acc[idx] + convert_long_sat_rte((l2 * value) * 0x1p32f);
+    acc[idx] = 0;
+    const float g = convert_float_rte(fixed) * 0x1p-32f;
+    if (state) {
+        const float a = state[idx] + g * g;
+        state[idx] = a;
+        w[idx] = value - lr * g / sqrt(a);
+    } else {
+        w[idx] = value - lr * g;
+    }
+}
+
+kernel void wl_model_update(uint user_slots, uint dim, float lr, float l2_users, float l2_items, int item_bias,
+                            global float *U, global float *V, global float *bias, global float *state_u,
+                            global float *state_v, global float *state_b, global long *acc_u, global long *acc_v,
+                            global long *acc_b, global int *flag_u, global int *flag_v, const global uint *touched_u,
+                            const global uint *touched_v, const global uint *control)
+{
+    const uint id = (uint)get_global_id(0);
+    const int users = id < user_slots;
+    const uint slot = users ? id : id - user_slots;
+    if (slot >= control[users ? 0 : 1])
+        return;
+    const uint row = users ? touched_u[slot] : touched_v[slot];
+    global float *w = users ? U : V;
+    global float *state = users ? state_u : state_v;
+    global long *acc = users ? acc_u : acc_v;
+    const float l2 = users ? l2_users : l2_items;
+    for (uint d = 0; d < dim; ++d)
+        wl_update_one(w, state, (ulong)row * dim + d, acc, l2, lr);
+    if (users) {
+        flag_u[row] = 0;
+        return;
+    }
+    if (item_bias)
+        wl_update_one(bias, state_b, row, acc_b, 0.0f, lr);
+    flag_v[row] = 0;
+}

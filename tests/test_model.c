@@ -1,0 +1,1282 @@
+/*
+ * The embedding model (wl_model_*) against the C reference (reference.h):
+ * initial tables, steps with per-row, shared and sampled candidates under
+ * both optimizers, L2, item bias, known positives and both reductions;
+ * untouched rows; finite differences; determinism across runs and launch
+ * plans; the sampler; recommend and rank; table and state I/O; every
+ * argument error of the spec with the tables unchanged after it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "reference.h"
+
+#define TABLE_REL 1e-5
+#define TABLE_ABS 1e-6
+
+static wl_context *ctxs[WLT_PLANS];
+static char *cache_dir;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    cache_dir = wlt_temp_dir("model");
+    for (int p = 0; p < WLT_PLANS; ++p)
+        ctxs[p] = wlt_context_with_plan(cache_dir, p);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int p = 0; p < WLT_PLANS; ++p)
+        wl_context_destroy(ctxs[p]);
+    wlt_free_temp_dir(&cache_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void model_options(wl_model_options *o, uint32_t nu, uint32_t ni, uint32_t dim, uint64_t seed, wl_optimizer opt,
+                          float lr)
+{
+    wl_model_options_default(o, nu, ni, dim);
+    o->seed = seed;
+    o->optimizer = opt;
+    o->learning_rate = lr;
+}
+
+static wl_model *model_new(wl_context *c, const wl_model_options *o)
+{
+    wl_model *m = NULL;
+    const wl_status s = wl_model_create(c, o, &m);
+    if (s != WL_SUCCESS || !m)
+        fail_msg("wl_model_create: %s: %s", wl_status_string(s), wl_context_last_error(c));
+    return m;
+}
+
+static void check_ok(wl_model *m, wl_status s, const char *what)
+{
+    (void)m;
+    if (s != WL_SUCCESS)
+        fail_msg("%s: %s: %s", what, wl_status_string(s), wl_context_last_error(ctxs[0]));
+}
+
+/* Everything a model holds on the device, read back. */
+typedef struct snap {
+    size_t nu, nv, ni;
+    int has_state;
+    float *U, *V, *b, *AU, *AV, *Ab;
+} snap;
+
+static void snap_take(wl_model *m, const wl_model_options *o, snap *s)
+{
+    s->nu = (size_t)o->num_users * o->dim;
+    s->nv = (size_t)o->num_items * o->dim;
+    s->ni = o->num_items;
+    s->has_state = o->optimizer == WL_OPTIMIZER_ADAGRAD;
+    s->U = wlt_alloc(s->nu * sizeof(float));
+    s->V = wlt_alloc(s->nv * sizeof(float));
+    s->b = wlt_alloc(s->ni * sizeof(float));
+    s->AU = wlt_alloc(s->nu * sizeof(float));
+    s->AV = wlt_alloc(s->nv * sizeof(float));
+    s->Ab = wlt_alloc(s->ni * sizeof(float));
+    check_ok(m, wl_model_read(m, WL_TABLE_USERS, s->U), "wl_model_read(users)");
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEMS, s->V), "wl_model_read(items)");
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEM_BIAS, s->b), "wl_model_read(bias)");
+    if (s->has_state) {
+        check_ok(m, wl_model_read_state(m, WL_TABLE_USERS, s->AU), "wl_model_read_state(users)");
+        check_ok(m, wl_model_read_state(m, WL_TABLE_ITEMS, s->AV), "wl_model_read_state(items)");
+        check_ok(m, wl_model_read_state(m, WL_TABLE_ITEM_BIAS, s->Ab), "wl_model_read_state(bias)");
+    }
+}
+
+static void snap_free(snap *s)
+{
+    free(s->U);
+    free(s->V);
+    free(s->b);
+    free(s->AU);
+    free(s->AV);
+    free(s->Ab);
+    memset(s, 0, sizeof *s);
+}
+
+/* Bitwise equal (tables and, with Adagrad, the state). */
+static int snap_equal(const snap *a, const snap *b)
+{
+    if (memcmp(a->U, b->U, a->nu * sizeof(float)) || memcmp(a->V, b->V, a->nv * sizeof(float)) ||
+        memcmp(a->b, b->b, a->ni * sizeof(float)))
+        return 0;
+    if (a->has_state && (memcmp(a->AU, b->AU, a->nu * sizeof(float)) || memcmp(a->AV, b->AV, a->nv * sizeof(float)) ||
+                         memcmp(a->Ab, b->Ab, a->ni * sizeof(float))))
+        return 0;
+    return 1;
+}
+
+static void assert_snap_equal(const snap *a, const snap *b, const char *what)
+{
+    if (!snap_equal(a, b))
+        fail_msg("%s: the tables differ bitwise", what);
+}
+
+static int close_array(const char *what, const char *name, const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; ++i) {
+        if (!wlt_close(got[i], want[i], TABLE_REL, TABLE_ABS)) {
+            print_error("%s: %s[%zu] = %.9g, reference %.9g\n", what, name, i, (double)got[i], (double)want[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The device's tables close to the reference's (the state too, with Adagrad). */
+static void assert_close_to_ref(const snap *s, const ref_model *r, const char *what)
+{
+    int ok = close_array(what, "U", s->U, r->U, s->nu) && close_array(what, "V", s->V, r->V, s->nv) &&
+             close_array(what, "b", s->b, r->b, s->ni);
+    if (ok && s->has_state)
+        ok = close_array(what, "state U", s->AU, r->AU, s->nu) && close_array(what, "state V", s->AV, r->AV, s->nv) &&
+             close_array(what, "state b", s->Ab, r->Ab, s->ni);
+    if (!ok)
+        fail_msg("%s: tables differ from the reference", what);
+}
+
+/* Make the reference hold exactly the device's tables, so that the next step starts from the same point (the
+ * gradient sums differ in the last bits: fixed point on the device, double here). */
+static void ref_sync(ref_model *r, const snap *s)
+{
+    memcpy(r->U, s->U, s->nu * sizeof(float));
+    memcpy(r->V, s->V, s->nv * sizeof(float));
+    memcpy(r->b, s->b, s->ni * sizeof(float));
+    if (s->has_state) {
+        memcpy(r->AU, s->AU, s->nu * sizeof(float));
+        memcpy(r->AV, s->AV, s->nv * sizeof(float));
+        memcpy(r->Ab, s->Ab, s->ni * sizeof(float));
+    }
+}
+
+static void assert_result(const wl_step_result *got, const wl_step_result *want, const char *what)
+{
+    if (got->offenders != want->offenders)
+        fail_msg("%s: offenders %llu, reference %llu", what, (unsigned long long)got->offenders,
+                 (unsigned long long)want->offenders);
+    if (got->scores != want->scores)
+        fail_msg("%s: scores %llu, reference %llu", what, (unsigned long long)got->scores,
+                 (unsigned long long)want->scores);
+    if (!(fabs(got->loss - want->loss) <= 1e-5 * fabs(want->loss) + 1e-6))
+        fail_msg("%s: loss %.12g, reference %.12g", what, got->loss, want->loss);
+}
+
+/* ------------------------------------------------------------ batches */
+
+enum { MODE_ROWS, MODE_SHARED, MODE_SAMPLED };
+static const char *const mode_names[] = {"per-row", "shared", "sampled"};
+
+typedef struct batch {
+    int mode;
+    size_t rows, negatives;
+    int32_t *users, *positives;
+    int32_t *neg;      /* as passed: [rows x negatives], [negatives] or NULL */
+    int32_t *expanded; /* [rows x negatives]: what the reference scans */
+    uint64_t key;
+    wl_batch b;
+} batch;
+
+static int32_t draw_id(ref_rng *g, uint32_t range) { return (int32_t)(ref_rng_next(g) % range); }
+
+/* Users from [0, user_range) and items from [0, item_range) (sampled candidates: any item), so that ids repeat
+ * within the batch and the rows and items above the ranges stay untouched. */
+static void batch_make(batch *x, const wl_model_options *o, int mode, size_t rows, size_t negatives, uint64_t seed,
+                       uint32_t user_range, uint32_t item_range)
+{
+    ref_rng g;
+    ref_rng_seed(&g, seed);
+    x->mode = mode;
+    x->rows = rows;
+    x->negatives = negatives;
+    x->key = seed * 31 + 7;
+    x->users = wlt_alloc(rows * sizeof(int32_t));
+    x->positives = wlt_alloc(rows * sizeof(int32_t));
+    x->expanded = wlt_alloc(rows * negatives * sizeof(int32_t));
+    x->neg = NULL;
+    for (size_t r = 0; r < rows; ++r) {
+        x->users[r] = draw_id(&g, user_range);
+        x->positives[r] = draw_id(&g, item_range);
+    }
+    if (mode == MODE_ROWS) {
+        x->neg = wlt_alloc(rows * negatives * sizeof(int32_t));
+        for (size_t e = 0; e < rows * negatives; ++e)
+            x->neg[e] = draw_id(&g, item_range);
+        /* repeated ids on purpose: row 1's first candidate is row 0's positive, row 2 is row 1's user */
+        if (rows >= 3) {
+            x->neg[negatives] = x->positives[0];
+            x->users[2] = x->users[1];
+        }
+        memcpy(x->expanded, x->neg, rows * negatives * sizeof(int32_t));
+    } else if (mode == MODE_SHARED) {
+        x->neg = wlt_alloc(negatives * sizeof(int32_t));
+        for (size_t j = 0; j < negatives; ++j)
+            x->neg[j] = draw_id(&g, item_range);
+        for (size_t r = 0; r < rows; ++r)
+            memcpy(x->expanded + r * negatives, x->neg, negatives * sizeof(int32_t));
+    } else {
+        for (size_t r = 0; r < rows; ++r)
+            for (size_t j = 0; j < negatives; ++j)
+                x->expanded[r * negatives + j] = ref_sample(o->seed, x->key, r, j, o->num_items, x->positives[r]);
+    }
+    x->b = (wl_batch){rows, x->users, x->positives, negatives, x->neg, mode == MODE_SHARED, x->key};
+}
+
+static void batch_free(batch *x)
+{
+    free(x->users);
+    free(x->positives);
+    free(x->neg);
+    free(x->expanded);
+}
+
+/* Known positives: about `per_user` random items for each user (sorted, no duplicates). */
+static void make_known(uint32_t nu, uint32_t ni, uint32_t per_user, uint64_t seed, uint64_t **indptr, int32_t **items)
+{
+    ref_rng g;
+    ref_rng_seed(&g, seed);
+    *indptr = wlt_alloc((nu + (size_t)1) * sizeof(uint64_t));
+    *items = wlt_alloc((size_t)nu * ni * sizeof(int32_t));
+    unsigned char *pick = wlt_alloc(ni);
+    uint64_t n = 0;
+    (*indptr)[0] = 0;
+    for (uint32_t u = 0; u < nu; ++u) {
+        memset(pick, 0, ni);
+        const uint32_t count = (uint32_t)(ref_rng_next(&g) % (2 * per_user + 1));
+        for (uint32_t t = 0; t < count; ++t)
+            pick[ref_rng_next(&g) % ni] = 1;
+        for (uint32_t x = 0; x < ni; ++x)
+            if (pick[x])
+                (*items)[n++] = (int32_t)x;
+        (*indptr)[u + 1] = n;
+    }
+    free(pick);
+}
+
+/* Rows of U and items of V a step touches, from the reference's stops. */
+static void touched_rows(const batch *x, const int64_t *stop, unsigned char *tu, unsigned char *tv)
+{
+    for (size_t r = 0; r < x->rows; ++r) {
+        if (stop[r] < 0)
+            continue;
+        tu[x->users[r]] = 1;
+        tv[x->positives[r]] = 1;
+        tv[x->expanded[r * x->negatives + (size_t)stop[r]]] = 1;
+    }
+}
+
+/* Rows nobody touched are bitwise as before, with their state. */
+static void assert_untouched(const snap *before, const snap *after, const unsigned char *tu, const unsigned char *tv,
+                             uint32_t dim, const char *what)
+{
+    for (size_t u = 0; u < before->nu / dim; ++u) {
+        if (tu[u])
+            continue;
+        if (memcmp(before->U + u * dim, after->U + u * dim, dim * sizeof(float)) ||
+            (before->has_state && memcmp(before->AU + u * dim, after->AU + u * dim, dim * sizeof(float))))
+            fail_msg("%s: untouched user %zu changed", what, u);
+    }
+    for (size_t x = 0; x < before->ni; ++x) {
+        if (tv[x])
+            continue;
+        if (memcmp(before->V + x * dim, after->V + x * dim, dim * sizeof(float)) ||
+            memcmp(before->b + x, after->b + x, sizeof(float)) ||
+            (before->has_state && (memcmp(before->AV + x * dim, after->AV + x * dim, dim * sizeof(float)) ||
+                                   memcmp(before->Ab + x, after->Ab + x, sizeof(float)))))
+            fail_msg("%s: untouched item %zu changed", what, x);
+    }
+}
+
+/* ------------------------------------------------------------ initial tables */
+
+static void test_initial_tables(void **state)
+{
+    (void)state;
+    static const uint32_t dims[] = {1, 8, 13};
+    static const uint64_t seeds[] = {0, 1, UINT64_C(0xDEADBEEFCAFEF00D)};
+    for (size_t k = 0; k < 3; ++k) {
+        wl_model_options o;
+        model_options(&o, 50, 80, dims[k], seeds[k], WL_OPTIMIZER_ADAGRAD, 0.05f);
+        wl_model *m = model_new(ctxs[0], &o);
+        ref_model r;
+        ref_model_create(&r, &o);
+        snap s;
+        snap_take(m, &o, &s);
+        const float lim = 0.5f / (float)o.dim;
+        for (size_t e = 0; e < s.nu; ++e)
+            assert_true(r.U[e] >= -lim && r.U[e] < lim); /* the reference itself: in [-0.5/dim, 0.5/dim) */
+        if (memcmp(s.U, r.U, s.nu * sizeof(float)) || memcmp(s.V, r.V, s.nv * sizeof(float)))
+            fail_msg("dim %u seed %llu: initial U or V differ from the reference", o.dim, (unsigned long long)o.seed);
+        for (size_t i = 0; i < s.ni; ++i)
+            assert_true(s.b[i] == 0.0f && s.Ab[i] == 1.0f);
+        for (size_t e = 0; e < s.nu; ++e)
+            assert_true(s.AU[e] == 1.0f);
+        for (size_t e = 0; e < s.nv; ++e)
+            assert_true(s.AV[e] == 1.0f);
+        snap_free(&s);
+        ref_model_free(&r);
+        wl_model_destroy(m);
+    }
+    /* a known value of the generator, so that the reference cannot drift with the library */
+    assert_true(ref_mix64(0) == UINT64_C(0xE220A8397B1DCDAF));
+}
+
+/* ------------------------------------------------------------ steps against the reference */
+
+typedef struct step_case {
+    int mode;
+    wl_optimizer opt;
+    int item_bias;
+    wl_reduction red;
+    float l2u, l2i;
+    int known;
+    float margin;
+    wl_weighting weighting;
+    uint32_t dim;
+} step_case;
+
+static void run_step_case(const step_case *k, int steps, uint64_t seed)
+{
+    wl_model_options o;
+    model_options(&o, 50, 80, k->dim, seed, k->opt, k->opt == WL_OPTIMIZER_SGD ? 0.2f : 0.1f);
+    o.item_bias = k->item_bias;
+    o.l2_users = k->l2u;
+    o.l2_items = k->l2i;
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    lo.reduction = k->red;
+    lo.margin = k->margin;
+    lo.weighting = k->weighting;
+
+    char what[256];
+    snprintf(what, sizeof what, "%s, %s, bias %d, %s, l2 %g/%g, known %d, margin %g, %s, dim %u", mode_names[k->mode],
+             k->opt == WL_OPTIMIZER_SGD ? "sgd" : "adagrad", k->item_bias, k->red == WL_REDUCE_SUM ? "sum" : "mean",
+             (double)k->l2u, (double)k->l2i, k->known, (double)k->margin,
+             k->weighting == WL_WEIGHT_LOG ? "log" : "harmonic", k->dim);
+
+    wl_model *m = model_new(ctxs[0], &o);
+    ref_model r;
+    ref_model_create(&r, &o);
+    if (k->known) {
+        uint64_t *indptr;
+        int32_t *items;
+        make_known(o.num_users, o.num_items, 6, seed + 99, &indptr, &items);
+        check_ok(m, wl_model_set_known(m, indptr, items), "wl_model_set_known");
+        ref_model_set_known(&r, indptr, items);
+        free(indptr);
+        free(items);
+    }
+    snap before;
+    snap_take(m, &o, &before);
+    assert_close_to_ref(&before, &r, what);
+
+    uint64_t stopped_deep = 0, total_offenders = 0;
+    for (int step = 0; step < steps; ++step) {
+        char label[320];
+        snprintf(label, sizeof label, "%s, step %d", what, step + 1);
+        batch x;
+        batch_make(&x, &o, k->mode, 64, 8, seed * 1000 + (uint64_t)step, 20, k->mode == MODE_SAMPLED ? 80 : 60);
+        int64_t stop[64];
+        wl_step_result want, got;
+        ref_model_step(&r, &lo, x.rows, x.users, x.positives, x.negatives, x.expanded, &want, stop);
+        memset(&got, 0xA5, sizeof got);
+        const wl_status s = wl_model_step(m, &lo, &x.b, &got);
+        if (s != WL_SUCCESS)
+            fail_msg("%s: wl_model_step: %s: %s", label, wl_status_string(s), wl_context_last_error(ctxs[0]));
+        assert_result(&got, &want, label);
+        snap after;
+        snap_take(m, &o, &after);
+        assert_close_to_ref(&after, &r, label);
+        unsigned char tu[50] = {0}, tv[80] = {0};
+        touched_rows(&x, stop, tu, tv);
+        assert_untouched(&before, &after, tu, tv, o.dim, label);
+        if (!k->item_bias)
+            for (size_t i = 0; i < after.ni; ++i)
+                if (after.b[i] != 0.0f)
+                    fail_msg("%s: item_bias 0 but b[%zu] = %g", label, i, (double)after.b[i]);
+        if (k->mode == MODE_ROWS && step == 0 && k->margin >= 1.0f &&
+            !ref_model_is_known(&r, x.users[1], x.positives[0]))
+            assert_true(stop[1] == 0); /* the crafted repeat: an item both a positive and an offender */
+        for (size_t row = 0; row < x.rows; ++row)
+            stopped_deep += stop[row] > 0;
+        total_offenders += want.offenders;
+        ref_sync(&r, &after);
+        snap_free(&before);
+        before = after;
+        batch_free(&x);
+    }
+    assert_true(total_offenders > 0);
+    if (k->margin < 0.5f)
+        assert_true(stopped_deep > 0); /* the cases do exercise scans beyond the first candidate */
+    snap_free(&before);
+    ref_model_free(&r);
+    wl_model_destroy(m);
+}
+
+static void test_steps(void **state)
+{
+    (void)state;
+    int n = 0;
+    for (int mode = 0; mode < 3; ++mode)
+        for (int opt = 0; opt < 2; ++opt)
+            for (int bias = 0; bias < 2; ++bias)
+                for (int red = 0; red < 2; ++red, ++n) {
+                    step_case k = {mode,
+                                   opt ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD,
+                                   bias,
+                                   red ? WL_REDUCE_MEAN : WL_REDUCE_SUM,
+                                   (n % 3) ? 0.01f : 0.0f,
+                                   (n % 2) ? 0.02f : 0.0f,
+                                   (n % 4) < 2,
+                                   (n % 2) ? 0.0f : 1.0f,
+                                   (n % 5) == 3 ? WL_WEIGHT_HARMONIC : WL_WEIGHT_LOG,
+                                   (n % 2) ? 8u : 16u};
+                    run_step_case(&k, 3, 100 + (uint64_t)n);
+                }
+}
+
+/* ------------------------------------------------------------ finite differences */
+
+/* Perturb one float of the reference and return the loss with the stops fixed; -1 in *ok if a stop moved. */
+static double perturbed_loss(ref_model *r, float *w, float value, const wl_loss_options *lo, const batch *x,
+                             const int64_t *stop, int *ok)
+{
+    const float saved = *w;
+    *w = value;
+    int64_t s2[64];
+    ref_model_scan(r, lo, x->rows, x->users, x->positives, x->negatives, x->expanded, NULL, s2);
+    if (memcmp(s2, stop, x->rows * sizeof *stop))
+        *ok = 0;
+    const double l = ref_model_fixed_loss(r, lo, x->rows, x->users, x->positives, x->negatives, x->expanded, stop);
+    *w = saved;
+    return l;
+}
+
+static void test_finite_differences(void **state)
+{
+    (void)state;
+    for (int red = 0; red < 2; ++red) {
+        wl_model_options o;
+        model_options(&o, 50, 80, 8, 7 + (uint64_t)red, WL_OPTIMIZER_SGD, 1.0f); /* lr 1: the step is -G */
+        wl_loss_options lo;
+        wl_loss_options_default(&lo, o.num_items);
+        lo.margin = 0.0f;
+        lo.reduction = red ? WL_REDUCE_MEAN : WL_REDUCE_SUM;
+        wl_model *m = model_new(ctxs[0], &o);
+        ref_model r;
+        ref_model_create(&r, &o);
+        batch x;
+        batch_make(&x, &o, MODE_ROWS, 64, 8, 4242 + (uint64_t)red, 20, 60);
+        int64_t stop[64];
+        ref_model_scan(&r, &lo, x.rows, x.users, x.positives, x.negatives, x.expanded, NULL, stop);
+        snap before, after;
+        snap_take(m, &o, &before);
+        wl_step_result res;
+        check_ok(m, wl_model_step(m, &lo, &x.b, &res), "wl_model_step");
+        snap_take(m, &o, &after);
+
+        /* entries: the user, positive and offender of the first few stopped rows, and their biases */
+        int checked = 0;
+        for (size_t row = 0; row < x.rows && checked < 24; ++row) {
+            if (stop[row] < 0)
+                continue;
+            const int32_t u = x.users[row], i = x.positives[row], c = x.expanded[row * 8 + (size_t)stop[row]];
+            struct {
+                float *ref, *dev_before, *dev_after;
+                const char *name;
+                long index;
+            } e[] = {
+                {r.U + (size_t)u * 8 + row % 8, before.U + (size_t)u * 8 + row % 8, after.U + (size_t)u * 8 + row % 8,
+                 "U", (long)u},
+                {r.V + (size_t)i * 8 + row % 8, before.V + (size_t)i * 8 + row % 8, after.V + (size_t)i * 8 + row % 8,
+                 "V", (long)i},
+                {r.V + (size_t)c * 8 + row % 8, before.V + (size_t)c * 8 + row % 8, after.V + (size_t)c * 8 + row % 8,
+                 "V", (long)c},
+                {r.b + i, before.b + i, after.b + i, "b", (long)i},
+                {r.b + c, before.b + c, after.b + c, "b", (long)c},
+            };
+            for (size_t t = 0; t < sizeof e / sizeof e[0]; ++t) {
+                const float w0 = *e[t].ref, h = 1e-3f;
+                int ok = 1;
+                const float wp = w0 + h, wm = w0 - h;
+                const double lp = perturbed_loss(&r, e[t].ref, wp, &lo, &x, stop, &ok);
+                const double lm = perturbed_loss(&r, e[t].ref, wm, &lo, &x, stop, &ok);
+                if (!ok)
+                    continue; /* a stop moved under the perturbation: the loss is not smooth there */
+                const double fd = (lp - lm) / ((double)wp - (double)wm);
+                const double g = (double)*e[t].dev_before - (double)*e[t].dev_after;
+                if (!(fabs(g - fd) <= 2e-4 * fabs(fd) + 2e-7))
+                    fail_msg("%s: d loss / d %s[%ld] (row %zu): step gives %.9g, finite difference %.9g",
+                             red ? "mean" : "sum", e[t].name, e[t].index, row, g, fd);
+                checked++;
+            }
+        }
+        assert_true(checked >= 10);
+        snap_free(&before);
+        snap_free(&after);
+        batch_free(&x);
+        ref_model_free(&r);
+        wl_model_destroy(m);
+    }
+}
+
+/* ------------------------------------------------------------ shared = per-row, determinism, plans */
+
+static void test_shared_equals_rows(void **state)
+{
+    (void)state;
+    for (int opt = 0; opt < 2; ++opt) {
+        wl_model_options o;
+        model_options(&o, 50, 80, 12, 11, opt ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD, 0.1f);
+        o.l2_items = 0.01f;
+        wl_loss_options lo;
+        wl_loss_options_default(&lo, o.num_items);
+        lo.margin = 0.0f;
+        lo.reduction = WL_REDUCE_MEAN;
+        wl_model *ms = model_new(ctxs[0], &o), *mr = model_new(ctxs[0], &o);
+        for (int step = 0; step < 3; ++step) {
+            batch x;
+            batch_make(&x, &o, MODE_SHARED, 64, 8, 77 + (uint64_t)step, 30, 80);
+            wl_batch rows = x.b;
+            rows.shared_negatives = 0;
+            rows.neg_items = x.expanded;
+            wl_step_result a, b;
+            check_ok(ms, wl_model_step(ms, &lo, &x.b, &a), "wl_model_step(shared)");
+            check_ok(mr, wl_model_step(mr, &lo, &rows, &b), "wl_model_step(per-row)");
+            assert_true(a.offenders == b.offenders && a.scores == b.scores && a.loss == b.loss);
+            batch_free(&x);
+        }
+        snap a, b;
+        snap_take(ms, &o, &a);
+        snap_take(mr, &o, &b);
+        assert_snap_equal(&a, &b, "shared vs per-row candidates");
+        snap_free(&a);
+        snap_free(&b);
+        wl_model_destroy(ms);
+        wl_model_destroy(mr);
+    }
+}
+
+/* A few steps of every kind on a new model on c; *out is its final state. wait: r NULL for odd steps (the call
+ * does not wait, and the id arrays are scribbled over right after it: the library must have copied them). */
+static void train(wl_context *c, const wl_model_options *o, uint64_t key_base, int no_wait, snap *out)
+{
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o->num_items);
+    lo.margin = 0.0f;
+    wl_model *m = model_new(c, o);
+    uint64_t *indptr;
+    int32_t *items;
+    make_known(o->num_users, o->num_items, 4, 5, &indptr, &items);
+    check_ok(m, wl_model_set_known(m, indptr, items), "wl_model_set_known");
+    free(indptr);
+    free(items);
+    for (int step = 0; step < 6; ++step) {
+        batch x;
+        batch_make(&x, o, step % 3, 64, 8, 500 + (uint64_t)step, 30, 80);
+        x.b.sample_key = key_base + (uint64_t)step;
+        wl_step_result r;
+        const int nowait = no_wait && (step & 1);
+        check_ok(m, wl_model_step(m, &lo, &x.b, nowait ? NULL : &r), "wl_model_step");
+        if (nowait) {
+            wlt_fill_sentinel_i32(x.users, x.rows);
+            wlt_fill_sentinel_i32(x.positives, x.rows);
+            if (x.neg)
+                wlt_fill_sentinel_i32(x.neg, x.mode == MODE_SHARED ? x.negatives : x.rows * x.negatives);
+        }
+        batch_free(&x);
+    }
+    snap_take(m, o, out);
+    wl_model_destroy(m);
+}
+
+static void test_determinism_and_plans(void **state)
+{
+    (void)state;
+    for (int opt = 0; opt < 2; ++opt) {
+        wl_model_options o;
+        model_options(&o, 50, 80, 16, 21, opt ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD, 0.1f);
+        o.l2_users = 0.01f;
+        snap first, again;
+        train(ctxs[0], &o, 1, 0, &first);
+        train(ctxs[0], &o, 1, 1, &again);
+        assert_snap_equal(&first, &again, "two runs (the second not waiting on odd steps)");
+        snap_free(&again);
+        for (int p = 1; p < WLT_PLANS; ++p) {
+            snap other;
+            train(ctxs[p], &o, 1, 0, &other);
+            char what[64];
+            snprintf(what, sizeof what, "plan %s vs plan %s", wlt_plan_names[p], wlt_plan_names[0]);
+            assert_snap_equal(&first, &other, what);
+            snap_free(&other);
+        }
+        /* the sampler: same (seed, key) same tables; another key other tables */
+        train(ctxs[0], &o, 2, 0, &again);
+        if (snap_equal(&first, &again))
+            fail_msg("another sample_key gives the same tables");
+        snap_free(&again);
+        snap_free(&first);
+    }
+}
+
+/* The cl form: ids in device buffers from `offset`, sampled rows numbered from 0 within the call. */
+static void test_step_cl(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    model_options(&o, 50, 80, 8, 31, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    lo.margin = 0.0f;
+    wl_model *m = model_new(ctxs[0], &o);
+    ref_model r;
+    ref_model_create(&r, &o);
+    cl_context cx = wl_context_cl_context(ctxs[0]);
+    const size_t offset = 5, rows = 40, negatives = 6;
+    for (int mode = 0; mode < 3; mode += 2) { /* per-row and sampled */
+        batch x;
+        batch_make(&x, &o, mode, offset + rows, negatives, 900 + (uint64_t)mode, 30, 80);
+        cl_mem users = wlt_make_buffer(cx, x.rows * sizeof(int32_t), x.users);
+        cl_mem pos = wlt_make_buffer(cx, x.rows * sizeof(int32_t), x.positives);
+        cl_mem neg = mode == MODE_ROWS ? wlt_make_buffer(cx, x.rows * negatives * sizeof(int32_t), x.neg) : NULL;
+        wl_batch_cl bc = {rows, offset, users, pos, negatives, neg, 0, x.key};
+        int32_t *cands = wlt_alloc(rows * negatives * sizeof(int32_t));
+        for (size_t row = 0; row < rows; ++row)
+            for (size_t j = 0; j < negatives; ++j)
+                cands[row * negatives + j] = mode == MODE_ROWS ? x.neg[(offset + row) * negatives + j]
+                                                               : ref_sample(o.seed, x.key, row, j, o.num_items,
+                                                                            x.positives[offset + row]);
+        wl_step_result want, got;
+        ref_model_step(&r, &lo, rows, x.users + offset, x.positives + offset, negatives, cands, &want, NULL);
+        cl_event done = NULL;
+        const wl_status s = wl_model_step_cl(m, &lo, &bc, &got, 0, NULL, &done);
+        if (s != WL_SUCCESS)
+            fail_msg("wl_model_step_cl: %s: %s", wl_status_string(s), wl_context_last_error(ctxs[0]));
+        if (done) {
+            WLT_CHECK_CL(clWaitForEvents(1, &done));
+            clReleaseEvent(done);
+        }
+        assert_result(&got, &want, mode_names[mode]);
+        snap after;
+        snap_take(m, &o, &after);
+        assert_close_to_ref(&after, &r, mode_names[mode]);
+        ref_sync(&r, &after);
+        snap_free(&after);
+        free(cands);
+        clReleaseMemObject(users);
+        clReleaseMemObject(pos);
+        if (neg)
+            clReleaseMemObject(neg);
+        batch_free(&x);
+    }
+    ref_model_free(&r);
+    wl_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ the sampler on the host */
+
+static void test_sampler(void **state)
+{
+    (void)state;
+    /* never the positive, always in range, for every positive of a small catalogue */
+    for (uint32_t ni = 2; ni <= 9; ++ni)
+        for (uint32_t i = 0; i < ni; ++i)
+            for (uint64_t row = 0; row < 50; ++row)
+                for (uint64_t j = 0; j < 20; ++j) {
+                    const int32_t c = ref_sample(3, 4, row, j, ni, (int32_t)i);
+                    assert_true(c >= 0 && (uint32_t)c < ni && c != (int32_t)i);
+                }
+    /* uniform over the other items: chi-square with 18 degrees of freedom (p = 0.001 at 42.31) */
+    const uint32_t ni = 20;
+    const int32_t positive = 7;
+    uint64_t count[20] = {0};
+    const uint64_t draws_per_row = 50, rows = 4000;
+    for (uint64_t row = 0; row < rows; ++row)
+        for (uint64_t j = 0; j < draws_per_row; ++j)
+            count[ref_sample(12345, 678, row, j, ni, positive)]++;
+    assert_true(count[positive] == 0);
+    const double expect = (double)(rows * draws_per_row) / (double)(ni - 1);
+    double chi2 = 0.0;
+    for (uint32_t x = 0; x < ni; ++x)
+        if ((int32_t)x != positive)
+            chi2 += ((double)count[x] - expect) * ((double)count[x] - expect) / expect;
+    if (!(chi2 < 42.31))
+        fail_msg("sampler not uniform: chi-square %.2f with 18 degrees of freedom", chi2);
+    /* the key and the seed matter */
+    int differ_key = 0, differ_seed = 0;
+    for (uint64_t j = 0; j < 64; ++j) {
+        differ_key += ref_sample(1, 2, 0, j, 1000, 0) != ref_sample(1, 3, 0, j, 1000, 0);
+        differ_seed += ref_sample(1, 2, 0, j, 1000, 0) != ref_sample(2, 2, 0, j, 1000, 0);
+    }
+    assert_true(differ_key > 50 && differ_seed > 50);
+}
+
+/* ------------------------------------------------------------ recommend and rank */
+
+static void test_recommend_rank(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    model_options(&o, 50, 80, 8, 41, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    wl_model *m = model_new(ctxs[0], &o);
+    ref_model r;
+    ref_model_create(&r, &o);
+    /* train a little, then take the device's tables as the reference's */
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    for (int step = 0; step < 3; ++step) {
+        batch x;
+        batch_make(&x, &o, MODE_SAMPLED, 64, 8, 300 + (uint64_t)step, 50, 80);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    /* ties: items 10, 3 and 60 identical (vector and bias), so user scores tie exactly */
+    snap s;
+    snap_take(m, &o, &s);
+    memcpy(s.V + 10 * 8, s.V + 3 * 8, 8 * sizeof(float));
+    memcpy(s.V + 60 * 8, s.V + 3 * 8, 8 * sizeof(float));
+    s.b[10] = s.b[60] = s.b[3];
+    check_ok(m, wl_model_write(m, WL_TABLE_ITEMS, s.V), "wl_model_write(items)");
+    check_ok(m, wl_model_write(m, WL_TABLE_ITEM_BIAS, s.b), "wl_model_write(bias)");
+    ref_sync(&r, &s);
+    /* known: random, plus user 0 knows all but 3 items (padding), user 1 knows nothing */
+    uint64_t *indptr;
+    int32_t *items;
+    make_known(o.num_users, o.num_items, 5, 17, &indptr, &items);
+    uint64_t *ip2 = wlt_alloc((o.num_users + (size_t)1) * sizeof(uint64_t));
+    int32_t *it2 = wlt_alloc(((size_t)indptr[o.num_users] + o.num_items) * sizeof(int32_t));
+    size_t n = 0;
+    ip2[0] = 0;
+    for (uint32_t x = 0; x < o.num_items; ++x)
+        if (x != 5 && x != 40 && x != 79)
+            it2[n++] = (int32_t)x;
+    ip2[1] = n;
+    ip2[2] = n;
+    for (uint32_t u = 2; u < o.num_users; ++u) {
+        for (uint64_t t = indptr[u]; t < indptr[u + 1]; ++t)
+            it2[n++] = items[t];
+        ip2[u + 1] = n;
+    }
+    check_ok(m, wl_model_set_known(m, ip2, it2), "wl_model_set_known");
+    ref_model_set_known(&r, ip2, it2);
+
+    size_t nq = o.num_users;
+    int32_t *users = wlt_alloc(nq * sizeof(int32_t));
+    for (size_t q = 0; q < nq; ++q)
+        users[q] = (int32_t)((q * 7) % o.num_users);
+    static const size_t ks[] = {1, 5, 80};
+    for (size_t kk = 0; kk < 3; ++kk)
+        for (int ex = 0; ex < 2; ++ex) {
+            const size_t k = ks[kk];
+            int32_t *gi = wlt_alloc(nq * k * sizeof(int32_t)), *wi = wlt_alloc(nq * k * sizeof(int32_t));
+            float *gs = wlt_alloc(nq * k * sizeof(float)), *ws = wlt_alloc(nq * k * sizeof(float));
+            ref_model_recommend(&r, nq, users, k, ex, wi, ws);
+            wlt_fill_sentinel_i32(gi, nq * k);
+            wlt_fill_sentinel(gs, nq * k);
+            check_ok(m, wl_model_recommend(m, nq, users, k, ex, gi, gs), "wl_model_recommend");
+            size_t bad = wlt_first_i32_mismatch(gi, wi, nq * k);
+            if (bad < nq * k)
+                fail_msg("recommend k %zu exclude %d: user %d slot %zu: item %d, reference %d", k, ex,
+                         (int)users[bad / k], bad % k, (int)gi[bad], (int)wi[bad]);
+            bad = wlt_first_value_mismatch(gs, ws, nq * k);
+            if (bad < nq * k)
+                fail_msg("recommend k %zu exclude %d: user %d slot %zu: score %.9g, reference %.9g", k, ex,
+                         (int)users[bad / k], bad % k, (double)gs[bad], (double)ws[bad]);
+            if (k == 80 && ex) /* user 0 (query 0): 3 items, then padding */
+                assert_true(gi[3] == -1 && gs[3] == -INFINITY && gi[79] == -1 && gi[2] >= 0);
+            /* scores may be NULL */
+            wlt_fill_sentinel_i32(gi, nq * k);
+            check_ok(m, wl_model_recommend(m, nq, users, k, ex, gi, NULL), "wl_model_recommend(no scores)");
+            assert_true(wlt_first_i32_mismatch(gi, wi, nq * k) == nq * k);
+            free(gi);
+            free(wi);
+            free(gs);
+            free(ws);
+        }
+    /* the tie itself: for user 1 (no known), the three equal items appear in index order */
+    {
+        int32_t all[80], u1 = 1;
+        check_ok(m, wl_model_recommend(m, 1, &u1, 80, 1, all, NULL), "wl_model_recommend");
+        int seen = 0;
+        static const int32_t order[3] = {3, 10, 60};
+        for (size_t t = 0; t < 80; ++t) {
+            if (all[t] == 3 || all[t] == 10 || all[t] == 60) {
+                assert_true(seen < 3 && all[t] == order[seen]);
+                seen++;
+            }
+        }
+        assert_true(seen == 3);
+    }
+    /* rank: every (user, item) pair of a few users, both exclude_known */
+    const size_t np = 10 * (size_t)o.num_items;
+    int32_t *pu = wlt_alloc(np * sizeof(int32_t)), *pi = wlt_alloc(np * sizeof(int32_t));
+    for (size_t q = 0; q < np; ++q) {
+        pu[q] = (int32_t)((q / o.num_items) * 5);
+        pi[q] = (int32_t)(q % o.num_items);
+    }
+    uint32_t *gr = wlt_alloc(np * sizeof(uint32_t)), *wr = wlt_alloc(np * sizeof(uint32_t));
+    for (int ex = 0; ex < 2; ++ex) {
+        ref_model_rank(&r, np, pu, pi, ex, wr);
+        memset(gr, 0xEE, np * sizeof(uint32_t));
+        check_ok(m, wl_model_rank(m, np, pu, pi, ex, gr), "wl_model_rank");
+        for (size_t q = 0; q < np; ++q)
+            if (gr[q] != wr[q])
+                fail_msg("rank exclude %d: user %d item %d: %u, reference %u", ex, (int)pu[q], (int)pi[q], gr[q],
+                         wr[q]);
+    }
+    free(gr);
+    free(wr);
+    free(pu);
+    free(pi);
+    free(users);
+    free(indptr);
+    free(items);
+    free(ip2);
+    free(it2);
+    snap_free(&s);
+    ref_model_free(&r);
+    wl_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ table and state I/O */
+
+static void test_io(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    model_options(&o, 50, 80, 8, 51, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    wl_model *m = model_new(ctxs[0], &o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    for (int step = 0; step < 2; ++step) {
+        batch x;
+        batch_make(&x, &o, MODE_SAMPLED, 64, 8, 600 + (uint64_t)step, 50, 80);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    snap s0;
+    snap_take(m, &o, &s0);
+    /* write then read: bitwise, including odd values */
+    float *U = wlt_alloc(s0.nu * sizeof(float));
+    ref_rng g;
+    ref_rng_seed(&g, 3);
+    for (size_t e = 0; e < s0.nu; ++e)
+        U[e] = (float)ref_rng_uniform(&g, -3.0, 3.0);
+    U[0] = -0.0f;
+    U[1] = 1e-40f; /* subnormal */
+    U[2] = 3.4e38f;
+    check_ok(m, wl_model_write(m, WL_TABLE_USERS, U), "wl_model_write(users)");
+    snap s1;
+    snap_take(m, &o, &s1);
+    assert_true(memcmp(s1.U, U, s0.nu * sizeof(float)) == 0);
+    /* that table's state is reset to 1; the others are as they were */
+    for (size_t e = 0; e < s0.nu; ++e)
+        assert_true(s1.AU[e] == 1.0f);
+    int trained = 0;
+    for (size_t e = 0; e < s0.nu; ++e)
+        trained += s0.AU[e] != 1.0f;
+    assert_true(trained > 0); /* so the reset was observable */
+    assert_true(memcmp(s1.V, s0.V, s0.nv * sizeof(float)) == 0 && memcmp(s1.AV, s0.AV, s0.nv * sizeof(float)) == 0);
+    assert_true(memcmp(s1.b, s0.b, s0.ni * sizeof(float)) == 0 && memcmp(s1.Ab, s0.Ab, s0.ni * sizeof(float)) == 0);
+    /* items, bias: write resets their state too */
+    check_ok(m, wl_model_write(m, WL_TABLE_ITEMS, s0.V), "wl_model_write(items)");
+    check_ok(m, wl_model_write(m, WL_TABLE_ITEM_BIAS, s0.b), "wl_model_write(bias)");
+    snap s2;
+    snap_take(m, &o, &s2);
+    for (size_t e = 0; e < s0.nv; ++e)
+        assert_true(s2.AV[e] == 1.0f);
+    for (size_t e = 0; e < s0.ni; ++e)
+        assert_true(s2.Ab[e] == 1.0f);
+    assert_true(memcmp(s2.V, s0.V, s0.nv * sizeof(float)) == 0 && memcmp(s2.b, s0.b, s0.ni * sizeof(float)) == 0);
+    /* state round trip: a model restored from tables and state continues exactly as the original */
+    check_ok(m, wl_model_write(m, WL_TABLE_USERS, s0.U), "wl_model_write(users)");
+    check_ok(m, wl_model_write_state(m, WL_TABLE_USERS, s0.AU), "wl_model_write_state(users)");
+    check_ok(m, wl_model_write_state(m, WL_TABLE_ITEMS, s0.AV), "wl_model_write_state(items)");
+    check_ok(m, wl_model_write_state(m, WL_TABLE_ITEM_BIAS, s0.Ab), "wl_model_write_state(bias)");
+    snap s3;
+    snap_take(m, &o, &s3);
+    assert_snap_equal(&s3, &s0, "tables and state written back");
+    wl_model *m2 = model_new(ctxs[0], &o);
+    check_ok(m2, wl_model_write(m2, WL_TABLE_USERS, s0.U), "write");
+    check_ok(m2, wl_model_write(m2, WL_TABLE_ITEMS, s0.V), "write");
+    check_ok(m2, wl_model_write(m2, WL_TABLE_ITEM_BIAS, s0.b), "write");
+    check_ok(m2, wl_model_write_state(m2, WL_TABLE_USERS, s0.AU), "write_state");
+    check_ok(m2, wl_model_write_state(m2, WL_TABLE_ITEMS, s0.AV), "write_state");
+    check_ok(m2, wl_model_write_state(m2, WL_TABLE_ITEM_BIAS, s0.Ab), "write_state");
+    batch x;
+    batch_make(&x, &o, MODE_ROWS, 64, 8, 700, 50, 80);
+    wl_step_result r1, r2;
+    check_ok(m, wl_model_step(m, &lo, &x.b, &r1), "step");
+    check_ok(m2, wl_model_step(m2, &lo, &x.b, &r2), "step");
+    batch_free(&x);
+    snap a, b;
+    snap_take(m, &o, &a);
+    snap_take(m2, &o, &b);
+    assert_snap_equal(&a, &b, "a restored model's next step");
+    assert_true(r1.loss == r2.loss && r1.offenders == r2.offenders && r1.scores == r2.scores);
+    snap_free(&a);
+    snap_free(&b);
+    wl_model_destroy(m2);
+
+    /* SGD has no state to read */
+    wl_model_options os = o;
+    os.optimizer = WL_OPTIMIZER_SGD;
+    wl_model *ms = model_new(ctxs[0], &os);
+    float *tmp = wlt_alloc(s0.nv * sizeof(float));
+    for (int t = 0; t < 3; ++t)
+        assert_int_equal(wl_model_read_state(ms, (wl_table)t, tmp), WL_ERROR_INVALID_ARGUMENT);
+    free(tmp);
+    wl_model_destroy(ms);
+
+    free(U);
+    snap_free(&s0);
+    snap_free(&s1);
+    snap_free(&s2);
+    snap_free(&s3);
+    wl_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void test_errors_options(void **state)
+{
+    (void)state;
+    wl_context *c = ctxs[0];
+    wl_model_options good;
+    model_options(&good, 50, 80, 8, 1, WL_OPTIMIZER_ADAGRAD, 0.05f);
+    wl_model *m = NULL;
+    assert_int_equal(wl_model_create(c, NULL, &m), WL_ERROR_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_int_equal(wl_model_create(c, &good, NULL), WL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(wl_model_create(NULL, &good, &m), WL_ERROR_INVALID_ARGUMENT);
+    for (int k = 0; k < 14; ++k) {
+        wl_model_options o = good;
+        switch (k) {
+        case 0: o.dim = 0; break;
+        case 1: o.num_items = 1; break;
+        case 2: o.num_items = 0; break;
+        case 3: o.num_users = 0; break;
+        case 4: o.learning_rate = 0.0f; break;
+        case 5: o.learning_rate = -0.1f; break;
+        case 6: o.learning_rate = NAN; break;
+        case 7: o.learning_rate = INFINITY; break;
+        case 8: o.l2_users = -1e-3f; break;
+        case 9: o.l2_items = -1e-3f; break;
+        case 10: o.l2_users = NAN; break;
+        case 11: o.l2_items = INFINITY; break;
+        case 12: o.optimizer = (wl_optimizer)2; break;
+        default: o.optimizer = (wl_optimizer)-1; break;
+        }
+        m = NULL;
+        const wl_status s = wl_model_create(c, &o, &m);
+        if (s != WL_ERROR_INVALID_ARGUMENT)
+            fail_msg("bad option case %d: %s, want invalid argument", k, wl_status_string(s));
+        assert_null(m);
+    }
+    /* the boundaries that are fine */
+    wl_model_options o = good;
+    o.num_users = 1;
+    o.num_items = 2;
+    o.dim = 1;
+    m = model_new(c, &o);
+    wl_model_destroy(m);
+    wl_model_destroy(NULL);
+}
+
+/* A refused call changed nothing: the tables, the state and the known positives (via rank with exclude_known). */
+typedef struct guard {
+    wl_model *m;
+    wl_model_options o;
+    snap before;
+    int32_t users[80];
+    int32_t items[80];
+    uint32_t rank_before[80];
+} guard;
+
+static void guard_init(guard *g, wl_model *m, const wl_model_options *o)
+{
+    g->m = m;
+    g->o = *o;
+    snap_take(m, o, &g->before);
+    for (int q = 0; q < 80; ++q) {
+        g->users[q] = 0;
+        g->items[q] = q;
+    }
+    check_ok(m, wl_model_rank(m, 80, g->users, g->items, 1, g->rank_before), "wl_model_rank");
+}
+
+static void guard_check(guard *g, wl_status s, const char *what)
+{
+    if (s != WL_ERROR_INVALID_ARGUMENT)
+        fail_msg("%s: %s, want invalid argument", what, wl_status_string(s));
+    snap now;
+    snap_take(g->m, &g->o, &now);
+    if (!snap_equal(&g->before, &now))
+        fail_msg("%s: a refused call changed the tables", what);
+    snap_free(&now);
+    uint32_t rank_now[80];
+    check_ok(g->m, wl_model_rank(g->m, 80, g->users, g->items, 1, rank_now), "wl_model_rank");
+    if (memcmp(rank_now, g->rank_before, sizeof rank_now))
+        fail_msg("%s: a refused call changed the known positives", what);
+}
+
+static void test_errors_calls(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    model_options(&o, 50, 80, 8, 61, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    wl_model *m = model_new(ctxs[0], &o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    /* a trained model with known positives (user 0 knows items 1, 2, 3) */
+    for (int step = 0; step < 2; ++step) {
+        batch x;
+        batch_make(&x, &o, MODE_SAMPLED, 64, 8, 800 + (uint64_t)step, 50, 80);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    uint64_t indptr[51];
+    int32_t kitems[3] = {1, 2, 3};
+    indptr[0] = 0;
+    for (int u = 1; u <= 50; ++u)
+        indptr[u] = 3;
+    check_ok(m, wl_model_set_known(m, indptr, kitems), "wl_model_set_known");
+    guard g;
+    guard_init(&g, m, &o);
+
+    /* ---- step */
+    batch x;
+    batch_make(&x, &o, MODE_ROWS, 16, 4, 801, 50, 80);
+    wl_step_result r;
+    wl_batch b = x.b;
+    guard_check(&g, wl_model_step(NULL, &lo, &b, &r), "step: NULL model");
+    guard_check(&g, wl_model_step(m, NULL, &b, &r), "step: NULL loss options");
+    guard_check(&g, wl_model_step(m, &lo, NULL, &r), "step: NULL batch");
+    b.users = NULL;
+    guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: NULL users");
+    b = x.b;
+    b.positives = NULL;
+    guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: NULL positives");
+    /* ids out of range, in the last row so that a check that stops early is caught */
+    const int32_t bad_users[] = {-1, 50, INT32_MAX, INT32_MIN};
+    for (size_t t = 0; t < 4; ++t) {
+        b = x.b;
+        const int32_t keep = x.users[15];
+        x.users[15] = bad_users[t];
+        guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: user out of range");
+        x.users[15] = keep;
+    }
+    const int32_t bad_items[] = {-1, 80, INT32_MAX};
+    for (size_t t = 0; t < 3; ++t) {
+        const int32_t keep = x.positives[15];
+        x.positives[15] = bad_items[t];
+        guard_check(&g, wl_model_step(m, &lo, &x.b, &r), "step: positive out of range");
+        x.positives[15] = keep;
+        const int32_t keep2 = x.neg[15 * 4 + 3];
+        x.neg[15 * 4 + 3] = bad_items[t];
+        guard_check(&g, wl_model_step(m, &lo, &x.b, &r), "step: candidate out of range");
+        x.neg[15 * 4 + 3] = keep2;
+        b = x.b;
+        b.shared_negatives = 1;
+        const int32_t keep3 = x.neg[3];
+        x.neg[3] = bad_items[t];
+        guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: shared candidate out of range");
+        x.neg[3] = keep3;
+    }
+    b = x.b;
+    b.negatives = 0;
+    guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: negatives 0");
+    b = x.b;
+    b.rows = SIZE_MAX / 2;
+    b.negatives = 4;
+    guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: rows x negatives overflows");
+    b = x.b;
+    b.neg_items = NULL; /* sampled: still overflows */
+    b.rows = SIZE_MAX / 3;
+    b.negatives = 7;
+    guard_check(&g, wl_model_step(m, &lo, &b, &r), "step: rows x negatives overflows (sampled)");
+    {
+        /* no rows: nothing to do, nothing changes */
+        wl_batch empty = x.b;
+        empty.rows = 0;
+        wl_loss_options lo_mean = lo;
+        lo_mean.reduction = WL_REDUCE_MEAN;
+        memset(&r, 0xA5, sizeof r);
+        check_ok(m, wl_model_step(m, &lo_mean, &empty, &r), "step: 0 rows");
+        assert_true(r.offenders == 0 && r.scores == 0 && r.loss == 0.0);
+        snap now;
+        snap_take(m, &o, &now);
+        assert_snap_equal(&g.before, &now, "step: 0 rows");
+        snap_free(&now);
+    }
+    wl_loss_options lo_none = lo;
+    lo_none.reduction = WL_REDUCE_NONE;
+    guard_check(&g, wl_model_step(m, &lo_none, &x.b, &r), "step: WL_REDUCE_NONE");
+    batch_free(&x);
+
+    /* ---- step_cl: shape checks (ids in device buffers are the device's to read) */
+    {
+        cl_context cx = wl_context_cl_context(ctxs[0]);
+        int32_t ids[4] = {0, 1, 2, 3};
+        cl_mem bu = wlt_make_buffer(cx, sizeof ids, ids), bp = wlt_make_buffer(cx, sizeof ids, ids);
+        wl_batch_cl bc = {4, 0, bu, bp, 0, NULL, 0, 1};
+        guard_check(&g, wl_model_step_cl(m, &lo, &bc, &r, 0, NULL, NULL), "step_cl: negatives 0");
+        bc.negatives = 2;
+        guard_check(&g, wl_model_step_cl(m, &lo_none, &bc, &r, 0, NULL, NULL), "step_cl: WL_REDUCE_NONE");
+        bc.users = NULL;
+        guard_check(&g, wl_model_step_cl(m, &lo, &bc, &r, 0, NULL, NULL), "step_cl: NULL users");
+        guard_check(&g, wl_model_step_cl(m, &lo, NULL, &r, 0, NULL, NULL), "step_cl: NULL batch");
+        clReleaseMemObject(bu);
+        clReleaseMemObject(bp);
+    }
+
+    /* ---- known positives (CSR) */
+    uint64_t ip[51];
+    int32_t it[6];
+    const int32_t base_items[6] = {4, 9, 70, 0, 1, 79};
+    for (int k = 0; k < 6; ++k) {
+        memcpy(it, base_items, sizeof it);
+        ip[0] = 0;
+        ip[1] = 3; /* user 0: 4 9 70 */
+        for (int u = 2; u <= 50; ++u)
+            ip[u] = 6; /* user 1: 0 1 79 */
+        const char *what = "";
+        switch (k) {
+        case 0:
+            ip[0] = 1;
+            what = "set_known: indptr[0] != 0";
+            break;
+        case 1:
+            ip[30] = 5;
+            what = "set_known: indptr decreasing";
+            break;
+        case 2:
+            it[5] = 80;
+            what = "set_known: item out of range";
+            break;
+        case 3:
+            it[3] = -1;
+            what = "set_known: negative item";
+            break;
+        case 4:
+            it[1] = 4;
+            what = "set_known: duplicate item";
+            break;
+        default:
+            it[0] = 10;
+            what = "set_known: items descending";
+            break;
+        }
+        guard_check(&g, wl_model_set_known(m, ip, it), what);
+    }
+    guard_check(&g, wl_model_set_known(NULL, ip, it), "set_known: NULL model");
+    guard_check(&g, wl_model_set_known(m, NULL, it), "set_known: NULL indptr");
+    ip[0] = 0;
+    ip[1] = 3;
+    for (int u = 2; u <= 50; ++u)
+        ip[u] = 6;
+    guard_check(&g, wl_model_set_known(m, ip, NULL), "set_known: NULL items");
+
+    /* ---- recommend and rank */
+    int32_t users[2] = {0, 1}, out[160];
+    float sc[160];
+    uint32_t ranks[2];
+    guard_check(&g, wl_model_recommend(m, 2, users, 81, 0, out, sc), "recommend: k > num_items");
+    guard_check(&g, wl_model_recommend(m, 2, users, 0, 0, out, sc), "recommend: k 0");
+    guard_check(&g, wl_model_recommend(m, 2, NULL, 5, 0, out, sc), "recommend: NULL users");
+    guard_check(&g, wl_model_recommend(m, 2, users, 5, 0, NULL, sc), "recommend: NULL items");
+    guard_check(&g, wl_model_recommend(NULL, 2, users, 5, 0, out, sc), "recommend: NULL model");
+    users[1] = 50;
+    guard_check(&g, wl_model_recommend(m, 2, users, 5, 0, out, sc), "recommend: user out of range");
+    users[1] = -1;
+    guard_check(&g, wl_model_recommend(m, 2, users, 5, 0, out, sc), "recommend: negative user");
+    int32_t ritems[2] = {0, 5};
+    guard_check(&g, wl_model_rank(m, 2, users, ritems, 0, ranks), "rank: user out of range");
+    users[1] = 1;
+    ritems[1] = 80;
+    guard_check(&g, wl_model_rank(m, 2, users, ritems, 0, ranks), "rank: item out of range");
+    ritems[1] = -1;
+    guard_check(&g, wl_model_rank(m, 2, users, ritems, 0, ranks), "rank: negative item");
+    ritems[1] = 5;
+    guard_check(&g, wl_model_rank(m, 2, NULL, ritems, 0, ranks), "rank: NULL users");
+    guard_check(&g, wl_model_rank(m, 2, users, NULL, 0, ranks), "rank: NULL items");
+    guard_check(&g, wl_model_rank(m, 2, users, ritems, 0, NULL), "rank: NULL ranks");
+    guard_check(&g, wl_model_rank(NULL, 2, users, ritems, 0, ranks), "rank: NULL model");
+    /* n == 0 is fine, k == 0 too then */
+    check_ok(m, wl_model_recommend(m, 0, users, 0, 0, out, sc), "recommend: n 0, k 0");
+
+    /* ---- tables */
+    float *buf = wlt_alloc((size_t)o.num_items * o.dim * sizeof(float));
+    memcpy(buf, g.before.V, (size_t)o.num_items * o.dim * sizeof(float));
+    buf[0] += 1.0f;
+    static const int bad_tables[] = {3, -1, 1000};
+    for (size_t t = 0; t < 3; ++t) {
+        const wl_table bt = (wl_table)bad_tables[t];
+        guard_check(&g, wl_model_read(m, bt, buf), "read: bad table");
+        guard_check(&g, wl_model_write(m, bt, buf), "write: bad table");
+        guard_check(&g, wl_model_read_state(m, bt, buf), "read_state: bad table");
+        guard_check(&g, wl_model_write_state(m, bt, buf), "write_state: bad table");
+    }
+    guard_check(&g, wl_model_write(m, WL_TABLE_ITEMS, NULL), "write: NULL");
+    guard_check(&g, wl_model_write_state(m, WL_TABLE_ITEMS, NULL), "write_state: NULL");
+    guard_check(&g, wl_model_read(m, WL_TABLE_ITEMS, NULL), "read: NULL");
+    guard_check(&g, wl_model_read_state(m, WL_TABLE_ITEMS, NULL), "read_state: NULL");
+    guard_check(&g, wl_model_read(NULL, WL_TABLE_ITEMS, buf), "read: NULL model");
+    guard_check(&g, wl_model_write(NULL, WL_TABLE_ITEMS, buf), "write: NULL model");
+    free(buf);
+
+    /* after all that, the model still works: a step matches the reference from the device's tables */
+    ref_model rm;
+    ref_model_create(&rm, &o);
+    ref_sync(&rm, &g.before);
+    ref_model_set_known(&rm, indptr, kitems);
+    batch y;
+    batch_make(&y, &o, MODE_ROWS, 32, 4, 802, 50, 80);
+    wl_step_result want;
+    ref_model_step(&rm, &lo, y.rows, y.users, y.positives, y.negatives, y.expanded, &want, NULL);
+    check_ok(m, wl_model_step(m, &lo, &y.b, &r), "wl_model_step");
+    assert_result(&r, &want, "step after refused calls");
+    snap after;
+    snap_take(m, &o, &after);
+    assert_close_to_ref(&after, &rm, "step after refused calls");
+    snap_free(&after);
+    batch_free(&y);
+    ref_model_free(&rm);
+    snap_free(&g.before);
+    wl_model_destroy(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sampler),
+        cmocka_unit_test(test_initial_tables),
+        cmocka_unit_test(test_steps),
+        cmocka_unit_test(test_finite_differences),
+        cmocka_unit_test(test_shared_equals_rows),
+        cmocka_unit_test(test_determinism_and_plans),
+        cmocka_unit_test(test_step_cl),
+        cmocka_unit_test(test_recommend_rank),
+        cmocka_unit_test(test_io),
+        cmocka_unit_test(test_errors_options),
+        cmocka_unit_test(test_errors_calls),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
