@@ -149,8 +149,7 @@ void wl_context_destroy(wl_context *c)
     for (int i = 0; i < WL_SCRATCH_COUNT; ++i)
         if (c->scratch[i])
             clReleaseMemObject(c->scratch[i]);
-    if (c->weights.table)
-        clReleaseMemObject(c->weights.table);
+    wl_weight_table_release(&c->weights);
     if (c->queue)
         clReleaseCommandQueue(c->queue);
     if (c->context)

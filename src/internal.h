@@ -16,6 +16,15 @@
 #define WL_ERROR_SIZE 16384
 #define WL_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* Rank weights by offender index (trials j + 1) on the device, for the last
+ * (num_labels, negatives, weighting) they were made for. */
+typedef struct wl_weight_table {
+    cl_mem table;
+    uint64_t labels;
+    size_t count;
+    int kind;
+} wl_weight_table;
+
 struct wl_context {
     cl_context context;
     cl_device_id device;
@@ -46,13 +55,7 @@ struct wl_context {
     size_t scratch_size[WL_SCRATCH_COUNT];
     cl_event last;
 
-    /* the loss: rank weights for the last (num_labels, negatives, weighting) */
-    struct {
-        cl_mem table;
-        uint64_t labels;
-        size_t count;
-        int kind;
-    } weights;
+    wl_weight_table weights; /* the loss's */
 
     char error[WL_ERROR_SIZE];
 };
@@ -81,6 +84,12 @@ wl_status wl_plan_default(cl_device_id device, wl_plan *out);
 /* loss.c: the rank weight for an offender found after k trials, in double
  * (the loss's weight table and the model's use the same values) */
 double wl_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting);
+
+/* loss.c: the weight table for these options, rebuilt only when they change
+ * (the loss and the model step each keep one) */
+wl_status wl_weight_table_ensure(struct wl_context *c, wl_weight_table *w, const wl_loss_options *o,
+                                 size_t negatives);
+void wl_weight_table_release(wl_weight_table *w);
 
 /* loss.c: the options and shape check of wl_loss and wl_loss_cl (c may be NULL) */
 wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives);

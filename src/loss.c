@@ -76,15 +76,11 @@ wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t 
 
 /* ------------------------------------------------------------ the device path */
 
-/* The table of weights by offender index for these options; rebuilt only when they change. */
-static wl_status ensure_weights(wl_context *c, const wl_loss_options *o, size_t negatives)
+wl_status wl_weight_table_ensure(wl_context *c, wl_weight_table *w, const wl_loss_options *o, size_t negatives)
 {
-    if (c->weights.table && c->weights.labels == o->num_labels && c->weights.count == negatives &&
-        c->weights.kind == (int)o->weighting)
+    if (w->table && w->labels == o->num_labels && w->count == negatives && w->kind == (int)o->weighting)
         return WL_SUCCESS;
-    if (c->weights.table)
-        clReleaseMemObject(c->weights.table);
-    c->weights.table = NULL;
+    wl_weight_table_release(w);
     if (negatives * sizeof(float) > c->max_alloc)
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "the weight table needs %zu bytes; the device allows %llu",
                        negatives * sizeof(float), (unsigned long long)c->max_alloc);
@@ -95,17 +91,23 @@ static wl_status ensure_weights(wl_context *c, const wl_loss_options *o, size_t 
         table[j] = (float)wl_rank_weight(o->num_labels, (uint64_t)j + 1, o->weighting);
     cl_int err;
     /* a fresh buffer each time: a command of an earlier call may still read the old one */
-    c->weights.table = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
-                                      negatives * sizeof *table, table, &err);
+    cl_mem buf = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, negatives * sizeof *table,
+                                table, &err);
     free(table);
-    if (err != CL_SUCCESS) {
-        c->weights.table = NULL;
+    if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clCreateBuffer for the rank weights");
-    }
-    c->weights.labels = o->num_labels;
-    c->weights.count = negatives;
-    c->weights.kind = (int)o->weighting;
+    w->table = buf;
+    w->labels = o->num_labels;
+    w->count = negatives;
+    w->kind = (int)o->weighting;
     return WL_SUCCESS;
+}
+
+void wl_weight_table_release(wl_weight_table *w)
+{
+    if (w->table)
+        clReleaseMemObject(w->table);
+    memset(w, 0, sizeof *w);
 }
 
 /* Find the first row with a NaN or Inf; blocks. *bad = UINT32_MAX if none. */
@@ -164,7 +166,7 @@ static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t
     const int reduce = o->reduction != WL_REDUCE_NONE;
     if (rows == 0)
         return reduce ? wl_enqueue_fill(ch, b->loss, &zero, sizeof zero, sizeof zero) : wl_enqueue_marker(ch);
-    if (negatives && (st = ensure_weights(c, o, negatives)) != WL_SUCCESS)
+    if (negatives && (st = wl_weight_table_ensure(c, &c->weights, o, negatives)) != WL_SUCCESS)
         return st;
     const cl_ulong rows64 = rows, negatives64 = negatives;
     const cl_mem weights = negatives ? c->weights.table : NULL, neg = negatives ? b->neg : NULL;

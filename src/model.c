@@ -37,12 +37,7 @@ struct wl_model {
     cl_mem touched[2];             /* users, items: this step's touched rows (uint) */
     cl_mem control;                /* uint[CONTROL_COUNT], model_step.cl */
     cl_mem known_ptr, known_items; /* the known positives as CSR; NULL: none */
-    struct {
-        cl_mem table;
-        uint64_t labels;
-        size_t count;
-        int kind;
-    } weights;
+    wl_weight_table weights;
     /* a step failed after its scan but before its update: the accumulators and
      * flags may hold that scan's terms, so the next step clears them first */
     int dirty;
@@ -201,7 +196,7 @@ void wl_model_destroy(wl_model *m)
     release(&m->control);
     release(&m->known_ptr);
     release(&m->known_items);
-    release(&m->weights.table);
+    wl_weight_table_release(&m->weights);
     free(m);
 }
 
@@ -465,32 +460,6 @@ wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t 
 
 /* ------------------------------------------------------------ the step */
 
-/* The weight table by stop index for these loss options; rebuilt only when they change. */
-static wl_status ensure_weights(wl_model *m, const wl_loss_options *lo, size_t negatives)
-{
-    if (m->weights.table && m->weights.labels == lo->num_labels && m->weights.count == negatives &&
-        m->weights.kind == (int)lo->weighting)
-        return WL_SUCCESS;
-    wl_context *c = m->c;
-    float *table = malloc(negatives * sizeof *table);
-    if (!table)
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %zu rank weights", negatives);
-    for (size_t j = 0; j < negatives; ++j)
-        table[j] = (float)wl_rank_weight(lo->num_labels, (uint64_t)j + 1, lo->weighting);
-    /* a fresh buffer: a command of an earlier step may still read the old one */
-    cl_mem buf;
-    const wl_status st = new_buffer(c, negatives * sizeof *table, table, "the rank weights", &buf);
-    free(table);
-    if (st != WL_SUCCESS)
-        return st;
-    release(&m->weights.table);
-    m->weights.table = buf;
-    m->weights.labels = lo->num_labels;
-    m->weights.count = negatives;
-    m->weights.kind = (int)lo->weighting;
-    return WL_SUCCESS;
-}
-
 /* The checks both step forms share: loss options and the batch's shape. */
 static wl_status check_step(wl_model *m, const wl_loss_options *lo, const void *batch, size_t rows, size_t negatives)
 {
@@ -569,7 +538,7 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
     const wl_model_options *o = &m->o;
     wl_status st;
     cl_mem row_out;
-    if ((st = ensure_weights(m, lo, negatives)) != WL_SUCCESS)
+    if ((st = wl_weight_table_ensure(m->c, &m->weights, lo, negatives)) != WL_SUCCESS)
         return st;
     if (rows > SIZE_MAX / (4 * sizeof(cl_int)))
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%zu rows are too many for one step", rows);
