@@ -37,7 +37,7 @@ wl_status wl_plan_for_device(cl_device_id device, cl_device_type as_type, wl_pla
     memset(out, 0, sizeof *out);
     const int cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     /* A CPU walks a row with one core and a vector loop that stops at the
-     * offender; elsewhere a work-group shares a row (../README.md, Launch). */
+     * offender; elsewhere a work-group shares a row (README.md, "Launch plan"). */
     out->group_scan = !cpu;
     out->vector_width = cpu ? 8 : 4;
     /* Row scan on a CPU: test 4 x float8 per branch (one branch per two

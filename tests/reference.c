@@ -1,7 +1,7 @@
 /*
  * The C reference for the WARP loss (see reference.h). Written for
  * obviousness, not speed: every row is a plain loop over its negatives, in
- * the float32 operations README.md's "Semantics" prescribes.
+ * the float32 operations README.md's "Semantics of the loss" prescribes.
  */
 #include "reference.h"
 

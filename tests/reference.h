@@ -1,6 +1,6 @@
 /*
  * The C reference (the oracle) for the WARP loss, written straight from the
- * "Semantics" section of README.md: one plain loop per row, no tricks. Tests
+ * "Semantics of the loss" section of README.md: one plain loop per row, no tricks. Tests
  * compare the library against it; it shares no code with the library.
  *
  * Also: deterministic test inputs from a seed, in three regimes.
@@ -63,8 +63,7 @@ int ref_same_value(float a, float b);
 
 /* ------------------------------------------------------------ the embedding model */
 /*
- * The model of wl_model_* (README.md "The embedding model", and the shared
- * spec): plain loops on host copies of the tables, the gradient summed in
+ * The model of wl_model_* (README.md, "The embedding model"): plain loops on host copies of the tables, the gradient summed in
  * double. Does not validate arguments.
  */
 
@@ -94,7 +93,7 @@ void ref_model_free(ref_model *m);
 void ref_model_set_known(ref_model *m, const uint64_t *indptr, const int32_t *items);
 /* 1 if item x is a known positive of user u. */
 int ref_model_is_known(const ref_model *m, int32_t u, int32_t x);
-/* s(u, x) in float32 as the spec orders it. */
+/* s(u, x) in float32 in the order README.md gives (sequential dot product, then the bias). */
 float ref_model_score(const ref_model *m, int32_t u, int32_t x);
 
 /*

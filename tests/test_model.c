@@ -4,7 +4,7 @@
  * both optimizers, L2, item bias, known positives and both reductions;
  * untouched rows; finite differences; determinism across runs and launch
  * plans; the sampler; recommend and rank; table and state I/O; every
- * argument error of the spec with the tables unchanged after it.
+ * argument error README.md lists, with the tables unchanged after it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
