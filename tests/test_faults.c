@@ -7,7 +7,9 @@
  * the failed call, release every OpenCL object it made, and leave the
  * context usable: the next call equals the C reference. Calls the library
  * can do without (the zero-copy wrapping of host memory, the binary cache)
- * must instead succeed with right results.
+ * must instead succeed with right results. The same for every call of the
+ * embedding model's life (test_model_*): after a fault the model still
+ * trains exactly like a fresh copy of its tables.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,17 +54,28 @@ static int group_teardown(void **state)
 static void errors_for(wlf_kind k, cl_int err[2])
 {
     static const cl_int other[WLF_KIND_COUNT] = {
-        [WLF_PLATFORM_IDS] = CL_INVALID_VALUE,     [WLF_DEVICE_IDS] = CL_INVALID_PLATFORM,
-        [WLF_CONTEXT] = CL_DEVICE_NOT_AVAILABLE,   [WLF_QUEUE] = CL_INVALID_DEVICE,
-        [WLF_BUFFER] = CL_INVALID_BUFFER_SIZE,     [WLF_WRAP] = CL_INVALID_HOST_PTR,
-        [WLF_PROGRAM_SOURCE] = CL_INVALID_CONTEXT, [WLF_PROGRAM_BINARY] = CL_INVALID_BINARY,
-        [WLF_BUILD] = CL_BUILD_PROGRAM_FAILURE,    [WLF_BUILD_BINARY] = CL_BUILD_PROGRAM_FAILURE,
-        [WLF_PROGRAM_INFO] = CL_INVALID_PROGRAM,   [WLF_KERNEL] = CL_INVALID_KERNEL_NAME,
-        [WLF_KERNEL_INFO] = CL_INVALID_DEVICE,     [WLF_DEVICE_INFO] = CL_INVALID_VALUE,
-        [WLF_SET_ARG] = CL_INVALID_ARG_VALUE,      [WLF_NDRANGE] = CL_INVALID_WORK_GROUP_SIZE,
-        [WLF_WRITE] = CL_INVALID_VALUE,            [WLF_READ] = CL_INVALID_VALUE,
-        [WLF_FILL] = CL_INVALID_VALUE,             [WLF_MARKER] = CL_INVALID_EVENT_WAIT_LIST,
-        [WLF_COPY] = CL_MEM_COPY_OVERLAP,          [WLF_MAP] = CL_MAP_FAILURE,
+        [WLF_PLATFORM_IDS] = CL_INVALID_VALUE,
+        [WLF_DEVICE_IDS] = CL_INVALID_PLATFORM,
+        [WLF_CONTEXT] = CL_DEVICE_NOT_AVAILABLE,
+        [WLF_QUEUE] = CL_INVALID_DEVICE,
+        [WLF_BUFFER] = CL_INVALID_BUFFER_SIZE,
+        [WLF_WRAP] = CL_INVALID_HOST_PTR,
+        [WLF_PROGRAM_SOURCE] = CL_INVALID_CONTEXT,
+        [WLF_PROGRAM_BINARY] = CL_INVALID_BINARY,
+        [WLF_BUILD] = CL_BUILD_PROGRAM_FAILURE,
+        [WLF_BUILD_BINARY] = CL_BUILD_PROGRAM_FAILURE,
+        [WLF_PROGRAM_INFO] = CL_INVALID_PROGRAM,
+        [WLF_KERNEL] = CL_INVALID_KERNEL_NAME,
+        [WLF_KERNEL_INFO] = CL_INVALID_DEVICE,
+        [WLF_DEVICE_INFO] = CL_INVALID_VALUE,
+        [WLF_SET_ARG] = CL_INVALID_ARG_VALUE,
+        [WLF_NDRANGE] = CL_INVALID_WORK_GROUP_SIZE,
+        [WLF_WRITE] = CL_INVALID_VALUE,
+        [WLF_READ] = CL_INVALID_VALUE,
+        [WLF_FILL] = CL_INVALID_VALUE,
+        [WLF_MARKER] = CL_INVALID_EVENT_WAIT_LIST,
+        [WLF_COPY] = CL_MEM_COPY_OVERLAP,
+        [WLF_MAP] = CL_MAP_FAILURE,
         [WLF_FINISH] = CL_INVALID_COMMAND_QUEUE,
     };
     switch (k) {
@@ -118,11 +131,12 @@ static int judge(const char *label, wlf_kind k, unsigned long n, cl_int err, wl_
         return 1;
     }
     if (recoverable(k))
-        fail_msg("%s: %s #%lu failed (%d): got %s (%s); the library must do without it", label, wlf_kind_name(k),
-                 n, (int)err, wl_status_string(s), msg);
+        fail_msg("%s: %s #%lu failed (%d): got %s (%s); the library must do without it", label, wlf_kind_name(k), n,
+                 (int)err, wl_status_string(s), msg);
     if (k == WLF_PLATFORM_IDS || k == WLF_DEVICE_IDS) {
         /* the device listing: no device found, or out of memory */
-        const int ok = s == WL_ERROR_NO_DEVICE || s == (is_allocation_error(err) ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_OPENCL);
+        const int ok = s == WL_ERROR_NO_DEVICE ||
+                       s == (is_allocation_error(err) ? WL_ERROR_OUT_OF_MEMORY : WL_ERROR_OPENCL);
         if (!ok || !msg || !msg[0])
             fail_msg("%s: %s #%lu failed with %d: got %s: \"%s\"", label, wlf_kind_name(k), n, (int)err,
                      wl_status_string(s), msg ? msg : "(null)");
@@ -133,8 +147,8 @@ static int judge(const char *label, wlf_kind k, unsigned long n, cl_int err, wl_
         fail_msg("%s: %s #%lu failed with %d: got %s, want %s: \"%s\"", label, wlf_kind_name(k), n, (int)err,
                  wl_status_string(s), wl_status_string(want), msg);
     if (!msg || !strstr(msg, wlf_fired_call()))
-        fail_msg("%s: %s #%lu: the message does not name %s: \"%s\"", label, wlf_kind_name(k), n,
-                 wlf_fired_call(), msg ? msg : "(null)");
+        fail_msg("%s: %s #%lu: the message does not name %s: \"%s\"", label, wlf_kind_name(k), n, wlf_fired_call(),
+                 msg ? msg : "(null)");
     return 0;
 }
 
@@ -229,8 +243,8 @@ static wl_status run_host(wl_context *c, const loss_case *k, const char *check)
 static wl_status run_device(wl_context *c, const loss_case *k, const device_buffers *d, const char *check)
 {
     cl_event done = NULL;
-    const wl_status s = wl_loss_cl(c, &k->o, k->rows, k->negatives, d->pos, d->neg, d->loss, d->gp, d->gn, d->off,
-                                   0, NULL, &done);
+    const wl_status s = wl_loss_cl(c, &k->o, k->rows, k->negatives, d->pos, d->neg, d->loss, d->gp, d->gn, d->off, 0,
+                                   NULL, &done);
     if (s != WL_SUCCESS) {
         if (done)
             fail_msg("wl_loss_cl failed but gave a done event");
@@ -246,8 +260,8 @@ static wl_status run_device(wl_context *c, const loss_case *k, const device_buff
         const size_t nloss = k->o.reduction == WL_REDUCE_NONE ? k->rows : 1;
         WLT_CHECK_CL(clEnqueueReadBuffer(q, d->loss, CL_TRUE, 0, nloss * sizeof(float), loss, 1, &done, NULL));
         WLT_CHECK_CL(clEnqueueReadBuffer(q, d->gp, CL_TRUE, 0, k->rows * sizeof(float), gp, 1, &done, NULL));
-        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->gn, CL_TRUE, 0, k->rows * k->negatives * sizeof(float), gn, 1, &done,
-                                     NULL));
+        WLT_CHECK_CL(
+            clEnqueueReadBuffer(q, d->gn, CL_TRUE, 0, k->rows * k->negatives * sizeof(float), gn, 1, &done, NULL));
         WLT_CHECK_CL(clEnqueueReadBuffer(q, d->off, CL_TRUE, 0, k->rows * sizeof(int32_t), off, 1, &done, NULL));
         compare(check, k, loss, gp, gn, off);
         free(loss), free(gp), free(gn), free(off);
@@ -469,14 +483,251 @@ static void test_loss_device(void **state)
     free_case(&first), free_case(&mean), free_case(&none);
 }
 
+/* ------------------------------------------------------------ the model */
+
+/* Every OpenCL call of one model's life on a fresh context (the model program
+ * from the cache): create, set_known, step with per-row candidates and a
+ * result, a sampled step without one, step_cl with a result and a done event,
+ * a table's read and write, the state's (Adagrad), recommend and rank. After
+ * each fault the model (if created) is copied into a fresh one and both take
+ * the same step: results, tables and state must be bitwise equal, so a failed
+ * call left nothing behind (a step's accumulators included). */
+enum { M_USERS = 20, M_ITEMS = 30, M_DIM = 8, M_ROWS = 16, M_NEG = 5, M_KNOWN = 2 * M_USERS };
+
+typedef struct model_data {
+    int32_t users[M_ROWS], pos[M_ROWS], neg[M_ROWS * M_NEG], known[M_KNOWN];
+    uint64_t indptr[M_USERS + 1];
+} model_data;
+
+static model_data make_model_data(void)
+{
+    model_data d;
+    for (int k = 0; k < M_ROWS; ++k)
+        d.users[k] = (k * 7) % M_USERS, d.pos[k] = (k * 11) % M_ITEMS;
+    for (int k = 0; k < M_ROWS * M_NEG; ++k)
+        d.neg[k] = (k * 13 + 5) % M_ITEMS;
+    d.indptr[0] = 0;
+    for (int u = 0; u < M_USERS; ++u) {
+        d.indptr[u + 1] = d.indptr[u] + 2;
+        d.known[2 * u] = u % M_ITEMS;
+        d.known[2 * u + 1] = u % M_ITEMS + 1 + u % 3;
+    }
+    return d;
+}
+
+static void model_options(wl_model_options *o, int sgd)
+{
+    wl_model_options_default(o, M_USERS, M_ITEMS, M_DIM);
+    o->seed = 7;
+    o->optimizer = sgd ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD;
+    o->l2_items = 0.01f;
+}
+
+static const char *const model_stages[] = {
+    "wl_model_create",  "wl_model_set_known",  "wl_model_step (result)",          "wl_model_step (sampled, no result)",
+    "wl_model_step_cl", "wl_model_read/write", "wl_model_read_state/write_state", "wl_model_recommend",
+    "wl_model_rank",    "(all done)"};
+
+/* The sequence on c, stopping at the first error; *out keeps the model, *stage the call reached. */
+static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const cl_mem ids[3], wl_model **out,
+                             int *stage)
+{
+    wl_model_options o;
+    model_options(&o, sgd);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, M_ITEMS);
+    wl_status s;
+    *out = NULL;
+    *stage = 0;
+    if ((s = wl_model_create(c, &o, out)) != WL_SUCCESS)
+        return s;
+    wl_model *m = *out;
+    *stage = 1;
+    if ((s = wl_model_set_known(m, d->indptr, d->known)) != WL_SUCCESS)
+        return s;
+    *stage = 2;
+    wl_batch b = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0};
+    wl_step_result r;
+    if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
+        return s;
+    *stage = 3;
+    b.neg_items = NULL, b.sample_key = 3;
+    if ((s = wl_model_step(m, &lo, &b, NULL)) != WL_SUCCESS)
+        return s;
+    *stage = 4;
+    const wl_batch_cl bc = {M_ROWS / 2, M_ROWS / 2, ids[0], ids[1], M_NEG, ids[2], 0, 0};
+    cl_event done = NULL;
+    s = wl_model_step_cl(m, &lo, &bc, &r, 0, NULL, &done);
+    if ((s == WL_SUCCESS) != (done != NULL))
+        fail_msg("wl_model_step_cl gave %s %s a done event", wl_status_string(s), done ? "with" : "without");
+    if (done) {
+        WLT_CHECK_CL(clWaitForEvents(1, &done));
+        WLT_CHECK_CL(clReleaseEvent(done));
+    }
+    if (s != WL_SUCCESS)
+        return s;
+    *stage = 5;
+    float v[M_ITEMS * M_DIM];
+    if ((s = wl_model_read(m, WL_TABLE_ITEMS, v)) != WL_SUCCESS || (s = wl_model_write(m, WL_TABLE_ITEMS, v)))
+        return s;
+    *stage = 6;
+    if (!sgd && ((s = wl_model_read_state(m, WL_TABLE_USERS, v)) != WL_SUCCESS ||
+                 (s = wl_model_write_state(m, WL_TABLE_USERS, v)) != WL_SUCCESS))
+        return s;
+    *stage = 7;
+    int32_t top[4 * 3];
+    float top_scores[4 * 3];
+    if ((s = wl_model_recommend(m, 4, d->users, 3, 1, top, top_scores)) != WL_SUCCESS)
+        return s;
+    *stage = 8;
+    uint32_t ranks[4];
+    if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
+        return s;
+    *stage = 9;
+    return WL_SUCCESS;
+}
+
+static size_t model_table_count(wl_table t)
+{
+    return t == WL_TABLE_USERS ? M_USERS * M_DIM : t == WL_TABLE_ITEMS ? M_ITEMS * M_DIM : M_ITEMS;
+}
+
+/* m, copied into a fresh model: the same step on both gives bitwise equal results, tables and state. */
+static void check_model_works(const char *label, wl_context *c, wl_model *m, int sgd, const model_data *d)
+{
+    wl_model_options o;
+    model_options(&o, sgd);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, M_ITEMS);
+    wl_model *f = NULL;
+    if (wl_model_create(c, &o, &f) != WL_SUCCESS)
+        fail_msg("%s: a fresh model: %s", label, wl_context_last_error(c));
+    float a[M_ITEMS * M_DIM], b[M_ITEMS * M_DIM];
+    for (int t = 0; t < 3; ++t) {
+        if (wl_model_read(m, (wl_table)t, a) != WL_SUCCESS || wl_model_write(f, (wl_table)t, a) != WL_SUCCESS)
+            fail_msg("%s: copying table %d after the fault: %s", label, t, wl_context_last_error(c));
+        if (!sgd && (wl_model_read_state(m, (wl_table)t, a) != WL_SUCCESS ||
+                     wl_model_write_state(f, (wl_table)t, a) != WL_SUCCESS))
+            fail_msg("%s: copying state %d after the fault: %s", label, t, wl_context_last_error(c));
+    }
+    if (wl_model_set_known(m, d->indptr, d->known) != WL_SUCCESS ||
+        wl_model_set_known(f, d->indptr, d->known) != WL_SUCCESS)
+        fail_msg("%s: set_known after the fault: %s", label, wl_context_last_error(c));
+    const wl_batch batch = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0};
+    wl_step_result r1, r2;
+    const wl_status s1 = wl_model_step(m, &lo, &batch, &r1), s2 = wl_model_step(f, &lo, &batch, &r2);
+    if (s1 != WL_SUCCESS || s2 != WL_SUCCESS)
+        fail_msg("%s: the step after the fault: %s, on a fresh model %s: %s", label, wl_status_string(s1),
+                 wl_status_string(s2), wl_context_last_error(c));
+    if (memcmp(&r1.loss, &r2.loss, sizeof r1.loss) || r1.offenders != r2.offenders || r1.scores != r2.scores)
+        fail_msg("%s: the step after the fault gives loss %.17g (%llu offenders), a fresh model %.17g (%llu)", label,
+                 r1.loss, (unsigned long long)r1.offenders, r2.loss, (unsigned long long)r2.offenders);
+    for (int t = 0; t < 3; ++t) {
+        for (int state = 0; state < 2 - sgd; ++state) {
+            wl_status sa = state ? wl_model_read_state(m, (wl_table)t, a) : wl_model_read(m, (wl_table)t, a);
+            wl_status sb = state ? wl_model_read_state(f, (wl_table)t, b) : wl_model_read(f, (wl_table)t, b);
+            if (sa != WL_SUCCESS || sb != WL_SUCCESS)
+                fail_msg("%s: reading back: %s", label, wl_context_last_error(c));
+            if (memcmp(a, b, model_table_count((wl_table)t) * sizeof(float)))
+                fail_msg("%s: %s %d differs from a fresh model's after the same step", label, state ? "state" : "table",
+                         t);
+        }
+    }
+    wl_model_destroy(f);
+}
+
+static void release_ids(cl_mem ids[3])
+{
+    for (int i = 0; i < 3; ++i)
+        WLT_CHECK_CL(clReleaseMemObject(ids[i]));
+}
+
+static wl_context *model_context(const model_data *d, cl_mem ids[3])
+{
+    wl_context *c = create_warm();
+    const cl_context cl = wl_context_cl_context(c);
+    ids[0] = wlt_make_buffer(cl, sizeof d->users, d->users);
+    ids[1] = wlt_make_buffer(cl, sizeof d->pos, d->pos);
+    ids[2] = wlt_make_buffer(cl, sizeof d->neg, d->neg);
+    return c;
+}
+
+static void walk_model(int sgd)
+{
+    const char *label = sgd ? "wl_model (SGD)" : "wl_model (Adagrad)";
+    const model_data d = make_model_data();
+    const long base = wlf_live_total();
+    cl_mem ids[3];
+    wl_model *m;
+    int stage;
+    unsigned long count[WLF_KIND_COUNT];
+    /* twice: the first stores the model program in the cache */
+    for (int run = 0; run < 2; ++run) {
+        wl_context *c = model_context(&d, ids);
+        wlf_reset_counts();
+        if (model_calls(c, sgd, &d, ids, &m, &stage) != WL_SUCCESS)
+            fail_msg("%s: %s: %s", label, model_stages[stage], wl_context_last_error(c));
+        for (int i = 0; i < WLF_KIND_COUNT; ++i)
+            count[i] = wlf_count((wlf_kind)i);
+        check_model_works(label, c, m, sgd, &d);
+        wl_model_destroy(m);
+        release_ids(ids);
+        wl_context_destroy(c);
+        if (wlf_live_total() != base)
+            fail_msg("%s: %ld OpenCL objects left after wl_context_destroy", label, wlf_live_total() - base);
+    }
+    if (count[WLF_NDRANGE] == 0 || count[WLF_READ] == 0)
+        fail_msg("%s: the model's calls did not go through the fault library", label);
+
+    const unsigned long before = points;
+    for (int kind = 0; kind < WLF_KIND_COUNT; ++kind) {
+        cl_int errs[2];
+        errors_for((wlf_kind)kind, errs);
+        for (unsigned long n = 1; n <= count[kind]; ++n) {
+            for (int e = 0; e < 2; ++e) {
+                wl_context *c = model_context(&d, ids);
+                wlf_reset_counts();
+                wlf_arm((wlf_kind)kind, n, errs[e]);
+                const wl_status s = model_calls(c, sgd, &d, ids, &m, &stage);
+                wlf_disarm();
+                char what[200];
+                snprintf(what, sizeof what, "%s, %s", label, model_stages[stage]);
+                judge(what, (wlf_kind)kind, n, errs[e], s, wl_context_last_error(c));
+                if (stage == 0 && m)
+                    fail_msg("%s: a failed wl_model_create gave a model", what);
+                if (m)
+                    check_model_works(what, c, m, sgd, &d);
+                wl_model_destroy(m);
+                release_ids(ids);
+                wl_context_destroy(c);
+                if (wlf_live_total() != base)
+                    fail_msg("%s: %s #%lu failed with %d: %ld OpenCL objects leaked", what,
+                             wlf_kind_name((wlf_kind)kind), n, (int)errs[e], wlf_live_total() - base);
+            }
+        }
+    }
+    printf("%s: %lu fault points\n", label, points - before);
+}
+
+static void test_model_adagrad(void **state)
+{
+    (void)state;
+    walk_model(0);
+}
+
+static void test_model_sgd(void **state)
+{
+    (void)state;
+    walk_model(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_compiling),
-        cmocka_unit_test(test_create_from_cache),
-        cmocka_unit_test(test_create_with_queue),
-        cmocka_unit_test(test_loss_host),
-        cmocka_unit_test(test_loss_device),
+        cmocka_unit_test(test_create_compiling),  cmocka_unit_test(test_create_from_cache),
+        cmocka_unit_test(test_create_with_queue), cmocka_unit_test(test_loss_host),
+        cmocka_unit_test(test_loss_device),       cmocka_unit_test(test_model_adagrad),
+        cmocka_unit_test(test_model_sgd),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

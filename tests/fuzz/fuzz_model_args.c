@@ -1,0 +1,608 @@
+/*
+ * The model API's arguments (include/warploss.h, "model"): each input is a
+ * short sequence of calls on small models made once (7 users, 11 items,
+ * dim 3; Adagrad and SGD; with and without item biases), reset to fixed
+ * tables the first time an input uses them: wl_model_create with any
+ * options, wl_model_step with any loss options and batch (rows, negatives,
+ * ids, shared or sampled candidates), wl_model_set_known with any CSR,
+ * wl_model_recommend, wl_model_rank, and read/write of a table or its state
+ * with any table number, plus every call with a NULL model. Each call's
+ * status must be WL_ERROR_INVALID_ARGUMENT exactly when the host oracle
+ * below (the documented rules) says the arguments are invalid, with a
+ * message; a refused call changes no table, no state, no known positive and
+ * no output. Results of accepted calls are checked for their documented
+ * shape (recommendations distinct, best first, without known positives
+ * when asked; ranks in range; a written table reads back bitwise).
+ *
+ * Input: up to MAX_OPS calls, each an op byte (kind in bits 0-2, model in
+ * bits 3-4, flags above) and that call's bytes.
+ */
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+
+#include "fuzz.h"
+#include "internal.h"
+
+#define NU 7
+#define NI 11
+#define DIM 3
+#define MAX_ROWS 64
+#define MAX_NEG 64
+#define MAX_N 64
+#define MAX_OPS 4
+#define MAX_KNOWN 64
+
+static wl_context *ctx;
+static wl_model *models[4]; /* by (sgd << 1) | item_bias */
+static unsigned char known[4][NU][NI];
+static int poisoned[4]; /* a table or state holds a value written by the input (NaN, Inf, negative state) */
+static unsigned long calls, accepted;
+
+/* See fuzz_loss_args.c: LLVM inside PoCL replaces libFuzzer's crash handlers. */
+static const int crash_signals[4] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL};
+static struct sigaction crash_handlers[4];
+static int crash_handlers_saved;
+
+static void keep_crash_handlers(void)
+{
+    for (int i = 0; i < 4; ++i)
+        sigaction(crash_signals[i], crash_handlers_saved ? &crash_handlers[i] : NULL,
+                  crash_handlers_saved ? NULL : &crash_handlers[i]);
+    crash_handlers_saved = 1;
+}
+
+static void destroy_all(void)
+{
+    if (ctx)
+        fprintf(stderr, "fuzz_model_args: %lu calls, %lu accepted\n", calls, accepted);
+    for (int i = 0; i < 4; ++i)
+        wl_model_destroy(models[i]);
+    wl_context_destroy(ctx);
+    ctx = NULL;
+}
+
+static int sgd_of(int mi) { return mi >> 1; }
+static int bias_of(int mi) { return mi & 1; }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    wl_context_options o;
+    wl_context_options_default(&o);
+    o.kernel_dir = WL_TEST_KERNEL_DIR;
+    o.cache_dir = "";
+    keep_crash_handlers();
+    wl_status st = wl_context_create(&o, &ctx);
+    for (int i = 0; st == WL_SUCCESS && i < 4; ++i) {
+        wl_model_options mo;
+        wl_model_options_default(&mo, NU, NI, DIM);
+        mo.optimizer = sgd_of(i) ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD;
+        mo.item_bias = bias_of(i);
+        mo.seed = (uint64_t)i;
+        st = wl_model_create(ctx, &mo, &models[i]);
+    }
+    keep_crash_handlers();
+    crash_handlers_saved = 0;
+    if (st != WL_SUCCESS) {
+        fprintf(stderr, "fuzz_model_args: no OpenCL context or model (%s); nothing to check\n",
+                wl_context_last_error(ctx));
+        if (getenv("WL_FUZZ_REQUIRE_DEVICE"))
+            exit(1);
+        for (int i = 0; i < 4; ++i)
+            wl_model_destroy(models[i]), models[i] = NULL;
+        wl_context_destroy(ctx);
+        ctx = NULL;
+    }
+    atexit(destroy_all);
+    return 0;
+}
+
+/* ------------------------------------------------------------ decoding */
+
+static float float_of(fuzz_reader *r)
+{
+    static const float special[16] = {NAN,   INFINITY, -INFINITY, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f,
+                                      1e30f, -1e30f,   0.5f,      1.0f,  -1.0f,   0.0f,     0.05f,   1e-7f};
+    const uint8_t b = fuzz_byte(r);
+    if (b >= 0xf0)
+        return special[b - 0xf0];
+    return (float)(int8_t)b / 64.0f;
+}
+
+/* Mostly in [0, limit); sometimes just outside or far off. */
+static int32_t id_of(fuzz_reader *r, uint32_t limit)
+{
+    const uint8_t b = fuzz_byte(r);
+    if (b < 0xf8)
+        return (int32_t)(b % limit);
+    const int32_t special[8] = {-1, (int32_t)limit, (int32_t)limit + 1, INT32_MIN, INT32_MAX, -2, 1000, 0};
+    return special[b - 0xf8];
+}
+
+static size_t size_of(fuzz_reader *r, int any, size_t cap)
+{
+    return any ? (size_t)fuzz_u64(r, 8) : fuzz_byte(r) % (cap + 1);
+}
+
+/* ------------------------------------------------------------ model state */
+
+static uint64_t count_of(int t) { return t == WL_TABLE_USERS ? NU * DIM : t == WL_TABLE_ITEMS ? NI * DIM : NI; }
+
+typedef struct snapshot {
+    float table[3][NI * DIM], state[3][NI * DIM];
+} snapshot;
+
+static void take(int mi, snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int t = 0; t < 3; ++t) {
+        const wl_status st = wl_model_read(models[mi], (wl_table)t, s->table[t]);
+        FUZZ_CHECK(st == WL_SUCCESS, "wl_model_read(%d): %s", t, wl_context_last_error(ctx));
+        if (!sgd_of(mi))
+            FUZZ_CHECK(wl_model_read_state(models[mi], (wl_table)t, s->state[t]) == WL_SUCCESS,
+                       "wl_model_read_state(%d): %s", t, wl_context_last_error(ctx));
+    }
+}
+
+/* The known positives as seen through wl_model_recommend (all items, excluding the known ones). */
+static void take_known(int mi, int32_t out[NU * NI])
+{
+    int32_t users[NU];
+    for (int u = 0; u < NU; ++u)
+        users[u] = u;
+    FUZZ_CHECK(wl_model_recommend(models[mi], NU, users, NI, 1, out, NULL) == WL_SUCCESS, "recommend: %s",
+               wl_context_last_error(ctx));
+}
+
+/* Fixed tables, fresh state, no known positives. */
+static void reset(int mi)
+{
+    float t[NI * DIM + 1]; /* the item table from t + 1 */
+    for (int k = 0; k < NI * DIM + 1; ++k)
+        t[k] = (float)((k * 37 + mi) % 17 - 8) / 64.0f;
+    FUZZ_CHECK(wl_model_write(models[mi], WL_TABLE_USERS, t) == WL_SUCCESS, "reset: %s", wl_context_last_error(ctx));
+    FUZZ_CHECK(wl_model_write(models[mi], WL_TABLE_ITEMS, t + 1) == WL_SUCCESS, "reset: %s",
+               wl_context_last_error(ctx));
+    for (int k = 0; k < NI; ++k)
+        t[k] = bias_of(mi) ? (float)(k % 5) / 32.0f : 0.0f;
+    FUZZ_CHECK(wl_model_write(models[mi], WL_TABLE_ITEM_BIAS, t) == WL_SUCCESS, "reset: %s",
+               wl_context_last_error(ctx));
+    const uint64_t indptr[NU + 1] = {0};
+    FUZZ_CHECK(wl_model_set_known(models[mi], indptr, NULL) == WL_SUCCESS, "reset: %s", wl_context_last_error(ctx));
+    memset(known[mi], 0, sizeof known[mi]);
+    poisoned[mi] = 0;
+}
+
+/* Call with the error cleared first; then the status must be want, with a message on failure. */
+static void expect(const char *call, wl_status st, wl_status want)
+{
+    ++calls;
+    accepted += st == WL_SUCCESS;
+    FUZZ_CHECK(st == want, "%s: status %d (%s), want %d (%s)", call, (int)st, wl_status_string(st), (int)want,
+               wl_status_string(want));
+    FUZZ_CHECK(st == WL_SUCCESS || ctx->error[0], "%s: failed (%d) without a message", call, (int)st);
+}
+
+static void clear_error(void) { ctx->error[0] = 0; }
+
+/* ------------------------------------------------------------ the calls */
+
+static void op_create(fuzz_reader *r, uint8_t flags)
+{
+    wl_model_options o;
+    wl_model_options_default(&o, NU, NI, DIM);
+    const int any = flags & 1;
+    o.num_users = any ? (uint32_t)fuzz_u64(r, 4) : fuzz_byte(r) % 9;
+    o.num_items = any ? (uint32_t)fuzz_u64(r, 4) : fuzz_byte(r) % 13;
+    o.dim = any ? (uint32_t)fuzz_u64(r, 4) : fuzz_byte(r) % 5;
+    o.item_bias = (int8_t)fuzz_byte(r);
+    o.seed = fuzz_byte(r);
+    o.optimizer = (flags & 2) ? (wl_optimizer)(int32_t)fuzz_u64(r, 4) : (wl_optimizer)(fuzz_byte(r) % 3);
+    o.learning_rate = float_of(r);
+    o.l2_users = float_of(r);
+    o.l2_items = float_of(r);
+    const int null_options = (flags & 0x1c) == 0x1c, null_out = (flags & 0x1c) == 0x18;
+
+    wl_status want = WL_SUCCESS;
+    const uint64_t largest = (uint64_t)(o.num_users > o.num_items ? o.num_users : o.num_items) * o.dim;
+    if (null_options || null_out || o.num_users == 0 || o.num_items < 2 || o.dim == 0 ||
+        !(isfinite(o.learning_rate) && o.learning_rate > 0.0f) || !(isfinite(o.l2_users) && o.l2_users >= 0.0f) ||
+        !(isfinite(o.l2_items) && o.l2_items >= 0.0f) ||
+        (o.optimizer != WL_OPTIMIZER_ADAGRAD && o.optimizer != WL_OPTIMIZER_SGD))
+        want = WL_ERROR_INVALID_ARGUMENT;
+    else if (largest > ctx->max_alloc / 8)
+        want = WL_ERROR_OUT_OF_MEMORY;
+    else if (largest > 4096)
+        return; /* valid but slow */
+
+    wl_model *m = NULL;
+    clear_error();
+    const wl_status st = wl_model_create(ctx, null_options ? NULL : &o, null_out ? NULL : &m);
+    expect("wl_model_create", st, want);
+    FUZZ_CHECK(wl_model_create(NULL, &o, &m) == WL_ERROR_INVALID_ARGUMENT, "wl_model_create(NULL context)");
+    if (st != WL_SUCCESS) {
+        FUZZ_CHECK(m == NULL, "a failed wl_model_create gave a model");
+        return;
+    }
+    /* the documented initial state */
+    const size_t nu = (size_t)o.num_users * o.dim, ni = (size_t)o.num_items * o.dim;
+    float *t = malloc((nu > ni ? nu : ni) * sizeof *t);
+    FUZZ_CHECK(t != NULL, "out of memory");
+    const float bound = 0.5f / (float)o.dim;
+    for (int k = 0; k < 2; ++k) {
+        const size_t n = k ? ni : nu;
+        FUZZ_CHECK(wl_model_read(m, (wl_table)k, t) == WL_SUCCESS, "read: %s", wl_context_last_error(ctx));
+        for (size_t j = 0; j < n; ++j)
+            FUZZ_CHECK(t[j] >= -bound && t[j] < bound, "initial table %d [%zu] = %g", k, j, (double)t[j]);
+        clear_error();
+        const wl_status s2 = wl_model_read_state(m, (wl_table)k, t);
+        expect("wl_model_read_state (new)", s2,
+               o.optimizer == WL_OPTIMIZER_SGD ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+        for (size_t j = 0; s2 == WL_SUCCESS && j < n; ++j)
+            FUZZ_CHECK(t[j] == 1.0f, "initial state %d [%zu] = %g", k, j, (double)t[j]);
+    }
+    FUZZ_CHECK(wl_model_read(m, WL_TABLE_ITEM_BIAS, t) == WL_SUCCESS, "read: %s", wl_context_last_error(ctx));
+    for (size_t j = 0; j < o.num_items; ++j)
+        FUZZ_CHECK(t[j] == 0.0f, "initial bias [%zu] = %g", j, (double)t[j]);
+    free(t);
+    wl_model_destroy(m);
+}
+
+static int loss_options_valid(const wl_loss_options *o, size_t rows, size_t negatives)
+{
+    size_t bytes;
+    return o->num_labels >= 2 && isfinite(o->margin) && (o->weighting == 0 || o->weighting == 1) &&
+           (o->reduction == 0 || o->reduction == 1 || o->reduction == 2) && negatives <= INT32_MAX &&
+           rows < UINT32_MAX && !__builtin_mul_overflow(rows, negatives, &bytes) &&
+           !__builtin_mul_overflow(bytes, sizeof(float), &bytes);
+}
+
+static void op_step(fuzz_reader *r, int mi, uint8_t flags)
+{
+    wl_model *m = models[mi];
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, NI);
+    const uint8_t opt = fuzz_byte(r);
+    if (opt & 1)
+        lo.num_labels = (opt & 2) ? fuzz_u64(r, 8) : fuzz_byte(r);
+    if (opt & 4)
+        lo.margin = float_of(r);
+    if (opt & 8) {
+        lo.weighting = (wl_weighting)(int8_t)fuzz_byte(r) % 3;
+        lo.reduction = (wl_reduction)(int8_t)fuzz_byte(r) % 4;
+    }
+    lo.check_finite = (opt >> 4) & 1;
+    const int any = flags & 1;
+    const size_t rows = size_of(r, any, MAX_ROWS), negatives = size_of(r, any, MAX_NEG);
+    const uint8_t shape = fuzz_byte(r);
+    const int sampled = (shape & 3) == 0, shared = (shape & 3) == 1;
+    const int null_batch = (shape & 0x1c) == 0x1c, null_lo = (shape & 0x1c) == 0x18;
+    const int null_users = (shape & 0x1c) == 0x14, null_pos = (shape & 0x1c) == 0x10, with_result = shape & 0x20;
+    const uint64_t key = fuzz_byte(r);
+
+    /* the scalar rules first: the arrays are read only when these pass */
+    int invalid = null_batch || null_lo || !loss_options_valid(&lo, rows, negatives) ||
+                  lo.reduction == WL_REDUCE_NONE || (rows && negatives == 0) || (rows && (null_users || null_pos));
+    size_t neg_count = 0;
+    if (!sampled && rows)
+        neg_count = shared ? negatives : rows <= MAX_ROWS && negatives <= MAX_NEG ? rows * negatives : SIZE_MAX;
+    const int fits = rows <= MAX_ROWS && neg_count <= MAX_ROWS * MAX_NEG;
+    if (!fits && !invalid)
+        return;
+    /* exactly sized, so that a read past them is seen; with a shape too
+     * large, a few valid ids (the call must refuse before reading further) */
+    const size_t nrows = fits ? rows : 4, nneg = fits ? neg_count : 4;
+    int32_t *users = malloc((nrows ? nrows : 1) * sizeof *users), *pos = malloc((nrows ? nrows : 1) * sizeof *pos);
+    int32_t *neg = malloc((nneg ? nneg : 1) * sizeof *neg);
+    FUZZ_CHECK(users && pos && neg, "out of memory");
+    for (size_t k = 0; k < nrows; ++k) {
+        users[k] = fits ? id_of(r, NU) : 0;
+        pos[k] = fits ? id_of(r, NI) : 0;
+        invalid |= users[k] < 0 || users[k] >= NU || pos[k] < 0 || pos[k] >= NI;
+    }
+    for (size_t k = 0; k < nneg; ++k) {
+        neg[k] = fits ? id_of(r, NI) : 0;
+        invalid |= neg[k] < 0 || neg[k] >= NI;
+    }
+    const wl_batch b = {rows, null_users ? NULL : users, null_pos ? NULL : pos, negatives, sampled ? NULL : neg, shared,
+                        key};
+    snapshot before, after;
+    take(mi, &before);
+    wl_step_result res;
+    memset(&res, 0x5a, sizeof res);
+    clear_error();
+    const wl_status st = wl_model_step(m, null_lo ? NULL : &lo, null_batch ? NULL : &b, with_result ? &res : NULL);
+    expect("wl_model_step", st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    if (st != WL_SUCCESS) {
+        FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "a refused step changed the model: %s", ctx->error);
+    } else if (with_result) {
+        FUZZ_CHECK(res.offenders <= rows && res.scores <= (uint64_t)rows * negatives,
+                   "step result: %llu offenders, %llu scores for %zu x %zu", (unsigned long long)res.offenders,
+                   (unsigned long long)res.scores, rows, negatives);
+        FUZZ_CHECK(poisoned[mi] || res.loss >= 0.0, "step loss %g", res.loss);
+        FUZZ_CHECK(rows || (res.loss == 0.0 && res.scores == 0), "an empty step gave a result");
+    }
+    free(users), free(pos), free(neg);
+}
+
+static void op_set_known(fuzz_reader *r, int mi, uint8_t flags)
+{
+    uint64_t indptr[NU + 1];
+    indptr[0] = (flags & 1) ? fuzz_byte(r) % 3 : 0;
+    for (int u = 0; u < NU; ++u) {
+        const uint8_t b = fuzz_byte(r);
+        indptr[u + 1] = b == 0xff ? indptr[u] - 1 : b == 0xfe ? indptr[u] + ((uint64_t)1 << 40) : indptr[u] + b % 5;
+    }
+    const int null_indptr = (flags & 6) == 6, null_items = (flags & 6) == 4;
+    const uint64_t total = indptr[NU];
+    int invalid = null_indptr || indptr[0] != 0;
+    for (int u = 0; u < NU; ++u)
+        invalid |= indptr[u + 1] < indptr[u];
+    invalid |= total && null_items;
+    const int too_large = total > ctx->max_alloc / 4;
+    if (!invalid && !too_large && total > MAX_KNOWN)
+        return;
+    const size_t n = !invalid && !too_large ? (size_t)total : 4;
+    int32_t *items = malloc((n ? n : 1) * sizeof *items);
+    FUZZ_CHECK(items != NULL, "out of memory");
+    for (size_t k = 0; k < n; ++k)
+        items[k] = 0;
+    unsigned char want_known[NU][NI];
+    memset(want_known, 0, sizeof want_known);
+    if (!invalid && !too_large) {
+        /* up to the first bad item (the rest stays 0: the call stops there) */
+        for (int u = 0; u < NU && !invalid; ++u) {
+            for (uint64_t k = indptr[u]; k < indptr[u + 1] && !invalid; ++k) {
+                const uint8_t b = fuzz_byte(r);
+                const int32_t prev = k > indptr[u] ? items[k - 1] : -1;
+                const int32_t special[8] = {-1, NI, prev, prev - 1, NI - 1, INT32_MAX, INT32_MIN, 0};
+                items[k] = b >= 0xf8 ? special[b - 0xf8] : prev + 1 + b % 3;
+                if (items[k] < 0 || items[k] >= NI || items[k] <= prev)
+                    invalid = 1;
+                else
+                    want_known[u][items[k]] = 1;
+            }
+        }
+    }
+    const wl_status want = invalid ? WL_ERROR_INVALID_ARGUMENT : too_large ? WL_ERROR_OUT_OF_MEMORY : WL_SUCCESS;
+    int32_t rec_before[NU * NI], rec_after[NU * NI];
+    take_known(mi, rec_before);
+    clear_error();
+    const wl_status st = wl_model_set_known(models[mi], null_indptr ? NULL : indptr, null_items ? NULL : items);
+    expect("wl_model_set_known", st, want);
+    take_known(mi, rec_after);
+    if (st != WL_SUCCESS) {
+        FUZZ_CHECK(!memcmp(rec_before, rec_after, sizeof rec_before), "a refused set_known changed the known set");
+    } else {
+        memcpy(known[mi], want_known, sizeof want_known);
+        for (int u = 0; u < NU; ++u) {
+            int listed = 0;
+            for (int j = 0; j < NI; ++j) {
+                const int32_t x = rec_after[u * NI + j];
+                if (x < 0)
+                    continue;
+                FUZZ_CHECK(x < NI && !known[mi][u][x], "user %d: item %d recommended, known positive", u, (int)x);
+                ++listed;
+            }
+            int unknown = 0;
+            for (int x = 0; x < NI; ++x)
+                unknown += !known[mi][u][x];
+            FUZZ_CHECK(listed == unknown, "user %d: %d items recommended, %d not known", u, listed, unknown);
+        }
+    }
+    free(items);
+}
+
+static void op_recommend(fuzz_reader *r, int mi, uint8_t flags)
+{
+    const int any = flags & 1;
+    const size_t n = size_of(r, any, MAX_N), k = any ? (size_t)fuzz_u64(r, 8) : fuzz_byte(r) % (NI + 3);
+    const int exclude = (int8_t)fuzz_byte(r);
+    const int null_users = (flags & 0xe) == 0xe, null_items = (flags & 0xe) == 0xc, with_scores = flags & 0x10;
+    int invalid = n && (null_users || null_items || k == 0 || k > NI || n > UINT32_MAX || n > SIZE_MAX / k / 4);
+    const int fits = n <= MAX_N && k <= NI;
+    if (n && !fits && !invalid)
+        return;
+    const size_t nu = fits ? n : 4, out = fits ? n * k : 4;
+    int32_t *users = malloc((nu ? nu : 1) * sizeof *users), *items = malloc((out ? out : 1) * sizeof *items);
+    float *scores = malloc((out ? out : 1) * sizeof *scores);
+    FUZZ_CHECK(users && items && scores, "out of memory");
+    for (size_t j = 0; j < nu; ++j) {
+        users[j] = fits ? id_of(r, NU) : 0;
+        invalid |= n && (users[j] < 0 || users[j] >= NU);
+    }
+    memset(items, 0x5a, (out ? out : 1) * sizeof *items);
+    memset(scores, 0x5a, (out ? out : 1) * sizeof *scores);
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    const wl_status st = wl_model_recommend(models[mi], n, null_users ? NULL : users, k, exclude,
+                                            null_items ? NULL : items, with_scores ? scores : NULL);
+    expect("wl_model_recommend", st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "wl_model_recommend changed the model");
+    if (st != WL_SUCCESS || !n) {
+        for (size_t j = 0; j < out; ++j)
+            FUZZ_CHECK(items[j] == 0x5a5a5a5a, "a refused (or empty) recommend wrote items[%zu]", j);
+        for (size_t j = 0; j < out; ++j) {
+            uint32_t bits;
+            memcpy(&bits, &scores[j], sizeof bits);
+            FUZZ_CHECK(bits == 0x5a5a5a5au, "a refused (or empty) recommend wrote scores[%zu]", j);
+        }
+    } else {
+        for (size_t j = 0; j < n; ++j) {
+            const int u = users[j];
+            int unknown = 0;
+            for (int x = 0; x < NI; ++x)
+                unknown += !exclude || !known[mi][u][x];
+            const size_t listed = (size_t)unknown < k ? (size_t)unknown : k;
+            unsigned char seen[NI] = {0};
+            for (size_t i = 0; i < k; ++i) {
+                const int32_t x = items[j * k + i];
+                if (i >= listed) {
+                    FUZZ_CHECK(x == -1, "row %zu: items[%zu] = %d, want -1 (%zu candidates)", j, i, (int)x, listed);
+                    FUZZ_CHECK(!with_scores || scores[j * k + i] == -INFINITY, "row %zu: score %zu not -Inf", j, i);
+                    continue;
+                }
+                FUZZ_CHECK(x >= 0 && x < NI && !seen[x], "row %zu: items[%zu] = %d", j, i, (int)x);
+                FUZZ_CHECK(!exclude || !known[mi][u][x], "row %zu: known positive %d recommended", j, (int)x);
+                seen[x] = 1;
+                if (with_scores && i && !poisoned[mi])
+                    FUZZ_CHECK(scores[j * k + i] <= scores[j * k + i - 1], "row %zu: scores not best first", j);
+            }
+        }
+    }
+    free(users), free(items), free(scores);
+}
+
+static void op_rank(fuzz_reader *r, int mi, uint8_t flags)
+{
+    const int any = flags & 1;
+    const size_t n = size_of(r, any, MAX_N);
+    const int exclude = (int8_t)fuzz_byte(r);
+    const int null_users = (flags & 0xe) == 0xe, null_items = (flags & 0xe) == 0xc, null_ranks = (flags & 0xe) == 0xa;
+    int invalid = n && (null_users || null_items || null_ranks || n > UINT32_MAX);
+    const int fits = n <= MAX_N;
+    if (!fits && !invalid)
+        return;
+    const size_t m = fits ? n : 4;
+    int32_t *users = malloc((m ? m : 1) * sizeof *users), *items = malloc((m ? m : 1) * sizeof *items);
+    uint32_t *ranks = malloc((m ? m : 1) * sizeof *ranks);
+    FUZZ_CHECK(users && items && ranks, "out of memory");
+    for (size_t j = 0; j < m; ++j) {
+        users[j] = fits ? id_of(r, NU) : 0;
+        items[j] = fits ? id_of(r, NI) : 0;
+        invalid |= n && (users[j] < 0 || users[j] >= NU || items[j] < 0 || items[j] >= NI);
+    }
+    memset(ranks, 0x5a, (m ? m : 1) * sizeof *ranks);
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    const wl_status st = wl_model_rank(models[mi], n, null_users ? NULL : users, null_items ? NULL : items, exclude,
+                                       null_ranks ? NULL : ranks);
+    expect("wl_model_rank", st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "wl_model_rank changed the model");
+    for (size_t j = 0; j < m; ++j) {
+        if (st != WL_SUCCESS || !n) {
+            FUZZ_CHECK(ranks[j] == 0x5a5a5a5au, "a refused (or empty) rank wrote ranks[%zu]", j);
+            continue;
+        }
+        uint32_t others = 0;
+        for (int x = 0; x < NI; ++x)
+            others += x != items[j] && (!exclude || !known[mi][users[j]][x]);
+        FUZZ_CHECK(ranks[j] <= others, "ranks[%zu] = %u of %u other items", j, (unsigned)ranks[j], (unsigned)others);
+    }
+    free(users), free(items), free(ranks);
+}
+
+static void op_table(fuzz_reader *r, int mi, uint8_t flags)
+{
+    wl_model *m = models[mi];
+    const uint8_t tb = fuzz_byte(r);
+    const wl_table t = (flags & 1) ? (wl_table)(int32_t)fuzz_u64(r, 4) : (wl_table)(tb % 4);
+    const int which = (flags >> 1) & 3; /* read, write, read_state, write_state */
+    const int null_data = (flags & 0x18) == 0x18;
+    const int state = which >= 2, write = which & 1;
+    const int known_table = t == WL_TABLE_USERS || t == WL_TABLE_ITEMS || t == WL_TABLE_ITEM_BIAS;
+    const size_t count = known_table ? (size_t)count_of(t) : 0;
+    float *data = malloc((count ? count : 1) * sizeof *data);
+    FUZZ_CHECK(data != NULL, "out of memory");
+    int finite = 1, nonzero = 0;
+    for (size_t k = 0; k < count; ++k) {
+        data[k] = write ? float_of(r) : 12345.5f;
+        finite &= fabsf(data[k]) <= 1e3f && (!state || data[k] >= 0.0f); /* else steps may give NaN */
+        nonzero |= data[k] != 0.0f;
+    }
+    const int invalid = !known_table || null_data || (state && sgd_of(mi)) ||
+                        (write && !state && t == WL_TABLE_ITEM_BIAS && !bias_of(mi) && nonzero);
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    float *arg = null_data ? NULL : data;
+    wl_status st;
+    if (write)
+        st = state ? wl_model_write_state(m, t, arg) : wl_model_write(m, t, arg);
+    else
+        st = state ? wl_model_read_state(m, t, arg) : wl_model_read(m, t, arg);
+    static const char *names[4] = {"wl_model_read", "wl_model_write", "wl_model_read_state", "wl_model_write_state"};
+    expect(names[which], st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    const int ti = known_table ? (int)t : 0;
+    if (st != WL_SUCCESS || !write) {
+        FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "%s changed the model", names[which]);
+        for (size_t k = 0; st != WL_SUCCESS && !write && k < count; ++k)
+            FUZZ_CHECK(data[k] == 12345.5f, "a refused %s wrote out[%zu]", names[which], k);
+        if (st == WL_SUCCESS)
+            FUZZ_CHECK(!memcmp(data, state ? before.state[ti] : before.table[ti], count * sizeof *data),
+                       "%s differs from the snapshot", names[which]);
+    } else {
+        FUZZ_CHECK(!memcmp(data, state ? after.state[ti] : after.table[ti], count * sizeof *data),
+                   "%s: the table does not read back bitwise", names[which]);
+        for (size_t k = 0; !state && !sgd_of(mi) && k < count; ++k)
+            FUZZ_CHECK(after.state[ti][k] == 1.0f, "wl_model_write did not reset the state");
+        FUZZ_CHECK(!state || !memcmp(before.table[ti], after.table[ti], sizeof before.table[ti]),
+                   "wl_model_write_state changed the table");
+        for (int o = 0; o < 3; ++o)
+            FUZZ_CHECK(o == ti || (!memcmp(before.table[o], after.table[o], sizeof before.table[o]) &&
+                                   !memcmp(before.state[o], after.state[o], sizeof before.state[o])),
+                       "%s changed another table", names[which]);
+        poisoned[mi] |= !finite;
+    }
+    free(data);
+}
+
+static void op_null_model(void)
+{
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, NI);
+    const wl_batch b = {0, NULL, NULL, 1, NULL, 0, 0};
+    const wl_batch_cl bc = {0, 0, NULL, NULL, 1, NULL, 0, 0};
+    const uint64_t indptr[NU + 1] = {0};
+    float f[NI * DIM];
+    int32_t ids[1] = {0}, out[1];
+    uint32_t ranks[1];
+    cl_event done = (cl_event)&lo;
+    FUZZ_CHECK(wl_model_read(NULL, WL_TABLE_USERS, f) == WL_ERROR_INVALID_ARGUMENT, "read(NULL)");
+    FUZZ_CHECK(wl_model_write(NULL, WL_TABLE_USERS, f) == WL_ERROR_INVALID_ARGUMENT, "write(NULL)");
+    FUZZ_CHECK(wl_model_read_state(NULL, WL_TABLE_USERS, f) == WL_ERROR_INVALID_ARGUMENT, "read_state(NULL)");
+    FUZZ_CHECK(wl_model_write_state(NULL, WL_TABLE_USERS, f) == WL_ERROR_INVALID_ARGUMENT, "write_state(NULL)");
+    FUZZ_CHECK(wl_model_set_known(NULL, indptr, NULL) == WL_ERROR_INVALID_ARGUMENT, "set_known(NULL)");
+    FUZZ_CHECK(wl_model_step(NULL, &lo, &b, NULL) == WL_ERROR_INVALID_ARGUMENT, "step(NULL)");
+    FUZZ_CHECK(wl_model_step_cl(NULL, &lo, &bc, NULL, 0, NULL, &done) == WL_ERROR_INVALID_ARGUMENT, "step_cl(NULL)");
+    FUZZ_CHECK(wl_model_recommend(NULL, 1, ids, 1, 0, out, NULL) == WL_ERROR_INVALID_ARGUMENT, "recommend(NULL)");
+    FUZZ_CHECK(wl_model_rank(NULL, 1, ids, ids, 0, ranks) == WL_ERROR_INVALID_ARGUMENT, "rank(NULL)");
+    wl_model_destroy(NULL);
+    calls += 9;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!ctx)
+        return 0;
+    keep_crash_handlers();
+    fuzz_reader r = {data, size};
+    int used = 0;
+    for (int i = 0; i < MAX_OPS && r.left; ++i) {
+        const uint8_t op = fuzz_byte(&r);
+        const int mi = (op >> 3) & 3;
+        const uint8_t flags = fuzz_byte(&r);
+        if (!(used & (1 << mi)))
+            reset(mi), used |= 1 << mi;
+        switch (op & 7) {
+        case 0: op_create(&r, flags); break;
+        case 1:
+        case 6: op_step(&r, mi, flags); break;
+        case 2: op_set_known(&r, mi, flags); break;
+        case 3: op_recommend(&r, mi, flags); break;
+        case 4: op_rank(&r, mi, flags); break;
+        case 5: op_table(&r, mi, flags); break;
+        default: op_null_model(); break;
+        }
+        keep_crash_handlers();
+    }
+    return 0;
+}
