@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# gpu-check.sh: the one script to run on a lent NVIDIA machine (H100/H200).
-# Sets up NVIDIA's OpenCL ICD without root (../shared/PLATFORMS.md), prints
-# the card, builds in a fresh folder, runs the tests, the benchmark (table and
-# --json) and warploss-devices --check, each line of figures prefixed with the
-# card's name. Bounded: every step has a timeout, about 7 minutes in all.
+# gpu-check.sh: the one script to run on a machine with an NVIDIA GPU (H100/H200).
+# Sets up NVIDIA's OpenCL ICD without root (unless the system has one: a
+# private OCL_ICD_VENDORS folder whose nvidia.icd names libnvidia-opencl.so.1),
+# prints the card, builds in a fresh folder, runs the tests, the benchmark
+# (table and --json) and warploss-devices --check, each line of figures
+# prefixed with the card's name. Bounded: every step has a timeout, about 7
+# minutes in all.
 #
 # usage: tools/gpu-check.sh [OUTDIR]   (OUTDIR: where logs and bench.json go; default $OUT or /tmp/warploss-gpu-check)
 set -u

@@ -63,12 +63,14 @@ static unsigned long device_runs, device_compared; /* inputs that reached wl_los
 static void destroy_context(void)
 {
     if (ctx)
-        fprintf(stderr, "fuzz_loss_args: %lu inputs ran wl_loss on %s, %lu compared with the reference\n",
-                device_runs, wl_context_device_name(ctx), device_compared);
+        fprintf(stderr, "fuzz_loss_args: %lu inputs ran wl_loss on %s, %lu compared with the reference\n", device_runs,
+                wl_context_device_name(ctx), device_compared);
     wl_context_destroy(ctx);
     ctx = NULL;
 }
 
+/* libFuzzer (and replay.c) call it once, before the first input, when it is there. */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
@@ -93,8 +95,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static float score(uint8_t b)
 {
-    static const float special[16] = {NAN, INFINITY, -INFINITY, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN, 1e-45f,
-                                      -1e-45f, 1e30f, -1e30f, 0.5f, 1.0f, -1.0f, 16777216.0f, 1e-7f};
+    static const float special[16] = {NAN,     INFINITY, -INFINITY, -0.0f, FLT_MAX, -FLT_MAX, FLT_MIN,     1e-45f,
+                                      -1e-45f, 1e30f,    -1e30f,    0.5f,  1.0f,    -1.0f,    16777216.0f, 1e-7f};
     if (b >= 0xf0)
         return special[b - 0xf0];
     return (float)(int8_t)b / 16.0f; /* a grid: ties with the margin happen */
@@ -121,10 +123,7 @@ static int valid(const wl_loss_options *o, size_t rows, size_t negatives)
            !__builtin_mul_overflow(bytes, sizeof(float), &bytes);
 }
 
-static int same_value(float a, float b)
-{
-    return (isnan(a) && isnan(b)) || a == b;
-}
+static int same_value(float a, float b) { return (isnan(a) && isnan(b)) || a == b; }
 
 static int close_to(float got, float want)
 {
@@ -199,8 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const int drop_loss = (outputs & 0xf8) == 0xf8, drop_input = (outputs & 0xf8) == 0xf0;
 
     ++device_runs;
-    st = wl_loss(ctx, &o, rows, negatives, drop_input ? NULL : pos, drop_input ? NULL : neg,
-                 drop_loss ? NULL : loss, gp, gn, off);
+    st = wl_loss(ctx, &o, rows, negatives, drop_input ? NULL : pos, drop_input ? NULL : neg, drop_loss ? NULL : loss,
+                 gp, gn, off);
     keep_crash_handlers();
     const char *error = wl_context_last_error(ctx);
     if (!want_ok || drop_loss || (drop_input && rows)) {
