@@ -56,6 +56,11 @@ typedef struct settings {
     int repeat, warmup;
     int json;
     outputs outputs;
+    /* --model */
+    int model, repeat_set, warmup_set, loss_only, model_only;
+    uint32_t users, items, dim;
+    size_t model_rows, candidates;
+    int modes[3];
 } settings;
 
 typedef struct result {
@@ -350,9 +355,381 @@ static void print_table_row(const result *x)
     fflush(stdout);
 }
 
+/* ------------------------------------------------------------ --model: one step of the embedding model */
+
+/*
+ * A synthetic model (seed 0), a batch of --rows rows with --candidates
+ * candidates each, in three candidate modes and two regimes:
+ *   untrained: the fresh tables of wl_model_create, positives and candidates
+ *     uniform: s is about 0 everywhere, so nearly every scan stops at its
+ *     first candidate (offenders early);
+ *   late: K = min(dim, 8) columns of U and V set to random signs (+-1), the
+ *     other columns as created. The positives are "hot" items (the first
+ *     max(1, items / 4096)) with those K columns 0 and bias K + 0.5; every
+ *     other item has bias 0. A candidate x then stops the scan of user u only
+ *     when its K signs equal u's (dot = K: 1 + K - (K + 0.5) > 0), for a
+ *     random x with probability 2^-K (1/256), or when x is another hot item:
+ *     offenders are found late, about a third of the rows read all candidates.
+ * Before every timed step the tables are written back (wl_model_write, which
+ * also resets Adagrad's state) outside the timed region, so every repeat
+ * starts from the same model: no drift, and each result can be checked
+ * against the C step's.
+ */
+
+typedef enum { CAND_ROWS, CAND_SHARED, CAND_SAMPLED } cand_mode;
+static const char *const cand_mode_names[3] = {"per-row", "shared", "sampled"};
+
+typedef enum { MODEL_UNTRAINED, MODEL_LATE } model_regime;
+static const char *const model_regime_names[2] = {"untrained", "late"};
+
+#define SAMPLE_KEY 1u
+
+typedef struct model_result {
+    cand_mode mode;
+    model_regime regime;
+    double seconds, scan_seconds, update_seconds; /* device time (profiling events), medians */
+    double wall_seconds;                          /* wl_model_step_cl, enqueue to result on the host */
+    double host_seconds;                          /* wl_model_step from host arrays (uploads the ids) */
+    double c_seconds;                             /* ref_model_step, single-threaded, same tables and candidates */
+    wl_step_result device, c;
+    int check_ok;
+} model_result;
+
+/* The tables of one regime, on the host. */
+typedef struct model_tables {
+    float *U, *V, *b;
+    uint32_t hot; /* positives are drawn from items [0, hot); 0: from all items */
+} model_tables;
+
+static void alloc_tables(const wl_model_options *o, model_tables *t)
+{
+    t->U = cli_alloc((size_t)o->num_users * o->dim * sizeof *t->U);
+    t->V = cli_alloc((size_t)o->num_items * o->dim * sizeof *t->V);
+    t->b = cli_alloc((size_t)o->num_items * sizeof *t->b);
+    t->hot = 0;
+}
+
+static void read_tables(wl_model *m, const wl_model_options *o, model_tables *t)
+{
+    alloc_tables(o, t);
+    cli_check_wl(wl_model_read(m, WL_TABLE_USERS, t->U), NULL);
+    cli_check_wl(wl_model_read(m, WL_TABLE_ITEMS, t->V), NULL);
+    cli_check_wl(wl_model_read(m, WL_TABLE_ITEM_BIAS, t->b), NULL);
+}
+
+/* The late regime's tables from the fresh ones (see above). */
+static void make_late(const wl_model_options *o, const model_tables *fresh, model_tables *t)
+{
+    alloc_tables(o, t);
+    memcpy(t->U, fresh->U, (size_t)o->num_users * o->dim * sizeof *t->U);
+    memcpy(t->V, fresh->V, (size_t)o->num_items * o->dim * sizeof *t->V);
+    const uint32_t k = o->dim < 8 ? o->dim : 8;
+    t->hot = o->num_items / 4096 ? o->num_items / 4096 : 1;
+    ref_rng rng;
+    ref_rng_seed(&rng, 0x4C415445ull);
+    for (size_t u = 0; u < o->num_users; ++u)
+        for (uint32_t d = 0; d < k; ++d)
+            t->U[u * o->dim + d] = (ref_rng_next(&rng) >> 63) ? 1.0f : -1.0f;
+    for (size_t x = 0; x < o->num_items; ++x) {
+        const int hot = x < t->hot;
+        for (uint32_t d = 0; d < k; ++d)
+            t->V[x * o->dim + d] = hot ? 0.0f : (ref_rng_next(&rng) >> 63) ? 1.0f : -1.0f;
+        t->b[x] = hot ? (float)k + 0.5f : 0.0f;
+    }
+}
+
+static void free_tables(model_tables *t) { free(t->U), free(t->V), free(t->b); }
+
+/* Both models back to the regime's tables (and Adagrad's state to 1). */
+static void restore_device(wl_model *m, const model_tables *t)
+{
+    cli_check_wl(wl_model_write(m, WL_TABLE_USERS, t->U), NULL);
+    cli_check_wl(wl_model_write(m, WL_TABLE_ITEMS, t->V), NULL);
+    cli_check_wl(wl_model_write(m, WL_TABLE_ITEM_BIAS, t->b), NULL);
+}
+
+static void restore_ref(ref_model *r, const model_tables *t)
+{
+    const size_t nu = (size_t)r->o.num_users * r->o.dim, nv = (size_t)r->o.num_items * r->o.dim;
+    memcpy(r->U, t->U, nu * sizeof *r->U);
+    memcpy(r->V, t->V, nv * sizeof *r->V);
+    memcpy(r->b, t->b, (size_t)r->o.num_items * sizeof *r->b);
+    for (size_t k = 0; k < nu; ++k)
+        r->AU[k] = 1.0f;
+    for (size_t k = 0; k < nv; ++k)
+        r->AV[k] = 1.0f;
+    for (size_t k = 0; k < r->o.num_items; ++k)
+        r->Ab[k] = 1.0f;
+}
+
+static cl_ulong profile(cl_event ev, cl_profiling_info what)
+{
+    cl_ulong t = 0;
+    cli_check_cl(clGetEventProfilingInfo(ev, what, sizeof t, &t, NULL), "clGetEventProfilingInfo");
+    return t;
+}
+
+static double span(cl_ulong from, cl_ulong to) { return to > from ? 1e-9 * (double)(to - from) : 0.0; }
+
+/* The same step results: offenders and scores exactly, the loss to float rounding. */
+static int same_result(const wl_step_result *a, const wl_step_result *b)
+{
+    return a->offenders == b->offenders && a->scores == b->scores &&
+           fabs(a->loss - b->loss) <= 1e-4 * fabs(b->loss) + 1e-6;
+}
+
+static void measure_model(const settings *s, device *d, wl_model *m, ref_model *rm, const model_tables *t,
+                          model_regime rg, cand_mode mode, model_result *out)
+{
+    const wl_model_options *o = &rm->o;
+    const size_t rows = s->model_rows, negatives = s->candidates;
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o->num_items);
+
+    /* the batch: ids from a generator seeded by the shape, the same for both regimes but the positives */
+    ref_rng rng;
+    ref_rng_seed(&rng, rows * 131 + negatives * 7 + (uint64_t)mode);
+    int32_t *users = cli_alloc(rows * sizeof *users), *positives = cli_alloc(rows * sizeof *positives);
+    for (size_t b = 0; b < rows; ++b) {
+        users[b] = (int32_t)(ref_rng_next(&rng) % o->num_users);
+        positives[b] = (int32_t)(ref_rng_next(&rng) % (t->hot ? t->hot : o->num_items));
+    }
+    const size_t neg_count = mode == CAND_ROWS ? rows * negatives : mode == CAND_SHARED ? negatives : 0;
+    int32_t *neg = cli_alloc(neg_count * sizeof *neg);
+    for (size_t k = 0; k < neg_count; ++k)
+        neg[k] = (int32_t)(ref_rng_next(&rng) % o->num_items);
+    /* the C step takes every row's candidates: shared and sampled ones expanded here, before any timing */
+    int32_t *cands = cli_alloc(rows * negatives * sizeof *cands);
+    for (size_t b = 0; b < rows; ++b)
+        for (size_t j = 0; j < negatives; ++j)
+            cands[b * negatives + j] = mode == CAND_ROWS ? neg[b * negatives + j]
+                                       : mode == CAND_SHARED
+                                           ? neg[j]
+                                           : ref_sample(o->seed, SAMPLE_KEY, b, j, o->num_items, positives[b]);
+
+    cl_mem users_buf = new_buffer(d, rows * sizeof(int32_t), users);
+    cl_mem positives_buf = new_buffer(d, rows * sizeof(int32_t), positives);
+    cl_mem neg_buf = neg_count ? new_buffer(d, neg_count * sizeof(int32_t), neg) : NULL;
+    const wl_batch_cl bcl = {rows, 0, users_buf, positives_buf, negatives, neg_buf, mode == CAND_SHARED, SAMPLE_KEY};
+    const wl_batch bh = {rows,      users, positives, negatives, mode == CAND_SAMPLED ? NULL : neg, mode == CAND_SHARED,
+                         SAMPLE_KEY};
+    cl_command_queue queue = wl_context_queue(d->wl);
+
+    /* The three steps take turns, so that the load of a shared machine weighs on all alike. */
+    const int n = s->repeat;
+    double *times = cli_alloc((size_t)n * sizeof *times), *scans = cli_alloc((size_t)n * sizeof *scans);
+    double *updates = cli_alloc((size_t)n * sizeof *updates), *walls = cli_alloc((size_t)n * sizeof *walls);
+    double *hosts = cli_alloc((size_t)n * sizeof *hosts), *cs = cli_alloc((size_t)n * sizeof *cs);
+    out->check_ok = 1;
+    for (int i = -s->warmup; i < n; ++i) {
+        /* the device step on ids already on the device */
+        restore_device(m, t);
+        cli_check_cl(clFinish(queue), "clFinish");
+        cl_event start, done;
+        wl_step_result r;
+        double t0 = cli_now();
+        cli_check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
+        cli_check_wl(wl_model_step_cl(m, &lo, &bcl, &r, 0, NULL, &done), d->wl); /* blocks for r */
+        cli_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
+        const double wall = cli_now() - t0;
+        if (i >= 0) {
+            /* done is the update's launch (model_update.cl); everything before it on the in-order queue since the
+             * marker is the counters' fill and the scan (model_step.cl) */
+            const cl_ulong begin = profile(start, CL_PROFILING_COMMAND_END);
+            const cl_ulong update_start = profile(done, CL_PROFILING_COMMAND_START);
+            const cl_ulong end = profile(done, CL_PROFILING_COMMAND_END);
+            times[i] = span(begin, end);
+            scans[i] = span(begin, update_start);
+            updates[i] = span(update_start, end);
+            walls[i] = wall;
+        }
+        clReleaseEvent(start);
+        clReleaseEvent(done);
+        out->device = r;
+
+        /* the host form: uploads the ids, steps, reads the result */
+        restore_device(m, t);
+        cli_check_cl(clFinish(queue), "clFinish");
+        wl_step_result rh;
+        t0 = cli_now();
+        cli_check_wl(wl_model_step(m, &lo, &bh, &rh), d->wl);
+        if (i >= 0)
+            hosts[i] = cli_now() - t0;
+
+        /* the C step on host copies of the same tables and candidates */
+        restore_ref(rm, t);
+        wl_step_result rc;
+        t0 = cli_now();
+        ref_model_step(rm, &lo, rows, users, positives, negatives, cands, &rc, NULL);
+        if (i >= 0)
+            cs[i] = cli_now() - t0;
+        out->c = rc;
+        if (!same_result(&r, &rc) || !same_result(&rh, &rc))
+            out->check_ok = 0;
+    }
+    out->mode = mode;
+    out->regime = rg;
+    out->seconds = cli_median(times, n);
+    out->scan_seconds = cli_median(scans, n);
+    out->update_seconds = cli_median(updates, n);
+    out->wall_seconds = cli_median(walls, n);
+    out->host_seconds = cli_median(hosts, n);
+    out->c_seconds = cli_median(cs, n);
+
+    free(times), free(scans), free(updates), free(walls), free(hosts), free(cs);
+    free(users), free(positives), free(neg), free(cands);
+    clReleaseMemObject(users_buf);
+    clReleaseMemObject(positives_buf);
+    if (neg_buf)
+        clReleaseMemObject(neg_buf);
+}
+
+static void print_model_json(const settings *s, const device *d, const model_result *r, int count)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "benchmark", "model step");
+    cJSON_AddStringToObject(doc, "device", wl_context_device_name(d->wl));
+    cJSON_AddStringToObject(doc, "platform", d->platform);
+    cJSON_AddNumberToObject(doc, "users", s->users);
+    cJSON_AddNumberToObject(doc, "items", s->items);
+    cJSON_AddNumberToObject(doc, "dim", s->dim);
+    cJSON_AddNumberToObject(doc, "rows", (double)s->model_rows);
+    cJSON_AddNumberToObject(doc, "candidates", (double)s->candidates);
+    cJSON_AddStringToObject(doc, "optimizer", "adagrad");
+    cJSON_AddNumberToObject(doc, "repeat", s->repeat);
+    cJSON_AddNumberToObject(doc, "warmup", s->warmup);
+    cJSON_AddStringToObject(doc, "timing",
+                            "median device time of wl_model_step_cl (ids already on the device), end of a marker "
+                            "enqueued before the call to the end of its done event (the update); scan_seconds: to "
+                            "the start of the update (the counters' fill and model_step.cl), update_seconds: "
+                            "model_update.cl");
+    cJSON_AddStringToObject(doc, "wall",
+                            "wall_seconds: wl_model_step_cl to its result on the host; "
+                            "host_step_seconds: wl_model_step from host arrays (uploads the ids)");
+    cJSON_AddStringToObject(doc, "c_baseline",
+                            "ref_model_step (tests/reference.c, the test oracle: single-threaded, written for "
+                            "clarity; allocates dense gradient sums and walks every row of U and V per step) on host "
+                            "copies of the same tables and candidates");
+    cJSON_AddStringToObject(doc, "drift",
+                            "none: the tables are written back (wl_model_write, Adagrad state reset) "
+                            "before every step, outside the timed region");
+    cJSON *results = cJSON_AddArrayToObject(doc, "results");
+    for (int i = 0; i < count; ++i) {
+        const model_result *x = &r[i];
+        cJSON *row = cJSON_CreateObject();
+        cJSON_AddItemToArray(results, row);
+        cJSON_AddStringToObject(row, "candidates_mode", cand_mode_names[x->mode]);
+        cJSON_AddStringToObject(row, "regime", model_regime_names[x->regime]);
+        cli_json_add_number(row, "seconds", "%.9g", x->seconds);
+        cli_json_add_number(row, "scan_seconds", "%.9g", x->scan_seconds);
+        cli_json_add_number(row, "update_seconds", "%.9g", x->update_seconds);
+        cli_json_add_number(row, "wall_seconds", "%.9g", x->wall_seconds);
+        cli_json_add_number(row, "host_step_seconds", "%.9g", x->host_seconds);
+        cli_json_add_number(row, "rows_per_s", "%.6g", per_second((double)s->model_rows, x->seconds));
+        cJSON_AddNumberToObject(row, "scores", (double)x->device.scores);
+        cli_json_add_number(row, "scores_per_row", "%.4f",
+                            s->model_rows ? (double)x->device.scores / (double)s->model_rows : 0.0);
+        cli_json_add_number(row, "scores_per_s", "%.6g", per_second((double)x->device.scores, x->seconds));
+        cJSON_AddNumberToObject(row, "offenders", (double)x->device.offenders);
+        cli_json_add_number(row, "loss", "%.9g", x->device.loss);
+        cli_json_add_number(row, "c_seconds", "%.9g", x->c_seconds);
+        cli_json_add_number(row, "c_rows_per_s", "%.6g", per_second((double)s->model_rows, x->c_seconds));
+        cli_json_add_number(row, "device_over_c", "%.4f", x->c_seconds > 0 ? x->seconds / x->c_seconds : 0.0);
+        cli_json_add_number(row, "speedup_vs_c", "%.4f", x->seconds > 0 ? x->c_seconds / x->seconds : 0.0);
+        cJSON_AddBoolToObject(row, "check", x->check_ok);
+    }
+    cli_json_print(doc);
+}
+
+static void print_model_header(const settings *s, const device *d)
+{
+    printf("device: %s (%s)\n", wl_context_device_name(d->wl), d->platform);
+    printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch\n", s->users, s->items,
+           s->dim, s->model_rows, s->candidates);
+    printf("ms: device time of wl_model_step_cl (ids on the device), split into scan (model_step.cl) and update\n"
+           "(model_update.cl); median of %d after %d warm-up. step_cl wall: to its result on the host; step wall:\n"
+           "wl_model_step from host arrays. C: ref_model_step, single-threaded (the test oracle, written for clarity:\n"
+           "it allocates dense gradient sums and walks every row of U and V per step). Tables restored before every\n"
+           "step, outside the timing (no drift). dev/C: device ms / C ms (below 1: the device is faster).\n\n",
+           s->repeat, s->warmup);
+    printf("%-8s %-9s %9s %9s %9s %9s %9s %10s %7s %10s %9s %7s %s\n", "cands", "regime", "ms", "scan ms", "upd ms",
+           "cl wall", "step wall", "rows/s", "sc/row", "scores/s", "C ms", "dev/C", "check");
+}
+
+static void print_model_row(const settings *s, const model_result *x)
+{
+    printf("%-8s %-9s %9.3f %9.3f %9.3f %9.3f %9.3f %10.4g %7.1f %10.4g %9.3f %7.3f %s\n", cand_mode_names[x->mode],
+           model_regime_names[x->regime], x->seconds * 1e3, x->scan_seconds * 1e3, x->update_seconds * 1e3,
+           x->wall_seconds * 1e3, x->host_seconds * 1e3, per_second((double)s->model_rows, x->seconds),
+           s->model_rows ? (double)x->device.scores / (double)s->model_rows : 0.0,
+           per_second((double)x->device.scores, x->seconds), x->c_seconds * 1e3,
+           x->c_seconds > 0 ? x->seconds / x->c_seconds : 0.0, x->check_ok ? "ok" : "MISMATCH");
+    fflush(stdout);
+}
+
+/* The whole --model run; the exit status. */
+static int run_model(const settings *s)
+{
+    device d;
+    open_device(s->device, &d);
+    wl_model_options o;
+    wl_model_options_default(&o, s->users, s->items, s->dim);
+    wl_model *m = NULL;
+    cli_check_wl(wl_model_create(d.wl, &o, &m), d.wl);
+    ref_model rm;
+    ref_model_create(&rm, &o);
+    model_result results[6];
+    int count = 0, failed = 0;
+    if (!s->json)
+        print_model_header(s, &d);
+    model_tables fresh; /* the tables as wl_model_create made them, read before any step */
+    read_tables(m, &o, &fresh);
+    for (int rg = 0; rg < 2; ++rg) {
+        model_tables t = fresh;
+        if (rg == MODEL_LATE)
+            make_late(&o, &fresh, &t);
+        for (int mode = 0; mode < 3; ++mode) {
+            if (!s->modes[mode])
+                continue;
+            measure_model(s, &d, m, &rm, &t, (model_regime)rg, (cand_mode)mode, &results[count]);
+            failed |= !results[count].check_ok;
+            if (!s->json)
+                print_model_row(s, &results[count]);
+            count++;
+        }
+        if (rg == MODEL_LATE)
+            free_tables(&t);
+    }
+    free_tables(&fresh);
+    if (s->json)
+        print_model_json(s, &d, results, count);
+    if (failed)
+        fprintf(stderr, "%s: a step's loss, offenders or scores differ from the C step's\n", cli_program);
+    ref_model_free(&rm);
+    wl_model_destroy(m);
+    wl_context_destroy(d.wl);
+    return failed ? 1 : 0;
+}
+
 /* ------------------------------------------------------------ arguments */
 
-enum { OPT_DEVICE, OPT_SHAPES, OPT_REGIMES, OPT_REPEAT, OPT_WARMUP, OPT_OUTPUTS, OPT_JSON, OPT_HELP };
+enum {
+    OPT_DEVICE,
+    OPT_SHAPES,
+    OPT_REGIMES,
+    OPT_REPEAT,
+    OPT_WARMUP,
+    OPT_OUTPUTS,
+    OPT_JSON,
+    OPT_MODEL,
+    OPT_ROWS,
+    OPT_CANDIDATES,
+    OPT_DIM,
+    OPT_USERS,
+    OPT_ITEMS,
+    OPT_MODES,
+    OPT_HELP
+};
 
 static const cli_option options[] = {
     [OPT_DEVICE] = {"device", required_argument, "SPEC",
@@ -368,6 +745,17 @@ static const cli_option options[] = {
                      "what the timed call asks for besides the loss: offender (default, the\n"
                      "common training case), loss (nothing else), all (also both gradients)"},
     [OPT_JSON] = {"json", no_argument, NULL, "one JSON document instead of the table"},
+    [OPT_MODEL] = {"model", no_argument, NULL,
+                   "time a step of the embedding model instead (wl_model_step_cl, wl_model_step and\n"
+                   "the C reference step) on a synthetic model; --repeat defaults to 11, --warmup to 2"},
+    [OPT_ROWS] = {"rows", required_argument, "N", "--model: rows per batch (default 4096)"},
+    [OPT_CANDIDATES] = {"candidates", required_argument, "N", "--model: candidates per row (default 256)"},
+    [OPT_DIM] = {"dim", required_argument, "N", "--model: embedding dimension (default 64)"},
+    [OPT_USERS] = {"users", required_argument, "N", "--model: users (default 100000)"},
+    [OPT_ITEMS] = {"items", required_argument, "N", "--model: items (default 100000)"},
+    [OPT_MODES] = {"modes", required_argument, "LIST",
+                   "--model: candidate modes, per-row (own random ids), shared (one list),\n"
+                   "sampled (on the device) (default: all three)"},
     [OPT_HELP] = {"help", no_argument, NULL, "this text"},
     {NULL, 0, NULL, NULL},
 };
@@ -439,6 +827,42 @@ static int parse_outputs(const char *text, outputs *out)
     return i >= 0 ? 0 : -1;
 }
 
+/* An unsigned count in [min, max]. */
+static int parse_size(const char *text, unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    const unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end || errno || text[0] == '-' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u32(const char *text, unsigned long long min, uint32_t *out)
+{
+    unsigned long long v;
+    if (parse_size(text, min, INT32_MAX, &v))
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static int parse_modes(settings *s, const char *text)
+{
+    memset(s->modes, 0, sizeof s->modes);
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    int any = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        const int m = lookup(tok, cand_mode_names);
+        if (m < 0)
+            return -1;
+        s->modes[m] = any = 1;
+    }
+    return any ? 0 : -1;
+}
+
 /* 0 to go on, or 1 to exit with *exit_status: 0 after --help, 2 after a bad argument (with a message). */
 static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
 {
@@ -448,6 +872,13 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         const int row = cli_next_option(argc, argv, options, &value, &word);
         if (row == CLI_END && word == argc)
             return 0;
+        unsigned long long v = 0;
+        if (row == OPT_SHAPES || row == OPT_REGIMES || row == OPT_OUTPUTS)
+            s->loss_only = word;
+        if (row >= OPT_ROWS && row <= OPT_MODES)
+            s->model_only = word;
+        s->repeat_set |= row == OPT_REPEAT;
+        s->warmup_set |= row == OPT_WARMUP;
         switch (row) {
         case OPT_DEVICE: s->device = value; break;
         case OPT_SHAPES: bad = parse_shapes(s, value); break;
@@ -456,6 +887,19 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         case OPT_WARMUP: bad = parse_count(value, 0, &s->warmup); break;
         case OPT_OUTPUTS: bad = parse_outputs(value, &s->outputs); break;
         case OPT_JSON: s->json = 1; break;
+        case OPT_MODEL: s->model = 1; break;
+        case OPT_ROWS:
+            bad = parse_size(value, 1, (unsigned long long)1 << 26, &v);
+            s->model_rows = (size_t)v;
+            break;
+        case OPT_CANDIDATES:
+            bad = parse_size(value, 1, (unsigned long long)1 << 20, &v);
+            s->candidates = (size_t)v;
+            break;
+        case OPT_DIM: bad = parse_u32(value, 1, &s->dim); break;
+        case OPT_USERS: bad = parse_u32(value, 1, &s->users); break;
+        case OPT_ITEMS: bad = parse_u32(value, 2, &s->items); break;
+        case OPT_MODES: bad = parse_modes(s, value); break;
         case OPT_HELP:
             cli_print_help(stdout, options, NULL, NULL);
             *exit_status = 0;
@@ -482,9 +926,29 @@ int main(int argc, char **argv)
     s.outputs = OUT_LOSS_OFFENDER;
     s.regimes[0] = s.regimes[1] = s.regimes[2] = 1;
     parse_shapes(&s, "1024x100,4096x1024,16384x256,65536x64,16384x1024");
+    s.users = s.items = 100000;
+    s.dim = 64;
+    s.model_rows = 4096;
+    s.candidates = 256;
+    s.modes[0] = s.modes[1] = s.modes[2] = 1;
     int exit_status = 0;
     if (parse_arguments(argc, argv, &s, &exit_status))
         return exit_status;
+    /* the options of one benchmark are refused with the other's */
+    const int misplaced = s.model ? s.loss_only : s.model_only;
+    if (misplaced) {
+        fprintf(stderr, "%s: %s is %s\n", cli_program, argv[misplaced],
+                s.model ? "not an option of --model" : "an option of --model only");
+        cli_print_help(stderr, options, NULL, NULL);
+        return 2;
+    }
+    if (s.model) {
+        if (!s.repeat_set)
+            s.repeat = 11;
+        if (!s.warmup_set)
+            s.warmup = 2;
+        return run_model(&s);
+    }
 
     device d;
     open_device(s.device, &d);
