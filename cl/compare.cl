@@ -6,15 +6,9 @@
  * NaN is never skipped over. The vector form returns a lane mask.
  */
 
-int wl_stops(float margin, float n, float p)
-{
-    return !(((margin + n) - p) <= 0.0f);
-}
+int wl_stops(float margin, float n, float p) { return !(((margin + n) - p) <= 0.0f); }
 
-WL_INTV wl_stops_vec(float margin, WL_FLOATV n, float p)
-{
-    return ~islessequal((margin + n) - p, (WL_FLOATV)(0.0f));
-}
+WL_INTV wl_stops_vec(float margin, WL_FLOATV n, float p) { return ~islessequal((margin + n) - p, (WL_FLOATV)(0.0f)); }
 
 /* Index of the first stopping negative in n[from .. from + WL_VEC), known to
  * hold one; the lanes are rechecked with the scalar test so both agree. */

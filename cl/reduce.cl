@@ -6,8 +6,7 @@
  * out[0] = sum of values[i] * scale (scaled before summing, so that a mean
  * stays finite where the plain sum would pass FLT_MAX).
  */
-kernel void wl_reduce_sum(ulong count, const global float *values, float scale, global float *out,
-                          local float *partial)
+kernel void wl_reduce_sum(ulong count, const global float *values, float scale, global float *out, local float *partial)
 {
     const uint lid = get_local_id(0), size = get_local_size(0);
     float sum = 0.0f;

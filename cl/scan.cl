@@ -22,8 +22,8 @@
  */
 
 /* Finish a row once its first stopping index is known (-1: none). */
-float wl_row_result(float margin, float p, const global float *n, int first, const global float *weight,
-                    float scale, float *loss)
+float wl_row_result(float margin, float p, const global float *n, int first, const global float *weight, float scale,
+                    float *loss)
 {
     if (first < 0) {
         *loss = isnan(p) ? p : 0.0f;
@@ -81,10 +81,10 @@ int wl_scan_one_row(float margin, float p, const global float *n, ulong negative
  * rows' losses times scale, in row order, to its slot of partial (NULL
  * otherwise), and wl_reduce_sum adds the partials.
  */
-kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global float *pos,
-                         const global float *neg, const global float *weight, float scale,
-                         global float *row_loss, global float *grad_pos, global float *grad_neg,
-                         global int *offender, ulong row_base, ulong rows_per_item, global float *partial)
+kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global float *pos, const global float *neg,
+                         const global float *weight, float scale, global float *row_loss, global float *grad_pos,
+                         global float *grad_neg, global int *offender, ulong row_base, ulong rows_per_item,
+                         global float *partial)
 {
     const ulong item = get_global_id(0);
     const ulong begin = row_base + item * rows_per_item;
@@ -116,10 +116,9 @@ kernel void wl_scan_rows(ulong rows, ulong negatives, float margin, const global
         partial[begin / rows_per_item] = isfinite(sum) ? kahan : sum; /* row_base: a multiple of rows_per_item */
 }
 
-kernel void wl_scan_groups(ulong rows, ulong negatives, float margin, const global float *pos,
-                           const global float *neg, const global float *weight, float scale,
-                           global float *row_loss, global float *grad_pos, global float *grad_neg,
-                           global int *offender, ulong row_base)
+kernel void wl_scan_groups(ulong rows, ulong negatives, float margin, const global float *pos, const global float *neg,
+                           const global float *weight, float scale, global float *row_loss, global float *grad_pos,
+                           global float *grad_neg, global int *offender, ulong row_base)
 {
     local int shared_first;
     const ulong b = row_base + get_group_id(0);

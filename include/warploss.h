@@ -145,7 +145,8 @@ typedef struct wl_context wl_context;
 typedef struct wl_context_options {
     const char *device;     /* NULL: $WARPLOSS_DEVICE, else the best device */
     const char *kernel_dir; /* NULL: $WARPLOSS_KERNEL_DIR, else the installed dir, else the embedded copy */
-    const char *cache_dir;  /* NULL: $WARPLOSS_CACHE_DIR, else $XDG_CACHE_HOME/warploss or ~/.cache/warploss; "" = no cache */
+    const char
+        *cache_dir; /* NULL: $WARPLOSS_CACHE_DIR, else $XDG_CACHE_HOME/warploss or ~/.cache/warploss; "" = no cache */
     void (*log)(void *user, const char *message); /* NULL: silent */
     void *log_user;
 } wl_context_options;
@@ -166,8 +167,7 @@ WL_API wl_status wl_context_create(const wl_context_options *o /* NULL = default
  * queue is retained, not copied). o->device is ignored. wl_loss_cl enqueues
  * on this queue; an out-of-order queue is fine (the library chains events).
  */
-WL_API wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_options *o,
-                                              wl_context **out);
+WL_API wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_options *o, wl_context **out);
 
 /* Release everything the context created. NULL is fine. */
 WL_API void wl_context_destroy(wl_context *c);
@@ -216,9 +216,8 @@ WL_API void wl_loss_options_default(wl_loss_options *o, uint64_t num_labels);
  * OpenCL failure part-way through may leave outputs partly written.
  * Inputs too large for one device allocation are processed in chunks of rows.
  */
-WL_API wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives,
-                         const float *pos, const float *neg, float *loss, float *grad_pos, float *grad_neg,
-                         int32_t *offender);
+WL_API wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                         const float *neg, float *loss, float *grad_pos, float *grad_neg, int32_t *offender);
 
 /*
  * Device memory, enqueued on the context's queue; same shapes as wl_loss,
@@ -232,7 +231,6 @@ WL_API wl_status wl_loss(wl_context *c, const wl_loss_options *o, size_t rows, s
 WL_API wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
                             cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender,
                             cl_uint num_wait, const cl_event *wait, cl_event *done);
-
 
 /* ---------------------------------------------------------------- model */
 
@@ -318,7 +316,7 @@ WL_API wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const 
  * items and scores [n x k] (scores may be NULL). A user with fewer than k
  * candidates gets -1 and -Inf in the rest of its row. */
 WL_API wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
-                                   int32_t *items, float *scores);
+                                    int32_t *items, float *scores);
 
 /* For each pair (users[j], items[j]): the number of items x other than
  * items[j] (and not a known positive of the user if exclude_known) with

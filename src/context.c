@@ -89,10 +89,7 @@ static wl_status create(const wl_context_options *o, const wl_plan *plan, wl_con
     return WL_SUCCESS;
 }
 
-wl_status wl_context_create(const wl_context_options *o, wl_context **out)
-{
-    return create(o, NULL, out);
-}
+wl_status wl_context_create(const wl_context_options *o, wl_context **out) { return create(o, NULL, out); }
 
 wl_status wl_context_create_with_plan(const wl_context_options *o, const wl_plan *plan, wl_context **out)
 {
@@ -126,7 +123,8 @@ wl_status wl_context_create_with_queue(cl_command_queue queue, const wl_context_
         c->context = NULL;
         st = wl_fail(c, err == CL_INVALID_COMMAND_QUEUE ? WL_ERROR_INVALID_ARGUMENT : wl_cl_status(err),
                      "wl_context_create_with_queue: queue is not a valid command queue: clGetCommandQueueInfo "
-                     "failed: %s (%d)", wl_cl_error_name(err), (int)err);
+                     "failed: %s (%d)",
+                     wl_cl_error_name(err), (int)err);
         return fail_create(c, st, out);
     }
     clRetainContext(c->context);
@@ -164,7 +162,4 @@ const char *wl_context_device_name(const wl_context *c) { return c ? c->device_n
 const char *wl_context_kernel_origin(const wl_context *c) { return c ? c->kernel_origin : ""; }
 int wl_context_program_from_cache(const wl_context *c) { return c ? c->from_cache : 0; }
 double wl_context_build_seconds(const wl_context *c) { return c ? c->build_seconds : 0.0; }
-const char *wl_context_scan_variant(const wl_context *c)
-{
-    return c ? (c->plan.group_scan ? "group" : "row") : "";
-}
+const char *wl_context_scan_variant(const wl_context *c) { return c ? (c->plan.group_scan ? "group" : "row") : ""; }

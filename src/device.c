@@ -11,9 +11,12 @@ typedef wl_device_info candidate;
 
 static int type_rank(cl_device_type t)
 {
-    if (t & CL_DEVICE_TYPE_GPU) return 3;
-    if (t & CL_DEVICE_TYPE_ACCELERATOR) return 2;
-    if (t & CL_DEVICE_TYPE_CPU) return 1;
+    if (t & CL_DEVICE_TYPE_GPU)
+        return 3;
+    if (t & CL_DEVICE_TYPE_ACCELERATOR)
+        return 2;
+    if (t & CL_DEVICE_TYPE_CPU)
+        return 1;
     return 0;
 }
 
@@ -177,19 +180,26 @@ wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *
     unsigned long want_p = 0, want_d = 0;
     int by_index = spec && parse_index(spec, &want_p, &want_d);
     cl_device_type want_type = 0;
-    if (spec && equals_nocase(spec, "gpu")) want_type = CL_DEVICE_TYPE_GPU;
-    if (spec && equals_nocase(spec, "cpu")) want_type = CL_DEVICE_TYPE_CPU;
-    if (spec && equals_nocase(spec, "accelerator")) want_type = CL_DEVICE_TYPE_ACCELERATOR;
+    if (spec && equals_nocase(spec, "gpu"))
+        want_type = CL_DEVICE_TYPE_GPU;
+    if (spec && equals_nocase(spec, "cpu"))
+        want_type = CL_DEVICE_TYPE_CPU;
+    if (spec && equals_nocase(spec, "accelerator"))
+        want_type = CL_DEVICE_TYPE_ACCELERATOR;
 
     const candidate *best = NULL;
     size_t matches = 0;
     for (size_t i = 0; i < count; ++i) {
         const candidate *c = &list[i];
         int ok;
-        if (!spec) ok = 1;
-        else if (by_index) ok = c->platform_index == want_p && c->device_index == want_d;
-        else if (want_type) ok = (c->type & want_type) != 0;
-        else ok = contains_nocase(c->platform_name, spec) || contains_nocase(c->device_name, spec);
+        if (!spec)
+            ok = 1;
+        else if (by_index)
+            ok = c->platform_index == want_p && c->device_index == want_d;
+        else if (want_type)
+            ok = (c->type & want_type) != 0;
+        else
+            ok = contains_nocase(c->platform_name, spec) || contains_nocase(c->device_name, spec);
         if (!ok)
             continue;
         ++matches;
@@ -202,8 +212,7 @@ wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *
                            spec ? spec : "");
         for (size_t i = 0; i < count && len >= 0 && (size_t)len < err_size; ++i)
             len += snprintf(err + len, err_size - (size_t)len, " %u:%u %s (%s, %s);", list[i].platform_index,
-                            list[i].device_index, list[i].device_name, list[i].platform_name,
-                            type_name(list[i].type));
+                            list[i].device_index, list[i].device_name, list[i].platform_name, type_name(list[i].type));
         return WL_ERROR_NO_DEVICE;
     }
 
@@ -219,8 +228,8 @@ wl_status wl_device_match(const char *spec, int from_env, const wl_device_desc *
     else if (matches == 1)
         snprintf(why, sizeof why, "the only %s%s", spec ? "match" : "device", spec ? "" : " found");
     else
-        snprintf(why, sizeof why, "%s with the most compute units (%u) of %zu %s", kind,
-                 (unsigned)best->compute_units, matches, spec ? "matches" : "devices");
+        snprintf(why, sizeof why, "%s with the most compute units (%u) of %zu %s", kind, (unsigned)best->compute_units,
+                 matches, spec ? "matches" : "devices");
     if (spec && from_env)
         snprintf(out->reason, sizeof out->reason, "%s=%s: %s", origin, spec, why);
     else if (spec)

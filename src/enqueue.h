@@ -15,9 +15,9 @@ struct wl_context;
 
 /* Scratch buffers on the context, one per use, grown as needed and kept. */
 typedef enum wl_scratch_id {
-    WL_SCRATCH_ROW_LOSS,   /* the loss: row losses or partial sums before the reduction */
-    WL_SCRATCH_FLAG,       /* the loss: the first non-finite row */
-    WL_SCRATCH_STAGE_POS,  /* wl_loss staging, one per host array, in wl_loss's argument order */
+    WL_SCRATCH_ROW_LOSS,  /* the loss: row losses or partial sums before the reduction */
+    WL_SCRATCH_FLAG,      /* the loss: the first non-finite row */
+    WL_SCRATCH_STAGE_POS, /* wl_loss staging, one per host array, in wl_loss's argument order */
     WL_SCRATCH_STAGE_NEG,
     WL_SCRATCH_STAGE_LOSS,
     WL_SCRATCH_STAGE_GRAD_POS,
@@ -52,8 +52,14 @@ typedef struct wl_arg {
     size_t size;
     const void *value;
 } wl_arg;
-#define WL_ARG(v) {sizeof(v), &(v)}
-#define WL_ARG_LOCAL(bytes) {(bytes), NULL}
+#define WL_ARG(v)                                                                                                      \
+    {                                                                                                                  \
+        sizeof(v), &(v)                                                                                                \
+    }
+#define WL_ARG_LOCAL(bytes)                                                                                            \
+    {                                                                                                                  \
+        (bytes), NULL                                                                                                  \
+    }
 
 /* A 1-D launch of one kernel: global work-items, local (0: the runtime
  * chooses) and its arguments in order. */

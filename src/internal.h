@@ -87,8 +87,7 @@ double wl_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting);
 
 /* loss.c: the weight table for these options, rebuilt only when they change
  * (the loss and the model step each keep one) */
-wl_status wl_weight_table_ensure(struct wl_context *c, wl_weight_table *w, const wl_loss_options *o,
-                                 size_t negatives);
+wl_status wl_weight_table_ensure(struct wl_context *c, wl_weight_table *w, const wl_loss_options *o, size_t negatives);
 void wl_weight_table_release(wl_weight_table *w);
 
 /* loss.c: the options and shape check of wl_loss and wl_loss_cl (c may be NULL) */

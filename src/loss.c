@@ -69,8 +69,8 @@ wl_status wl_loss_check_options(wl_context *c, const wl_loss_options *o, size_t 
     if (rows >= UINT32_MAX)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "rows is %zu; at most 2^32 - 2", rows);
     if (negatives && rows > SIZE_MAX / sizeof(float) / negatives)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
-                       "rows x negatives (%zu x %zu) overflows the byte count of neg", rows, negatives);
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "rows x negatives (%zu x %zu) overflows the byte count of neg",
+                       rows, negatives);
     return WL_SUCCESS;
 }
 
@@ -91,8 +91,8 @@ wl_status wl_weight_table_ensure(wl_context *c, wl_weight_table *w, const wl_los
         table[j] = (float)wl_rank_weight(o->num_labels, (uint64_t)j + 1, o->weighting);
     cl_int err;
     /* a fresh buffer each time: a command of an earlier call may still read the old one */
-    cl_mem buf = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, negatives * sizeof *table,
-                                table, &err);
+    cl_mem buf = clCreateBuffer(c->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, negatives * sizeof *table, table,
+                                &err);
     free(table);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clCreateBuffer for the rank weights");
@@ -210,8 +210,8 @@ static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t
     for (size_t first = 0; first < units; first += units_per_launch) {
         const size_t n = units - first < units_per_launch ? units - first : units_per_launch;
         const cl_ulong base64 = (cl_ulong)first * rows_per_unit, per_unit = rows_per_unit;
-        const wl_arg args[] = {WL_ARG(rows64),      WL_ARG(negatives64), WL_ARG(o->margin),  WL_ARG(b->pos),
-                               WL_ARG(neg),         WL_ARG(weights),     WL_ARG(scale),      WL_ARG(row_loss),
+        const wl_arg args[] = {WL_ARG(rows64),      WL_ARG(negatives64), WL_ARG(o->margin),   WL_ARG(b->pos),
+                               WL_ARG(neg),         WL_ARG(weights),     WL_ARG(scale),       WL_ARG(row_loss),
                                WL_ARG(b->grad_pos), WL_ARG(b->grad_neg), WL_ARG(b->offender), WL_ARG(base64),
                                WL_ARG(per_unit),    WL_ARG(partial)};
         const wl_launch l = {kernel, n * width, local, args, groups ? 12 : 14};
@@ -232,8 +232,8 @@ static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t
     return wl_enqueue_kernel(ch, &l);
 }
 
-wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos,
-                     cl_mem neg, cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, cl_uint num_wait,
+wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_t negatives, cl_mem pos, cl_mem neg,
+                     cl_mem loss, cl_mem grad_pos, cl_mem grad_neg, cl_mem offender, cl_uint num_wait,
                      const cl_event *wait, cl_event *done)
 {
     if (!c)
@@ -278,10 +278,10 @@ wl_status wl_loss_cl(wl_context *c, const wl_loss_options *o, size_t rows, size_
             st = wl_fail(c, WL_ERROR_NONFINITE, "row %u has a NaN or Inf score (check_finite is on)", bad);
     }
     if (st == WL_SUCCESS)
-    if (st == WL_SUCCESS) {
-        const loss_buffers b = {pos, neg, loss, grad_pos, grad_neg, offender};
-        st = run(&ch, o, rows, negatives, &b, mean_scale(o, rows));
-    }
+        if (st == WL_SUCCESS) {
+            const loss_buffers b = {pos, neg, loss, grad_pos, grad_neg, offender};
+            st = run(&ch, o, rows, negatives, &b, mean_scale(o, rows));
+        }
     if (st == WL_SUCCESS || ch.last)
         wl_chain_finish(&ch, st == WL_SUCCESS ? done : NULL);
     wl_chain_end(&ch);
@@ -430,8 +430,7 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
     for (int i = STAGE_LOSS; i <= STAGE_OFFENDER && st == WL_SUCCESS; ++i) {
         if (!buf[i])
             continue;
-        err = clEnqueueReadBuffer(c->queue, buf[i], CL_FALSE, 0, stage[i].bytes, host[i], ch.num_wait, ch.wait,
-                                  NULL);
+        err = clEnqueueReadBuffer(c->queue, buf[i], CL_FALSE, 0, stage[i].bytes, host[i], ch.num_wait, ch.wait, NULL);
         if (err != CL_SUCCESS)
             st = wl_fail_cl(c, err, "clEnqueueReadBuffer");
     }

@@ -165,8 +165,7 @@ static void cache_key(const wl_context *c, wl_program_id id, const char *source,
     snprintf(key, size,
              "warploss %s\nprogram: %s\nplatform: %s\ndevice: %s\nvendor: %s\ndriver: %s\nversion: %s\n"
              "options: %s\nsource: %016llx %zu\n",
-             wl_version(), wl_programs[id].name, platform, c->device_name, vendor,
-             driver, version, BUILD_OPTIONS,
+             wl_version(), wl_programs[id].name, platform, c->device_name, vendor, driver, version, BUILD_OPTIONS,
              (unsigned long long)wl_hash64(source, strlen(source), WL_HASH_SEED), strlen(source));
 }
 
@@ -288,8 +287,7 @@ static wl_status create_kernels(wl_context *c, wl_program_id id)
                            "clCreateKernel(%s) failed: %s (%d)", wl_kernels[k].name, wl_cl_error_name(err), (int)err);
         }
         size_t group = 0;
-        err = clGetKernelWorkGroupInfo(c->kernel[k], c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof group, &group,
-                                       NULL);
+        err = clGetKernelWorkGroupInfo(c->kernel[k], c->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof group, &group, NULL);
         if (err != CL_SUCCESS)
             return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
         c->kernel_group[k] = group ? group : 1;

@@ -76,8 +76,7 @@ void wl_program_release_all(struct wl_context *c);
  * embedded copy), each after a #line; *out is malloc'd, NULL on failure.
  * Returns a wl_status (WL_ERROR_KERNEL_SOURCE for a file that is missing,
  * unreadable, too large, not a regular file or has a NUL byte), the detail on c. */
-int wl_program_load_sources(struct wl_context *c, wl_program_id id, const char *dir, const char *prelude,
-                            char **out);
+int wl_program_load_sources(struct wl_context *c, wl_program_id id, const char *dir, const char *prelude, char **out);
 
 /* The embedded copy of a kernel file, NULL if there is none of that name. */
 const wl_kernel_file *wl_kernel_file_find(const char *name);

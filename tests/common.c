@@ -191,10 +191,7 @@ wl_status wlt_create(const char *kernel_dir, const char *cache_dir, wl_context *
     return wl_context_create(&o, out);
 }
 
-int wlt_is_model_file(const char *name)
-{
-    return strncmp(name, "model_", 6) == 0;
-}
+int wlt_is_model_file(const char *name) { return strncmp(name, "model_", 6) == 0; }
 
 wl_status wlt_create_feature(const char *kernel_dir, const char *cache_dir, const char *name, wl_context **out,
                              const char **msg)

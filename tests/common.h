@@ -114,11 +114,11 @@ void *wlt_alloc(size_t bytes);
 /* ---- Only inside a cmocka test: these fail the running test (fail_msg). */
 
 /* Fail the test unless an OpenCL call returns CL_SUCCESS. */
-#define WLT_CHECK_CL(call)                                                                                     \
-    do {                                                                                                       \
-        const cl_int err_ = (call);                                                                            \
-        if (err_ != CL_SUCCESS)                                                                                \
-            fail_msg("%s failed: %d", #call, (int)err_);                                                       \
+#define WLT_CHECK_CL(call)                                                                                             \
+    do {                                                                                                               \
+        const cl_int err_ = (call);                                                                                    \
+        if (err_ != CL_SUCCESS)                                                                                        \
+            fail_msg("%s failed: %d", #call, (int)err_);                                                               \
     } while (0)
 
 /* The kernel sources of the source tree: the .cl files in WL_TEST_KERNEL_DIR

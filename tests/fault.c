@@ -96,10 +96,10 @@ static void *next(const char *name)
 }
 
 /* The real function, looked up once. */
-#define REAL(ret, name, params)                                                                                \
-    static ret(CL_API_CALL * real)params;                                                                      \
-    if (!real)                                                                                                 \
-        *(void **)&real = next(#name)
+#define REAL(ret, name, params)                                                                                        \
+    static ret(CL_API_CALL *real) params;                                                                              \
+    if (!real)                                                                                                         \
+    *(void **)&real = next(#name)
 
 static void event_made(cl_int err, cl_event *event)
 {
@@ -166,8 +166,8 @@ cl_mem CL_API_CALL clCreateBuffer(cl_context context, cl_mem_flags flags, size_t
     return m;
 }
 
-cl_mem CL_API_CALL clCreateSubBuffer(cl_mem parent, cl_mem_flags flags, cl_buffer_create_type type,
-                                     const void *info, cl_int *err)
+cl_mem CL_API_CALL clCreateSubBuffer(cl_mem parent, cl_mem_flags flags, cl_buffer_create_type type, const void *info,
+                                     cl_int *err)
 {
     REAL(cl_mem, clCreateSubBuffer, (cl_mem, cl_mem_flags, cl_buffer_create_type, const void *, cl_int *));
     if (hit(WLF_BUFFER, "clCreateSubBuffer")) {
@@ -203,8 +203,8 @@ cl_program CL_API_CALL clCreateProgramWithSource(cl_context context, cl_uint cou
 }
 
 cl_program CL_API_CALL clCreateProgramWithBinary(cl_context context, cl_uint n, const cl_device_id *devices,
-                                                 const size_t *lengths, const unsigned char **binaries,
-                                                 cl_int *status, cl_int *err)
+                                                 const size_t *lengths, const unsigned char **binaries, cl_int *status,
+                                                 cl_int *err)
 {
     REAL(cl_program, clCreateProgramWithBinary,
          (cl_context, cl_uint, const cl_device_id *, const size_t *, const unsigned char **, cl_int *, cl_int *));
@@ -325,8 +325,7 @@ cl_int CL_API_CALL clGetKernelWorkGroupInfo(cl_kernel kernel, cl_device_id devic
     return real(kernel, device, what, size, value, size_ret);
 }
 
-cl_int CL_API_CALL clGetDeviceInfo(cl_device_id device, cl_device_info what, size_t size, void *value,
-                                   size_t *size_ret)
+cl_int CL_API_CALL clGetDeviceInfo(cl_device_id device, cl_device_info what, size_t size, void *value, size_t *size_ret)
 {
     REAL(cl_int, clGetDeviceInfo, (cl_device_id, cl_device_info, size_t, void *, size_t *));
     if (hit(WLF_DEVICE_INFO, "clGetDeviceInfo"))
@@ -366,9 +365,8 @@ cl_int CL_API_CALL clEnqueueNDRangeKernel(cl_command_queue q, cl_kernel kernel, 
     return e;
 }
 
-cl_int CL_API_CALL clEnqueueWriteBuffer(cl_command_queue q, cl_mem buf, cl_bool blocking, size_t offset,
-                                        size_t size, const void *ptr, cl_uint nwait, const cl_event *wait,
-                                        cl_event *event)
+cl_int CL_API_CALL clEnqueueWriteBuffer(cl_command_queue q, cl_mem buf, cl_bool blocking, size_t offset, size_t size,
+                                        const void *ptr, cl_uint nwait, const cl_event *wait, cl_event *event)
 {
     REAL(cl_int, clEnqueueWriteBuffer,
          (cl_command_queue, cl_mem, cl_bool, size_t, size_t, const void *, cl_uint, const cl_event *, cl_event *));
@@ -392,8 +390,7 @@ cl_int CL_API_CALL clEnqueueReadBuffer(cl_command_queue q, cl_mem buf, cl_bool b
 }
 
 cl_int CL_API_CALL clEnqueueFillBuffer(cl_command_queue q, cl_mem buf, const void *pattern, size_t pattern_size,
-                                       size_t offset, size_t size, cl_uint nwait, const cl_event *wait,
-                                       cl_event *event)
+                                       size_t offset, size_t size, cl_uint nwait, const cl_event *wait, cl_event *event)
 {
     REAL(cl_int, clEnqueueFillBuffer,
          (cl_command_queue, cl_mem, const void *, size_t, size_t, size_t, cl_uint, const cl_event *, cl_event *));
@@ -417,8 +414,8 @@ cl_int CL_API_CALL clEnqueueCopyBuffer(cl_command_queue q, cl_mem from, cl_mem t
 }
 
 void *CL_API_CALL clEnqueueMapBuffer(cl_command_queue q, cl_mem buf, cl_bool blocking, cl_map_flags flags,
-                                     size_t offset, size_t size, cl_uint nwait, const cl_event *wait,
-                                     cl_event *event, cl_int *err)
+                                     size_t offset, size_t size, cl_uint nwait, const cl_event *wait, cl_event *event,
+                                     cl_int *err)
 {
     REAL(void *, clEnqueueMapBuffer,
          (cl_command_queue, cl_mem, cl_bool, cl_map_flags, size_t, size_t, cl_uint, const cl_event *, cl_event *,
@@ -447,8 +444,7 @@ cl_int CL_API_CALL clEnqueueUnmapMemObject(cl_command_queue q, cl_mem buf, void 
     return e;
 }
 
-cl_int CL_API_CALL clEnqueueMarkerWithWaitList(cl_command_queue q, cl_uint nwait, const cl_event *wait,
-                                               cl_event *event)
+cl_int CL_API_CALL clEnqueueMarkerWithWaitList(cl_command_queue q, cl_uint nwait, const cl_event *wait, cl_event *event)
 {
     REAL(cl_int, clEnqueueMarkerWithWaitList, (cl_command_queue, cl_uint, const cl_event *, cl_event *));
     if (hit(WLF_MARKER, "clEnqueueMarkerWithWaitList"))
@@ -482,22 +478,22 @@ cl_int CL_API_CALL clFinish(cl_command_queue q)
 
 /* ------------------------------------------------------------ reference counts */
 
-#define RETAIN_RELEASE(type, object, retain_name, release_name)                                                \
-    cl_int CL_API_CALL retain_name(type x)                                                                     \
-    {                                                                                                          \
-        REAL(cl_int, retain_name, (type));                                                                     \
-        const cl_int e = real(x);                                                                              \
-        if (e == CL_SUCCESS)                                                                                   \
-            ++live[object];                                                                                    \
-        return e;                                                                                              \
-    }                                                                                                          \
-    cl_int CL_API_CALL release_name(type x)                                                                    \
-    {                                                                                                          \
-        REAL(cl_int, release_name, (type));                                                                    \
-        const cl_int e = real(x);                                                                              \
-        if (e == CL_SUCCESS)                                                                                   \
-            --live[object];                                                                                    \
-        return e;                                                                                              \
+#define RETAIN_RELEASE(type, object, retain_name, release_name)                                                        \
+    cl_int CL_API_CALL retain_name(type x)                                                                             \
+    {                                                                                                                  \
+        REAL(cl_int, retain_name, (type));                                                                             \
+        const cl_int e = real(x);                                                                                      \
+        if (e == CL_SUCCESS)                                                                                           \
+            ++live[object];                                                                                            \
+        return e;                                                                                                      \
+    }                                                                                                                  \
+    cl_int CL_API_CALL release_name(type x)                                                                            \
+    {                                                                                                                  \
+        REAL(cl_int, release_name, (type));                                                                            \
+        const cl_int e = real(x);                                                                                      \
+        if (e == CL_SUCCESS)                                                                                           \
+            --live[object];                                                                                            \
+        return e;                                                                                                      \
     }
 
 RETAIN_RELEASE(cl_mem, WLF_MEM, clRetainMemObject, clReleaseMemObject)

@@ -45,8 +45,15 @@ typedef enum wlf_kind {
     WLF_KIND_COUNT
 } wlf_kind;
 
-typedef enum wlf_object { WLF_MEM, WLF_PROGRAM, WLF_KERNEL_OBJ, WLF_EVENT, WLF_QUEUE_OBJ, WLF_CONTEXT_OBJ,
-                          WLF_OBJECT_COUNT } wlf_object;
+typedef enum wlf_object {
+    WLF_MEM,
+    WLF_PROGRAM,
+    WLF_KERNEL_OBJ,
+    WLF_EVENT,
+    WLF_QUEUE_OBJ,
+    WLF_CONTEXT_OBJ,
+    WLF_OBJECT_COUNT
+} wlf_object;
 
 const char *wlf_kind_name(wlf_kind k);
 

@@ -48,8 +48,8 @@ double ref_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting)
     return log((double)r);
 }
 
-void ref_loss(const wl_loss_options *o, size_t rows, size_t negatives, const float *pos, const float *neg,
-              float *loss, float *grad_pos, float *grad_neg, int32_t *offender)
+void ref_loss(const wl_loss_options *o, size_t rows, size_t negatives, const float *pos, const float *neg, float *loss,
+              float *grad_pos, float *grad_neg, int32_t *offender)
 {
     const float margin = o->margin;
     float scale = 1.0f;
@@ -121,20 +121,14 @@ void ref_loss(const wl_loss_options *o, size_t rows, size_t negatives, const flo
 const char *ref_regime_name(ref_regime regime)
 {
     switch (regime) {
-    case REF_EARLY:
-        return "early";
-    case REF_DEEP:
-        return "deep";
-    case REF_NONE:
-        return "none";
+    case REF_EARLY: return "early";
+    case REF_DEEP: return "deep";
+    case REF_NONE: return "none";
     }
     return "?";
 }
 
-void ref_rng_seed(ref_rng *g, uint64_t seed)
-{
-    g->state = seed;
-}
+void ref_rng_seed(ref_rng *g, uint64_t seed) { g->state = seed; }
 
 uint64_t ref_rng_next(ref_rng *g)
 {
@@ -208,16 +202,12 @@ void ref_make_inputs(uint64_t seed, ref_regime regime, size_t rows, size_t negat
         }
         for (size_t j = 0; j < negatives; ++j) {
             switch (regime) {
-            case REF_EARLY:
-                n[j] = around(&g, margin, p, grid);
-                break;
+            case REF_EARLY: n[j] = around(&g, margin, p, grid); break;
             case REF_DEEP:
                 n[j] = j < target ? below(&g, margin, p, grid)
                                   : (j == target ? above(&g, margin, p, grid) : around(&g, margin, p, grid));
                 break;
-            case REF_NONE:
-                n[j] = below(&g, margin, p, grid);
-                break;
+            case REF_NONE: n[j] = below(&g, margin, p, grid); break;
             }
         }
     }

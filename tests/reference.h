@@ -26,8 +26,8 @@ double ref_harmonic(uint64_t r);
  * grad_neg, offender may be NULL; loss may not. Does not validate arguments.
  * The reduced loss is summed in double and rounded to float once.
  */
-void ref_loss(const wl_loss_options *o, size_t rows, size_t negatives, const float *pos, const float *neg,
-              float *loss, float *grad_pos, float *grad_neg, int32_t *offender);
+void ref_loss(const wl_loss_options *o, size_t rows, size_t negatives, const float *pos, const float *neg, float *loss,
+              float *grad_pos, float *grad_neg, int32_t *offender);
 
 /* ------------------------------------------------------------ test inputs */
 
@@ -63,8 +63,8 @@ int ref_same_value(float a, float b);
 
 /* ------------------------------------------------------------ the embedding model */
 /*
- * The model of wl_model_* (README.md, "The embedding model"): plain loops on host copies of the tables, the gradient summed in
- * double. Does not validate arguments.
+ * The model of wl_model_* (README.md, "The embedding model"): plain loops on host copies of the tables, the gradient
+ * summed in double. Does not validate arguments.
  */
 
 /* The splitmix64 finaliser every random number of the model comes from. */

@@ -81,15 +81,9 @@ static outputs outputs_new(size_t rows, size_t negatives)
     return r;
 }
 
-static void outputs_free(outputs *r)
-{
-    free(r->loss), free(r->gp), free(r->gn), free(r->off);
-}
+static void outputs_free(outputs *r) { free(r->loss), free(r->gp), free(r->gn), free(r->off); }
 
-static int same_bits(const void *a, const void *b, size_t bytes)
-{
-    return memcmp(a, b, bytes) == 0;
-}
+static int same_bits(const void *a, const void *b, size_t bytes) { return memcmp(a, b, bytes) == 0; }
 
 /* wl_loss on `limited` (in chunks) equals one call on `whole` and the reference. */
 static void expect_chunked(wl_context *c, size_t rows, size_t negatives, wl_reduction red, wl_weighting w,
@@ -165,10 +159,7 @@ static void test_chunks(void **state)
 }
 
 /* Small case on c equals the reference. */
-static void expect_usable(wl_context *c)
-{
-    expect_chunked(c, 20, 30, WL_REDUCE_SUM, WL_WEIGHT_LOG, REF_DEEP, 1);
-}
+static void expect_usable(wl_context *c) { expect_chunked(c, 20, 30, WL_REDUCE_SUM, WL_WEIGHT_LOG, REF_DEEP, 1); }
 
 static void test_row_too_large(void **state)
 {

@@ -399,11 +399,19 @@ static void test_two_processes(void **state)
 
 /* ------------------------------------------------------------ kernel folders */
 
-typedef enum spoil { SPOIL_UNREADABLE, SPOIL_FOLDER, SPOIL_DANGLING, SPOIL_FIFO, SPOIL_HUGE, SPOIL_EMPTY,
-                     SPOIL_GARBAGE, SPOIL_COUNT } spoil;
+typedef enum spoil {
+    SPOIL_UNREADABLE,
+    SPOIL_FOLDER,
+    SPOIL_DANGLING,
+    SPOIL_FIFO,
+    SPOIL_HUGE,
+    SPOIL_EMPTY,
+    SPOIL_GARBAGE,
+    SPOIL_COUNT
+} spoil;
 
-static const char *const spoil_names[SPOIL_COUNT] = {"unreadable (mode 000)", "a folder", "a dangling link", "a FIFO",
-                                                     "over 1 MiB",            "empty",    "random bytes"};
+static const char *const spoil_names[SPOIL_COUNT] = {
+    "unreadable (mode 000)", "a folder", "a dangling link", "a FIFO", "over 1 MiB", "empty", "random bytes"};
 
 /* Spoil file (in a kernel folder) as `how`; 0 if that cannot be arranged here. */
 static int spoil_file(const char *file, spoil how, ref_rng *rng)
@@ -430,12 +438,8 @@ static int spoil_file(const char *file, spoil how, ref_rng *rng)
         assert_int_equal(unlink(file), 0);
         assert_int_equal(mkfifo(file, 0600), 0);
         return 1;
-    case SPOIL_HUGE:
-        assert_int_equal(truncate(file, (off_t)(2u << 20)), 0);
-        return 1;
-    case SPOIL_EMPTY:
-        assert_int_equal(truncate(file, 0), 0);
-        return 1;
+    case SPOIL_HUGE: assert_int_equal(truncate(file, (off_t)(2u << 20)), 0); return 1;
+    case SPOIL_EMPTY: assert_int_equal(truncate(file, 0), 0); return 1;
     default: {
         unsigned char junk[4096];
         for (size_t i = 0; i < sizeof junk; ++i)

@@ -57,10 +57,7 @@ static int group_teardown(void **state)
 }
 
 /* A buffer on ctx, uninitialised. */
-static cl_mem make_buffer(cl_context ctx, size_t bytes)
-{
-    return wlt_make_buffer(ctx, bytes, NULL);
-}
+static cl_mem make_buffer(cl_context ctx, size_t bytes) { return wlt_make_buffer(ctx, bytes, NULL); }
 
 static wl_context *context_on(cl_command_queue q)
 {
@@ -138,7 +135,8 @@ static void check_outputs(cl_command_queue q, const device_case *d, const wl_los
     if (have_grads) {
         WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_pos, CL_TRUE, 0, sizeof d->want_grad_pos, gp, nwait, wait, NULL));
         WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_grad_neg, CL_TRUE, 0, sizeof d->want_grad_neg, gn, nwait, wait, NULL));
-        WLT_CHECK_CL(clEnqueueReadBuffer(q, d->d_offender, CL_TRUE, 0, sizeof d->want_offender, off, nwait, wait, NULL));
+        WLT_CHECK_CL(
+            clEnqueueReadBuffer(q, d->d_offender, CL_TRUE, 0, sizeof d->want_offender, off, nwait, wait, NULL));
         assert_int_equal(wlt_first_value_mismatch(gp, d->want_grad_pos, ROWS), ROWS);
         assert_int_equal(wlt_first_value_mismatch(gn, d->want_grad_neg, ROWS * NEG), ROWS * NEG);
         assert_int_equal(wlt_first_i32_mismatch(off, d->want_offender, ROWS), ROWS);
@@ -180,8 +178,8 @@ static void run_queue(cl_command_queue q)
         WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_pos, CL_FALSE, 0, sizeof d->pos, d->pos, 1, &gate, &written[0]));
         WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_FALSE, 0, sizeof d->neg, d->neg, 1, &gate, &written[1]));
         cl_event done = NULL;
-        const wl_status s = wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, d->d_grad_pos,
-                                       d->d_grad_neg, d->d_offender, 2, written, &done);
+        const wl_status s = wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, d->d_grad_pos, d->d_grad_neg,
+                                       d->d_offender, 2, written, &done);
         if (s != WL_SUCCESS)
             fail_msg("wl_loss_cl: %s: %s", wl_status_string(s), wl_context_last_error(c));
         assert_non_null(done);
@@ -223,7 +221,7 @@ static void run_queue(cl_command_queue q)
         clReleaseEvent(done);
         const float nan = NAN;
         WLT_CHECK_CL(clEnqueueWriteBuffer(q, d->d_neg, CL_TRUE, (200 * NEG + 5) * sizeof(float), sizeof nan, &nan, 0,
-                                      NULL, NULL));
+                                          NULL, NULL));
         poison(q, d->d_loss, sizeof d->want_loss);
         done = NULL;
         assert_int_equal(wl_loss_cl(c, &o, ROWS, NEG, d->d_pos, d->d_neg, d->d_loss, d->d_grad_pos, d->d_grad_neg,

@@ -39,8 +39,7 @@ static int group_teardown(void **state)
 
 enum { ROWS = 4, NEG = 3 };
 static const float good_pos[ROWS] = {0.0f, 1.0f, -1.0f, 2.0f};
-static const float good_neg[ROWS * NEG] = {-2.0f, 0.5f, 0.0f, -3.0f, -3.0f, -3.0f,
-                                           1.0f,  2.0f, 3.0f, 5.0f,  -1.0f, 0.0f};
+static const float good_neg[ROWS * NEG] = {-2.0f, 0.5f, 0.0f, -3.0f, -3.0f, -3.0f, 1.0f, 2.0f, 3.0f, 5.0f, -1.0f, 0.0f};
 
 /* A valid call on ctx gives the reference's results. */
 static void expect_context_works(void)
@@ -62,8 +61,8 @@ static void expect_context_works(void)
  * each of the `names` alternatives' ... at least one of them (NULL-terminated
  * list), and untouched outputs.
  */
-static void expect_invalid(const char *label, const wl_loss_options *o, size_t rows, size_t negatives,
-                           const float *pos, const float *neg, int null_loss, const char *const *names)
+static void expect_invalid(const char *label, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                           const float *neg, int null_loss, const char *const *names)
 {
     float loss[ROWS], gp[ROWS], gn[ROWS * NEG];
     int32_t off[ROWS];
@@ -150,10 +149,8 @@ static void test_sizes(void **state)
     /* rows * 4 overflows even with no negatives */
     expect_invalid("rows * 4 overflows", &o, SIZE_MAX / 4 + 1, 0, good_pos, NULL, 0, NAMES("rows"));
     /* the offender index is int32 */
-    expect_invalid("negatives > INT32_MAX", &o, 1, (size_t)INT32_MAX + 1, good_pos, good_neg, 0,
-                   NAMES("negatives"));
-    expect_invalid("negatives > INT32_MAX, no rows", &o, 0, (size_t)INT32_MAX + 1, NULL, NULL, 0,
-                   NAMES("negatives"));
+    expect_invalid("negatives > INT32_MAX", &o, 1, (size_t)INT32_MAX + 1, good_pos, good_neg, 0, NAMES("negatives"));
+    expect_invalid("negatives > INT32_MAX, no rows", &o, 0, (size_t)INT32_MAX + 1, NULL, NULL, 0, NAMES("negatives"));
     expect_invalid("negatives = SIZE_MAX", &o, 1, SIZE_MAX, good_pos, good_neg, 0, NAMES("negatives"));
 }
 
@@ -204,9 +201,8 @@ static void test_empty_shapes(void **state)
 static void test_status_strings(void **state)
 {
     (void)state;
-    const wl_status all[] = {WL_SUCCESS,       WL_ERROR_INVALID_ARGUMENT, WL_ERROR_NO_DEVICE,
-                             WL_ERROR_KERNEL_SOURCE, WL_ERROR_BUILD,    WL_ERROR_OUT_OF_MEMORY,
-                             WL_ERROR_NONFINITE,     WL_ERROR_OPENCL};
+    const wl_status all[] = {WL_SUCCESS,     WL_ERROR_INVALID_ARGUMENT, WL_ERROR_NO_DEVICE, WL_ERROR_KERNEL_SOURCE,
+                             WL_ERROR_BUILD, WL_ERROR_OUT_OF_MEMORY,    WL_ERROR_NONFINITE, WL_ERROR_OPENCL};
     const size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n; ++i) {
         const char *s = wl_status_string(all[i]);
@@ -266,8 +262,7 @@ static void expect_no_device(const char *spec)
     wl_device_choice choice;
     const wl_status s = wl_select_device(spec, &choice);
     if (s != WL_ERROR_NO_DEVICE)
-        fail_msg("wl_select_device(\"%s\"): got %d (%s), want WL_ERROR_NO_DEVICE", spec, (int)s,
-                 wl_status_string(s));
+        fail_msg("wl_select_device(\"%s\"): got %d (%s), want WL_ERROR_NO_DEVICE", spec, (int)s, wl_status_string(s));
     const char *msg = wl_context_last_error(NULL);
     assert_non_null(msg);
     assert_true(msg[0] != '\0');
@@ -381,10 +376,10 @@ static void test_last_error_per_thread(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_null_arguments),   cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_sizes),            cmocka_unit_test(test_empty_shapes),
-        cmocka_unit_test(test_status_strings),   cmocka_unit_test(test_option_defaults),
-        cmocka_unit_test(test_device_specs),     cmocka_unit_test(test_last_error_per_thread),
+        cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_empty_shapes),
+        cmocka_unit_test(test_status_strings), cmocka_unit_test(test_option_defaults),
+        cmocka_unit_test(test_device_specs),   cmocka_unit_test(test_last_error_per_thread),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

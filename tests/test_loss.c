@@ -45,10 +45,7 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static const char *weighting_name(wl_weighting w)
-{
-    return w == WL_WEIGHT_LOG ? "log" : "harmonic";
-}
+static const char *weighting_name(wl_weighting w) { return w == WL_WEIGHT_LOG ? "log" : "harmonic"; }
 
 static const char *reduction_name(wl_reduction r)
 {
@@ -82,21 +79,19 @@ static void outputs_free(outputs *x)
  * gradients equal as values (NaN == NaN), the loss within LOSS_REL relative
  * plus LOSS_ABS. Returns 1 if they agree; otherwise prints what differs.
  */
-static int same_results(const char *what, const wl_loss_options *o, size_t rows, size_t negatives,
-                        const outputs *got, const outputs *want)
+static int same_results(const char *what, const wl_loss_options *o, size_t rows, size_t negatives, const outputs *got,
+                        const outputs *want)
 {
     const size_t nloss = o->reduction == WL_REDUCE_NONE ? rows : 1;
     for (size_t i = 0; i < nloss; ++i) {
         if (!wlt_close(got->loss[i], want->loss[i], LOSS_REL, LOSS_ABS)) {
-            print_error("%s: loss[%zu] = %.9g, reference %.9g\n", what, i, (double)got->loss[i],
-                        (double)want->loss[i]);
+            print_error("%s: loss[%zu] = %.9g, reference %.9g\n", what, i, (double)got->loss[i], (double)want->loss[i]);
             return 0;
         }
     }
     size_t i = wlt_first_i32_mismatch(got->offender, want->offender, rows);
     if (i < rows) {
-        print_error("%s: offender[%zu] = %d, reference %d\n", what, i, (int)got->offender[i],
-                    (int)want->offender[i]);
+        print_error("%s: offender[%zu] = %d, reference %d\n", what, i, (int)got->offender[i], (int)want->offender[i]);
         return 0;
     }
     i = wlt_first_value_mismatch(got->grad_pos, want->grad_pos, rows);
@@ -115,21 +110,21 @@ static int same_results(const char *what, const wl_loss_options *o, size_t rows,
 }
 
 /* Run one case on every scan variant and compare with the reference. */
-static void check_case(const char *label, const wl_loss_options *o, size_t rows, size_t negatives,
-                       const float *pos, const float *neg, outputs *got, outputs *want)
+static void check_case(const char *label, const wl_loss_options *o, size_t rows, size_t negatives, const float *pos,
+                       const float *neg, outputs *got, outputs *want)
 {
     ref_loss(o, rows, negatives, pos, neg, want->loss, want->grad_pos, want->grad_neg, want->offender);
     for (int v = 0; v < VARIANTS; ++v) {
         char what[320];
-        snprintf(what, sizeof what, "%s [scan %s, rows %zu, negatives %zu, num_labels %llu, margin %g, %s, %s]",
-                 label, variant_names[v], rows, negatives, (unsigned long long)o->num_labels, (double)o->margin,
+        snprintf(what, sizeof what, "%s [scan %s, rows %zu, negatives %zu, num_labels %llu, margin %g, %s, %s]", label,
+                 variant_names[v], rows, negatives, (unsigned long long)o->num_labels, (double)o->margin,
                  weighting_name(o->weighting), reduction_name(o->reduction));
         wlt_fill_sentinel(got->loss, o->reduction == WL_REDUCE_NONE ? rows : 1);
         wlt_fill_sentinel(got->grad_pos, rows);
         wlt_fill_sentinel(got->grad_neg, rows * negatives);
         wlt_fill_sentinel_i32(got->offender, rows);
-        const wl_status s = wl_loss(ctxs[v], o, rows, negatives, pos, neg, got->loss, got->grad_pos,
-                                    got->grad_neg, got->offender);
+        const wl_status s = wl_loss(ctxs[v], o, rows, negatives, pos, neg, got->loss, got->grad_pos, got->grad_neg,
+                                    got->offender);
         if (s != WL_SUCCESS)
             fail_msg("%s: wl_loss: %s: %s", what, wl_status_string(s), wl_context_last_error(ctxs[v]));
         if (!same_results(what, o, rows, negatives, got, want))
@@ -193,8 +188,8 @@ static void test_sweep(void **state)
 static void test_offender_every_position(void **state)
 {
     (void)state;
-    static const size_t widths[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65,
-                                    127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025};
+    static const size_t widths[] = {1,  2,  3,   4,   5,   7,   8,   9,   15,  16,  17,  31,   32,   33,  63,
+                                    64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025};
     for (size_t wi = 0; wi < COUNT(widths); ++wi) {
         const size_t negatives = widths[wi], rows = negatives + 1;
         float *pos = wlt_alloc(rows * sizeof(float));
@@ -334,8 +329,7 @@ static void test_deterministic(void **state)
             float first = NAN, again = NAN;
             assert_int_equal(wl_loss(ctxs[v], &o, rows, negatives, pos, neg, &first, NULL, NULL, NULL), WL_SUCCESS);
             for (int k = 0; k < 3; ++k) {
-                assert_int_equal(wl_loss(ctxs[v], &o, rows, negatives, pos, neg, &again, NULL, NULL, NULL),
-                                 WL_SUCCESS);
+                assert_int_equal(wl_loss(ctxs[v], &o, rows, negatives, pos, neg, &again, NULL, NULL, NULL), WL_SUCCESS);
                 assert_memory_equal(&first, &again, sizeof first);
             }
         }
@@ -452,11 +446,8 @@ static void test_check_finite(void **state)
         float value;
         size_t first_row; /* the row the error must name */
     } cases[] = {
-        {0, 137, 17, NAN, 137},
-        {1, 42, 0, INFINITY, 42},
-        {0, 299, 39, -INFINITY, 299},
-        {1, 0, 0, NAN, 0},
-        {0, 251, 0, NAN, 251},
+        {0, 137, 17, NAN, 137}, {1, 42, 0, INFINITY, 42}, {0, 299, 39, -INFINITY, 299},
+        {1, 0, 0, NAN, 0},      {0, 251, 0, NAN, 251},
     };
     for (int v = 0; v < VARIANTS; ++v) {
         for (int red = 0; red < 3; ++red) {

@@ -45,10 +45,7 @@ static int group_teardown(void **state)
 }
 
 /* scratch/name, malloc'd */
-static char *scratch_path(const char *name)
-{
-    return wlt_join(scratch, name);
-}
+static char *scratch_path(const char *name) { return wlt_join(scratch, name); }
 
 /* A small case on c equals the reference. */
 #define EXPECT_RIGHT_RESULTS(c) assert_true(wlt_results_ok((c), 65, 33, 31))

@@ -90,9 +90,9 @@ static void test_first_index_search(void **state)
     /* margin 1, p = 0: n stops the scan when n > -1 */
     const float pos_a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const float neg_a[4 * 5] = {
-        -2.0f, -1.5f, 0.5f, 3.0f, -1.0f,  /* first at 2 */
+        -2.0f, -1.5f, 0.5f,  3.0f,  -1.0f, /* first at 2 */
         -3.0f, -3.0f, -3.0f, -3.0f, -3.0f, /* none */
-        2.0f, -5.0f, -5.0f, -5.0f, -5.0f,  /* first at 0 */
+        2.0f,  -5.0f, -5.0f, -5.0f, -5.0f, /* first at 0 */
         -1.0f, -1.0f, -1.0f, -1.0f, 0.25f, /* ties at 0..3, first at 4 */
     };
     const int32_t want_a[4] = {2, -1, 0, 4};
@@ -105,9 +105,9 @@ static void test_first_index_search(void **state)
     o.margin = 0.5f;
     const float pos_b[3] = {1.0f, -2.0f, 10.0f};
     const float neg_b[3 * 3] = {
-        0.5f, 0.6f, 2.0f,     /* 0.5 ties, 0.6 stops: 1 */
+        0.5f,  0.6f,  2.0f,   /* 0.5 ties, 0.6 stops: 1 */
         -3.0f, -2.5f, -2.25f, /* -2.5 ties, -2.25 stops: 2 */
-        0.0f, 5.0f, 9.0f,     /* none */
+        0.0f,  5.0f,  9.0f,   /* none */
     };
     const int32_t want_b[3] = {1, 2, -1};
     memset(offender, 0x7f, sizeof offender);
@@ -125,9 +125,9 @@ static void test_ground_truth_formula(void **state)
     (void)state;
     const float pos[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     const float neg[4 * 5] = {
-        -2.0f, -1.5f, 0.5f, 3.0f, -1.0f,  /* j = 2: ln(floor(999 / 3) = 333) * (1 - 0 + 0.5) */
+        -2.0f, -1.5f, 0.5f,  3.0f,  -1.0f, /* j = 2: ln(floor(999 / 3) = 333) * (1 - 0 + 0.5) */
         -3.0f, -3.0f, -3.0f, -3.0f, -3.0f, /* none: 0 */
-        2.0f, -5.0f, -5.0f, -5.0f, -5.0f,  /* j = 0: ln(999) * (1 - 0 + 2) */
+        2.0f,  -5.0f, -5.0f, -5.0f, -5.0f, /* j = 0: ln(999) * (1 - 0 + 2) */
         -1.0f, -1.0f, -1.0f, -1.0f, 0.25f, /* j = 4: ln(floor(999 / 5) = 199) * (1 - 0 + 0.25) */
     };
     const double want = log(333.0) * 1.5 + log(999.0) * 3.0 + log(199.0) * 1.25;

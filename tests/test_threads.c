@@ -106,8 +106,8 @@ static void *own_context(void *arg)
     o.device = spec;
     wl_context *ctx = NULL;
     if (wl_context_create(&o, &ctx) != WL_ERROR_NO_DEVICE || !strstr(wl_context_last_error(NULL), spec)) {
-        snprintf(job->error, sizeof job->error, "thread %d: the failed create's detail is not its own: %s",
-                 job->index, wl_context_last_error(NULL));
+        snprintf(job->error, sizeof job->error, "thread %d: the failed create's detail is not its own: %s", job->index,
+                 wl_context_last_error(NULL));
         job->failures++;
     }
     wlt_context_options(&o, cache_dir);
@@ -122,8 +122,8 @@ static void *own_context(void *arg)
     for (int call = 0; call < CALLS; ++call) {
         const loss_case *c = &cases[job->index][call % CASES];
         if (!host_call(ctx, c, out)) {
-            snprintf(job->error, sizeof job->error, "thread %d, call %d: wrong result or error: %s", job->index,
-                     call, wl_context_last_error(ctx));
+            snprintf(job->error, sizeof job->error, "thread %d, call %d: wrong result or error: %s", job->index, call,
+                     wl_context_last_error(ctx));
             job->failures++;
         }
     }
@@ -211,8 +211,8 @@ static void *shared_context(void *arg)
         pthread_mutex_lock(job->lock);
         const int ok = (job->index & 1) ? device_call(job->ctx, c, out) : host_call(job->ctx, c, out);
         if (!ok) {
-            snprintf(job->error, sizeof job->error, "thread %d, call %d on the shared context: %s", job->index,
-                     call, wl_context_last_error(job->ctx));
+            snprintf(job->error, sizeof job->error, "thread %d, call %d on the shared context: %s", job->index, call,
+                     wl_context_last_error(job->ctx));
             job->failures++;
         }
         pthread_mutex_unlock(job->lock);

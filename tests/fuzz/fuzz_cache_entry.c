@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(wl_cache_unpack(packed, packed_size - 1 - at % packed_size, key, &binary, &binary_size) != 0,
                    "entry cut to %zu of %zu bytes was accepted", packed_size - 1 - at, packed_size);
         /* another key (another device, source or version) never matches */
-        FUZZ_CHECK(wl_cache_unpack(packed, packed_size, "warploss 0.1.0\nplatform: other\n", &binary, &binary_size) != 0,
+        FUZZ_CHECK(wl_cache_unpack(packed, packed_size, "warploss 0.1.0\nplatform: other\n", &binary, &binary_size) !=
+                       0,
                    "entry accepted under another key");
     }
     free(packed);

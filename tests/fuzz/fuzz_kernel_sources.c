@@ -160,8 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         *p = '\0';
         FUZZ_CHECK(strlen(out) == (size_t)(p - want) && memcmp(out, want, (size_t)(p - want) + 1) == 0,
-                   "the loaded source (%zu bytes) differs from the files (%zu bytes)", strlen(out),
-                   (size_t)(p - want));
+                   "the loaded source (%zu bytes) differs from the files (%zu bytes)", strlen(out), (size_t)(p - want));
         free(want);
     } else {
         FUZZ_CHECK(st == WL_ERROR_KERNEL_SOURCE, "status %d (%s), want WL_ERROR_KERNEL_SOURCE", st, ctx->error);
