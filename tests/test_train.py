@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Tests of tools/warploss-train, run as a user would (numpy optional).
+
+Usage: test_train.py PATH-TO-warploss-train
+
+Runs the trainer under PoCL (POCL_DEVICES=pthread unless already set) with a
+temporary WARPLOSS_CACHE_DIR, on small synthetic sets: it learns (precision@10
+far above a random ranking), one seed gives one model, save + load + more
+epochs equals an uninterrupted run bit for bit, damaged model files are
+refused, the npy files load in numpy with the right shapes and values, data
+errors name the file and line, and the flags' exit statuses. Exit 0 pass,
+1 fail.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TOOL = None
+ENV = None
+failures = []
+# Small enough for a few seconds a run under PoCL on 2 cores.
+SYN = ["--synthetic", "600,900,24000"]
+
+
+def run(*args, timeout=240):
+    p = subprocess.run([TOOL] + [str(a) for a in args], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def check(cond, what, detail=""):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what + (": " + detail if detail else ""))
+        failures.append(what)
+    sys.stdout.flush()
+    return cond
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_pairs(path):
+    pairs = []
+    with open(path) as f:
+        for line in f:
+            u, i = line.split("\t")
+            pairs.append((int(u), int(i)))
+    return pairs
+
+
+def test_flags():
+    rc, out, err = run("--help")
+    check(rc == 0 and "--data" in out and "--synthetic" in out and "--recommend" in out, "--help exits 0", err)
+    for args in (["--bogus"], ["--dim", "abc"], ["--epochs", "-1"], ["--optimizer", "adam"], ["stray"],
+                 ["--synthetic", "10,20"], ["--format", "xml"], ["--test-fraction", "1.5"], ["--dim"]):
+        rc, out, err = run(*args)
+        check(rc == 2 and err.strip(), "usage error %s exits 2" % " ".join(args), "rc %d %s" % (rc, err))
+
+
+def test_learning(tmp):
+    split = os.path.join(tmp, "split")
+    metrics = os.path.join(tmp, "metrics.jsonl")
+    npy = os.path.join(tmp, "npy")
+    plot = os.path.join(tmp, "plot.svg")
+    rc, out, err = run(*SYN, "--epochs", 5, "--write-split", split, "--metrics", metrics, "--export-npy", npy,
+                       "--plot", plot, "--recommend", 3)
+    if not check(rc == 0, "synthetic run exits 0", err + out):
+        return
+    lines = [json.loads(l) for l in open(metrics)]
+    check(len(lines) == 5, "--metrics: one line per epoch (eval every epoch)", str(len(lines)))
+    keys = {"epoch", "loss", "seconds", "precision_at_k", "recall_at_k", "auc", "mrr", "k", "positives_per_second"}
+    check(all(keys <= set(l) for l in lines), "--metrics lines have the fields", str(lines[-1]))
+    check([l["epoch"] for l in lines] == [1, 2, 3, 4, 5], "--metrics epochs 1..5")
+    # A random ranking's expected precision@k for user u: t_u / (items - train_u) (each of the k slots holds a
+    # test item with that probability), averaged over the test users.
+    train = read_pairs(os.path.join(split, "train.tsv"))
+    test = read_pairs(os.path.join(split, "test.tsv"))
+    items = {i for _, i in train}
+    ntrain, ntest = {}, {}
+    for u, _ in train:
+        ntrain[u] = ntrain.get(u, 0) + 1
+    for u, _ in test:
+        ntest[u] = ntest.get(u, 0) + 1
+    random_p = sum(t / (len(items) - ntrain[u]) for u, t in ntest.items()) / len(ntest)
+    p = lines[-1]["precision_at_k"]
+    check(p >= 5 * random_p, "precision@10 %.4f >= 5x random %.4f" % (p, random_p))
+    check(lines[-1]["auc"] > 0.75, "AUC %.3f > 0.75" % lines[-1]["auc"])
+    check(lines[-1]["loss"] < lines[0]["loss"], "the loss falls (%.4f -> %.4f)" % (lines[0]["loss"],
+                                                                               lines[-1]["loss"]))
+    svg = open(plot).read()
+    check(svg.startswith("<?xml") and "</svg>" in svg and "<polyline" in svg, "--plot writes an SVG")
+    # --recommend 3: 10 lines of items with scores, none of them a training item of user 3.
+    recs = [l.split() for l in out.splitlines() if l.strip().split()[:1] and l.split()[0].isdigit()
+            and "item" in l]
+    rec_items = [int(r[2]) for r in recs]
+    train3 = {i for u, i in train if u == 3}
+    check(len(rec_items) == 10 and not (set(rec_items) & train3), "--recommend 3: 10 new items", out[-800:])
+    test_npy(npy, train, test, rec_items, [float(r[4]) for r in recs])
+
+
+def test_npy(npy, train, test, rec_items, rec_scores):
+    try:
+        import numpy as np
+    except ImportError:
+        print("note: numpy is missing; the npy checks are skipped (CI installs python3-numpy)")
+        return
+    U = np.load(os.path.join(npy, "user_embeddings.npy"))
+    V = np.load(os.path.join(npy, "item_embeddings.npy"))
+    b = np.load(os.path.join(npy, "item_biases.npy"))
+    uid = np.load(os.path.join(npy, "user_ids.npy"))
+    iid = np.load(os.path.join(npy, "item_ids.npy"))
+    check(U.dtype == np.float32 and V.dtype == np.float32 and b.dtype == np.float32, "npy tables are float32")
+    check(uid.dtype == np.int64 and iid.dtype == np.int64, "npy ids are int64")
+    # The dense ids cover every user and item of the data: those of the split's
+    # pairs, and items whose every pair was held out (their test pairs are left
+    # out of the split, so they appear in neither file).
+    users = {u for u, _ in train + test}
+    items = {i for _, i in train + test}
+    check(U.shape == (len(users), 32) and V.shape == (len(iid), 32) and b.shape == (len(iid),),
+          "npy shapes [U x 32], [I x 32], [I]", "%s %s %s" % (U.shape, V.shape, b.shape))
+    check(set(uid.tolist()) == users and set(iid.tolist()) >= items and len(uid) == len(users)
+          and len(set(iid.tolist())) == len(iid),
+          "npy ids are the original ids")
+    check(bool(np.all(np.isfinite(U))) and bool(np.any(b != 0)), "npy values finite, biases trained")
+    # The values: user 3's scores from the npy tables give --recommend's list.
+    row = int(np.where(uid == 3)[0][0])
+    scores = V @ U[row] + b
+    index = {int(x): j for j, x in enumerate(iid.tolist())}
+    for u, i in train:
+        if u == 3:
+            scores[index[i]] = -np.inf
+    top = [int(iid[j]) for j in np.argsort(-scores, kind="stable")[:10]]
+    check(top == rec_items or set(top) == set(rec_items), "npy tables reproduce --recommend", "%s %s" % (top,
+                                                                                                    rec_items))
+    check(np.allclose(sorted(scores[[index[i] for i in rec_items]], reverse=True), rec_scores, atol=2e-4),
+          "npy scores match --recommend's")
+
+
+def test_reproducible(tmp):
+    a, b, full, half, resumed = (os.path.join(tmp, n) for n in ("a.wlm", "b.wlm", "full.wlm", "half.wlm",
+                                                                 "resumed.wlm"))
+    common = SYN + ["--seed", 7, "--eval-every", 0, "--quiet"]
+    r1 = run(*common, "--epochs", 2, "--save", a)
+    r2 = run(*common, "--epochs", 2, "--save", b)
+    if check(r1[0] == 0 and r2[0] == 0, "two seeded runs exit 0", r1[2] + r2[2]):
+        check(read_bytes(a) == read_bytes(b), "one seed, one model (identical files)")
+    r3 = run(*common, "--epochs", 4, "--save", full)
+    r4 = run(*common, "--epochs", 2, "--save", half)
+    r5 = run(*SYN, "--eval-every", 0, "--quiet", "--load", half, "--epochs", 2, "--save", resumed)
+    if check(r3[0] == 0 and r4[0] == 0 and r5[0] == 0, "save, load, resume exit 0", r3[2] + r4[2] + r5[2]):
+        check(read_bytes(half) == read_bytes(a), "the 2-epoch model is the same again")
+        check(read_bytes(resumed) == read_bytes(full), "2 epochs + load + 2 epochs == 4 epochs, bit for bit")
+        # The resumed and the uninterrupted run report the same metrics.
+        check(r5[1].strip().splitlines()[-1] == r3[1].strip().splitlines()[-1], "same final metrics",
+              r5[1] + r3[1])
+    # An explicit option that contradicts the file is a usage error.
+    rc, out, err = run(*SYN, "--load", half, "--dim", 16, "--epochs", 1)
+    check(rc == 2 and "model file" in err, "--load with another --dim exits 2", err)
+    # Damaged files: truncated, a flipped byte, empty, not a model.
+    data = read_bytes(half)
+    for name, damaged in (("truncated", data[:len(data) // 2]), ("flipped byte",
+                                                                  data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 0x10]) + data[len(data) // 2 + 1:]),
+                          ("empty", b""), ("not a model", b"user,item\n1,2\n" * 10)):
+        path = os.path.join(tmp, "damaged.wlm")
+        with open(path, "wb") as f:
+            f.write(damaged)
+        rc, out, err = run(*SYN, "--load", path, "--epochs", 1)
+        check(rc == 1 and "damaged.wlm" in err and len(err.strip()) > 20 and "Traceback" not in err,
+              "%s model file refused with exit 1" % name, "rc %d: %s" % (rc, err.strip()))
+        print("     " + err.strip())
+    # --load on other data is refused.
+    rc, out, err = run("--synthetic", "500,900,20000", "--load", half, "--epochs", 1)
+    check(rc == 1 and "does not fit" in err, "--load on other data exits 1", err)
+
+
+def test_interrupt(tmp):
+    path = os.path.join(tmp, "int.wlm")
+    p = subprocess.Popen([TOOL, "--synthetic", "600,900,24000", "--epochs", "200", "--eval-every", "0", "--save",
+                          path], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    for line in p.stdout:
+        if line.startswith("epoch"):
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    check(p.returncode == 130 and "interrupted" in err and os.path.exists(path), "Ctrl-C stops, exit 130, saved",
+          "rc %s %s" % (p.returncode, err))
+    rc, out, err = run("--synthetic", "600,900,24000", "--load", path, "--epochs", 1, "--quiet")
+    check(rc == 0, "the interrupted model loads and trains on", err)
+
+
+def test_data_errors(tmp):
+    bad = os.path.join(tmp, "bad.csv")
+    with open(bad, "w") as f:
+        f.write("user,item\n")
+        for u in range(40):
+            for i in range(12):
+                f.write("%d,%d\n" % (u, (u * 7 + i * 3) % 50))
+        f.write("7,notanumber\n")
+        f.write("8,9\n")
+    bad_line = 1 + 40 * 12 + 1
+    rc, out, err = run("--data", bad, "--epochs", 1)
+    check(rc == 1 and ("bad.csv:%d" % bad_line) in err, "a malformed line: file:line and exit 1", err)
+    rc, out, err = run("--data", bad, "--epochs", 1, "--skip-bad-lines", "--dim", 8, "--negatives", 10)
+    check(rc == 0 and "1 bad lines skipped" in out, "--skip-bad-lines counts and goes on", out + err)
+    rc, out, err = run("--data", os.path.join(tmp, "missing.csv"))
+    check(rc == 1 and "missing.csv" in err, "a missing file exits 1", err)
+
+
+def main():
+    global TOOL, ENV
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    TOOL = os.path.abspath(sys.argv[1])
+    tmp = tempfile.mkdtemp(prefix="wltrain-test-")
+    ENV = dict(os.environ)
+    ENV.setdefault("POCL_DEVICES", "pthread")
+    ENV["WARPLOSS_CACHE_DIR"] = os.path.join(tmp, "cache")
+    t0 = time.time()
+    try:
+        test_flags()
+        test_data_errors(tmp)
+        test_learning(tmp)
+        test_reproducible(tmp)
+        test_interrupt(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d failure(s) in %.1f s" % (len(failures), time.time() - t0))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
