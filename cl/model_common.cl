@@ -10,16 +10,23 @@
 #endif
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
 
-/* s(u, x): dim products summed one after the other from 0.0f, then the bias
- * (FP_CONTRACT is off in the prelude, so no fused multiply-add). Sequential
- * on purpose: the order fixes the bits, so the scan and the catalogue agree
- * with the reference on every device and launch plan. */
+/* s(u, x) in one fixed 8-lane order (FP_CONTRACT is off in the prelude, so
+ * no fused multiply-add): lane l sums the products of d = l, l + 8, ... in
+ * increasing d from 0.0f over the whole chunks of 8, the tail d >= 8 * (dim / 8)
+ * goes to lanes 0, 1, ... in order, then the lanes are combined as
+ * ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7)) and the bias added last.
+ * The order fixes the bits, so the scan and the catalogue agree with the
+ * reference on every device and launch plan; the float8 lets it vectorise. */
 float wl_model_score(const global float *user_row, const global float *item_row, float bias, uint dim)
 {
-    float s = 0.0f;
-    for (uint d = 0; d < dim; ++d)
-        s = s + user_row[d] * item_row[d];
-    return s + bias;
+    const uint whole = dim / 8u;
+    float8 p = (float8)(0.0f);
+    for (uint c = 0; c < whole; ++c)
+        p = p + vload8(c, user_row) * vload8(c, item_row);
+    float t[8] = {p.s0, p.s1, p.s2, p.s3, p.s4, p.s5, p.s6, p.s7};
+    for (uint d = whole * 8u; d < dim; ++d)
+        t[d - whole * 8u] = t[d - whole * 8u] + user_row[d] * item_row[d];
+    return (((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) + bias;
 }
 
 /* splitmix64's finaliser. */

@@ -331,10 +331,15 @@ float ref_model_score(const ref_model *m, int32_t u, int32_t x)
 {
     const uint32_t dim = m->o.dim;
     const float *pu = m->U + (size_t)u * dim, *px = m->V + (size_t)x * dim;
-    float s = 0.0f;
-    for (uint32_t d = 0; d < dim; ++d)
-        s = s + pu[d] * px[d];
-    return s + m->b[x];
+    /* the library's 8-lane order: lane l sums d = l, l + 8, ... over the whole
+     * chunks of 8, the tail goes to lanes 0, 1, ..., then a fixed pairwise sum */
+    const uint32_t whole = dim / 8u * 8u;
+    float p[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (uint32_t d = 0; d < whole; ++d)
+        p[d % 8u] = p[d % 8u] + pu[d] * px[d];
+    for (uint32_t d = whole; d < dim; ++d)
+        p[d - whole] = p[d - whole] + pu[d] * px[d];
+    return (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) + m->b[x];
 }
 
 /* The first stop of row b's scan (-1: none), with scores[b] counted into *trials. */
