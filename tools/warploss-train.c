@@ -69,7 +69,7 @@ enum {
 #define DEF_DIM 32
 #define DEF_EPOCHS 10
 #define DEF_NEGATIVES 100
-#define DEF_BATCH 256
+#define DEF_BATCH 1024
 #define DEF_LR 0.05
 #define DEF_K 10
 #define DEF_TEST_FRACTION 0.1
@@ -629,6 +629,9 @@ static int load_data(run *r)
         else
             printf(" (%g per user held out, seed %llu)", s->test_fraction, (unsigned long long)s->seed);
         printf(", %zu test pairs dropped (user or item not in train)", r->d.test_dropped);
+        if (r->d.test_in_train || r->d.test_duplicates)
+            printf(", %zu test pairs also in train and %zu repeated left out", r->d.test_in_train,
+                   r->d.test_duplicates);
         if (r->d.train_duplicates)
             printf(", %zu duplicate pairs merged", r->d.train_duplicates);
         printf("\n");
