@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char berr[256];
     FUZZ_CHECK(td_build(&x, NULL, fraction, flags, &d, berr, sizeof berr) == 0, "td_build: %s", berr);
     check_dataset(&d, &x);
-    FUZZ_CHECK(d.train_count + d.test_count + d.train_duplicates == x.count, "hold-out lost pairs");
+    FUZZ_CHECK(d.train_count + d.test_count + d.test_dropped + d.train_duplicates == x.count, "hold-out lost pairs");
     td_dataset_free(&d);
     /* The same data as its own test file: every test pair is a training pair. */
     FUZZ_CHECK(td_build(&x, &x, 0, 0, &d, berr, sizeof berr) == 0, "td_build with a test file: %s", berr);
