@@ -601,20 +601,20 @@ int td_read_file(const char *path, const td_read_options *o, td_interactions *ou
 
 /* ---- random numbers ------------------------------------------------------------ */
 
-/* splitmix64: tiny, fast, and the same sequence on every platform. */
-static uint64_t splitmix64(uint64_t *s)
+uint64_t td_mix64(uint64_t z)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
+uint64_t td_splitmix64(uint64_t *s) { return td_mix64(*s += 0x9E3779B97F4A7C15ull); }
+
 /* Uniform in (0, 1): never 0 or 1, so that log() of it and of 1 minus it are finite. */
-static double uniform01(uint64_t *s) { return ((double)(splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static double uniform01(uint64_t *s) { return ((double)(td_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 /* Uniform in [0, n) for n < 2^32 (multiply-shift; its bias, below 2^-32, does not matter here). */
-static uint32_t uniform_below(uint64_t *s, uint32_t n) { return (uint32_t)(((splitmix64(s) >> 32) * n) >> 32); }
+static uint32_t uniform_below(uint64_t *s, uint32_t n) { return (uint32_t)(((td_splitmix64(s) >> 32) * n) >> 32); }
 
 /* Gaussian-ish: the sum of three uniforms on (-1, 1) has mean 0 and variance 1, without libm. */
 static double gaussish(uint64_t *s) { return 2.0 * (uniform01(s) + uniform01(s) + uniform01(s)) - 3.0; }
@@ -790,13 +790,6 @@ typedef struct id_map {
     size_t ids_cap;
 } id_map;
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static int map_alloc(id_map *m, size_t slots)
 {
     m->keys = malloc(slots * sizeof *m->keys);
@@ -845,7 +838,7 @@ static int32_t map_find(const id_map *m, int64_t key)
         uint64_t off = (uint64_t)key - (uint64_t)m->base;
         return off < m->range ? m->direct[off] : -1;
     }
-    for (size_t h = mix64((uint64_t)key) & m->mask;; h = (h + 1) & m->mask) {
+    for (size_t h = td_mix64((uint64_t)key) & m->mask;; h = (h + 1) & m->mask) {
         if (m->vals[h] < 0)
             return -1;
         if (m->keys[h] == key)
@@ -863,7 +856,7 @@ static int32_t map_add(id_map *m, int64_t key)
         if (*slot >= 0)
             return *slot;
     } else {
-        for (h = mix64((uint64_t)key) & m->mask; m->vals[h] >= 0; h = (h + 1) & m->mask)
+        for (h = td_mix64((uint64_t)key) & m->mask; m->vals[h] >= 0; h = (h + 1) & m->mask)
             if (m->keys[h] == key)
                 return m->vals[h];
     }
@@ -895,7 +888,7 @@ static int32_t map_add(id_map *m, int64_t key)
         }
         for (size_t i = 0; i <= m->mask; ++i)
             if (m->vals[i] >= 0) {
-                size_t j = mix64((uint64_t)m->keys[i]) & bigger.mask;
+                size_t j = td_mix64((uint64_t)m->keys[i]) & bigger.mask;
                 while (bigger.vals[j] >= 0)
                     j = (j + 1) & bigger.mask;
                 bigger.keys[j] = m->keys[i];

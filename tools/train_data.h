@@ -17,6 +17,11 @@ typedef enum td_format {
     TD_FORMAT_TSV            /* user<TAB>item[<TAB>weight], an optional header line */
 } td_format;
 
+/* The tools' random numbers, the same on every platform: the splitmix64
+ * finaliser of z, and the next value of the splitmix64 sequence in *state. */
+uint64_t td_mix64(uint64_t z);
+uint64_t td_splitmix64(uint64_t *state);
+
 /* "movielens-csv", ...; NULL for TD_FORMAT_AUTO. td_format_parse: -1 if unknown. */
 const char *td_format_name(td_format f);
 int td_format_parse(const char *name, td_format *out);

@@ -294,22 +294,14 @@ static int parse_args(int argc, char **argv, settings *s)
 
 /* ------------------------------------------------------------ shuffling */
 
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Epoch e's order of the training pairs: sorted (user, item) pairs, Fisher-Yates with splitmix64. */
 static void shuffle_epoch(const td_dataset *d, uint64_t seed, uint64_t epoch, int32_t *users, int32_t *items)
 {
     memcpy(users, d->train_users, d->train_count * sizeof *users);
     memcpy(items, d->train_items, d->train_count * sizeof *items);
-    uint64_t state = mix64(seed ^ 0x5348554646ull ^ epoch);
+    uint64_t state = td_mix64(seed ^ 0x5348554646ull ^ epoch);
     for (size_t i = d->train_count; i > 1; --i) {
-        state += 0x9e3779b97f4a7c15ull;
-        const uint64_t r = mix64(state);
+        const uint64_t r = td_splitmix64(&state);
         const size_t j = (size_t)(((r >> 32) * (uint64_t)i) >> 32); /* in [0, i) */
         int32_t t = users[i - 1];
         users[i - 1] = users[j];
