@@ -129,6 +129,20 @@ void wlt_context_options(wl_context_options *o, const char *cache_dir)
     o->cache_dir = cache_dir;
 }
 
+/* A context could not be made: exit 77 (skipped) without a device, else 1.
+ * The program ends here, so the temporary cache folder goes first. */
+static _Noreturn void exit_without_context(const char *cache_dir, wl_status s, const char *what)
+{
+    if (cache_dir && cache_dir[0])
+        wlt_remove_tree(cache_dir);
+    if (s == WL_ERROR_NO_DEVICE) {
+        printf("skipped: no OpenCL device: %s\n", wl_context_last_error(NULL));
+        exit(WLT_SKIP);
+    }
+    fprintf(stderr, "test: %s: %s: %s\n", what, wl_status_string(s), wl_context_last_error(NULL));
+    exit(1);
+}
+
 wl_context *wlt_context_or_skip(const char *cache_dir)
 {
     wl_context_options o;
@@ -137,15 +151,7 @@ wl_context *wlt_context_or_skip(const char *cache_dir)
     const wl_status s = wl_context_create(&o, &c);
     if (s == WL_SUCCESS && c)
         return c;
-    /* the program ends here: the temporary cache folder goes with it */
-    if (cache_dir && cache_dir[0])
-        wlt_remove_tree(cache_dir);
-    if (s == WL_ERROR_NO_DEVICE) {
-        printf("skipped: no OpenCL device: %s\n", wl_context_last_error(NULL));
-        exit(WLT_SKIP);
-    }
-    fprintf(stderr, "test: wl_context_create: %s: %s\n", wl_status_string(s), wl_context_last_error(NULL));
-    exit(1);
+    exit_without_context(cache_dir, s, "wl_context_create");
 }
 
 const char *const wlt_plan_names[WLT_PLANS] = {"cpu", "group", "gpu"};
@@ -166,14 +172,7 @@ wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
     }
     if (s == WL_SUCCESS && c)
         return c;
-    if (cache_dir && cache_dir[0])
-        wlt_remove_tree(cache_dir);
-    if (s == WL_ERROR_NO_DEVICE) {
-        printf("skipped: no OpenCL device: %s\n", wl_context_last_error(NULL));
-        exit(WLT_SKIP);
-    }
-    fprintf(stderr, "test: plan %s: %s: %s\n", wlt_plan_names[plan], wl_status_string(s), wl_context_last_error(NULL));
-    exit(1);
+    exit_without_context(cache_dir, s, wlt_plan_names[plan]);
 }
 
 wl_context *wlt_temp_context(const char *tag, char **cache_dir)
