@@ -1,9 +1,8 @@
 /*
  * The model's catalogue queries, on a block of users (the host walks the
- * users in blocks whose scores fit one allocation):
- *   wl_model_scores  one work-item per (user, item) of the block:
- *                    scores[r * num_items + x] = s(users[r], x), in the
- *                    step's order (wl_model_score), so scores are exact;
+ * users in blocks whose scores fit one allocation). The block's dot products
+ * dot[r * num_items + x] = dot(U[users[r]], V[x]) come from CLBlast's SGEMM
+ * (src/model.c); the item's bias is added here, last, as in wl_model_score.
  *   wl_model_top_k   one work-item per user: its k best items, best first,
  *                    ties to the lower index (items are visited in order and
  *                    an equal score never passes an earlier one), known
@@ -15,30 +14,19 @@
  * Known positives are walked alongside the items (both ascending).
  */
 
-kernel void wl_model_scores(ulong count, uint num_items, uint dim, const global int *users, const global float *U,
-                            const global float *V, const global float *bias, global float *scores)
-{
-    const ulong id = get_global_id(0);
-    if (id >= count)
-        return;
-    const ulong r = id / num_items;
-    const uint x = (uint)(id % num_items);
-    scores[id] = wl_model_score(U + (ulong)users[r] * dim, V + (ulong)x * dim, bias[x], dim);
-}
-
 /* a ranks before b (NaN below every number) */
 int wl_better(float a, float b) { return a > b || (isnan(b) && !isnan(a)); }
 
-kernel void wl_model_top_k(uint n, uint num_items, uint k, const global int *users, const global float *scores,
-                           const global ulong *known_ptr, const global int *known_items, int exclude_known,
-                           global int *top_items, global float *top_scores)
+kernel void wl_model_top_k(uint n, uint num_items, uint k, const global int *users, const global float *dot,
+                           const global float *bias, const global ulong *known_ptr, const global int *known_items,
+                           int exclude_known, global int *top_items, global float *top_scores)
 {
     const uint r = (uint)get_global_id(0);
     if (r >= n)
         return;
     global int *ti = top_items + (ulong)r * k;
     global float *ts = top_scores + (ulong)r * k;
-    const global float *row = scores + (ulong)r * num_items;
+    const global float *row = dot + (ulong)r * num_items;
     ulong p = 0, end = 0;
     if (exclude_known && known_ptr) {
         p = known_ptr[users[r]];
@@ -50,7 +38,7 @@ kernel void wl_model_top_k(uint n, uint num_items, uint k, const global int *use
             ++p;
         if (p < end && known_items[p] == (int)x)
             continue;
-        const float s = row[x];
+        const float s = row[x] + bias[x];
         if (count == k && !wl_better(s, ts[k - 1]))
             continue;
         uint pos = count < k ? count++ : k - 1;
@@ -68,15 +56,15 @@ kernel void wl_model_top_k(uint n, uint num_items, uint k, const global int *use
 }
 
 kernel void wl_model_rank(uint n, uint num_items, const global int *users, const global int *items,
-                          const global float *scores, const global ulong *known_ptr, const global int *known_items,
-                          int exclude_known, global uint *ranks)
+                          const global float *dot, const global float *bias, const global ulong *known_ptr,
+                          const global int *known_items, int exclude_known, global uint *ranks)
 {
     const uint r = (uint)get_global_id(0);
     if (r >= n)
         return;
-    const global float *row = scores + (ulong)r * num_items;
+    const global float *row = dot + (ulong)r * num_items;
     const int item = items[r];
-    const float target = row[item];
+    const float target = row[item] + bias[item];
     ulong p = 0, end = 0;
     if (exclude_known && known_ptr) {
         p = known_ptr[users[r]];
@@ -88,7 +76,7 @@ kernel void wl_model_rank(uint n, uint num_items, const global int *users, const
             ++p;
         if ((int)x == item || (p < end && known_items[p] == (int)x))
             continue;
-        rank += row[x] > target;
+        rank += row[x] + bias[x] > target;
     }
     ranks[r] = rank;
 }

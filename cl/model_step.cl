@@ -13,6 +13,11 @@
  * V that receives a term is claimed once (flag) and appended to its touched
  * list, which wl_model_update (model_update.cl) walks.
  *
+ * With dot not NULL (shared candidates) the candidates' dot products come
+ * from CLBlast's SGEMM of the launch's block of rows (src/model.c):
+ * s_c = dot[(b - row_base) * negatives + j] + b[c]; the positive's score is
+ * always wl_model_score's, and a candidate equal to the positive scores s_i.
+ *
  * row_out[4 b ..] = {stop index or -1, g (bits), row loss (bits), trials}.
  * control[0], control[1]: touched users, items; control[2]: 0xFFFFFFFF - the
  * first row with an id out of range (0: none). Ids are never trusted (they may
@@ -40,7 +45,7 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
                           const global int *known_items, const global float *weight, global long *acc_u,
                           global long *acc_v, global long *acc_b, global int *flag_u, global int *flag_v,
                           global uint *touched_u, global uint *touched_v, global uint *control, global int *row_out,
-                          ulong row_base)
+                          ulong row_base, const global float *dot)
 {
     const ulong b = row_base + get_global_id(0);
     if (b >= rows)
@@ -66,7 +71,10 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
             }
             if (known_from < known_to && wl_is_known(known_items, known_from, known_to, x))
                 continue;
-            const float s = wl_model_score(user_row, V + (ulong)x * dim, bias[x], dim);
+            /* the positive itself as a candidate scores s_i exactly (SGEMM's sum may differ in the last bits) */
+            const float s = x == i ? s_i
+                            : dot  ? dot[(b - row_base) * negatives + j] + bias[x]
+                                   : wl_model_score(user_row, V + (ulong)x * dim, bias[x], dim);
             if (!(((margin + s) - s_i) <= 0.0f)) {
                 stop = (int)j;
                 c = x;

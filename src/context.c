@@ -144,6 +144,7 @@ void wl_context_destroy(wl_context *c)
     if (c->last)
         clWaitForEvents(1, &c->last), clReleaseEvent(c->last);
     wl_program_release_all(c);
+    wl_blas_release(c);
     for (int i = 0; i < WL_SCRATCH_COUNT; ++i)
         if (c->scratch[i])
             clReleaseMemObject(c->scratch[i]);

@@ -24,7 +24,10 @@ typedef enum wl_scratch_id {
     WL_SCRATCH_STAGE_GRAD_NEG,
     WL_SCRATCH_STAGE_OFFENDER,
     WL_SCRATCH_MODEL_ROWS,       /* model step: per-row stop, g, loss, trials */
-    WL_SCRATCH_MODEL_SCORES,     /* model recommend/rank: a block of users' catalogue scores */
+    WL_SCRATCH_MODEL_SCORES,     /* model: a block of rows' candidate or catalogue scores (SGEMM's output) */
+    WL_SCRATCH_MODEL_USER_ROWS,  /* model: the user rows of a block, gathered for SGEMM */
+    WL_SCRATCH_MODEL_ITEM_ROWS,  /* model step: the shared candidates' item rows, gathered for SGEMM */
+    WL_SCRATCH_BLAS_TEMP,        /* CLBlast's temporary buffer */
     WL_SCRATCH_MODEL_TOP_ITEMS,  /* model recommend: top-k items; rank: the ranks */
     WL_SCRATCH_MODEL_TOP_SCORES, /* model recommend: top-k scores */
     WL_SCRATCH_COUNT

@@ -56,6 +56,7 @@ struct wl_context {
     cl_event last;
 
     wl_weight_table weights; /* the loss's */
+    int used_blas;           /* CLBlast compiled kernels for this context (blas.c) */
 
     char error[WL_ERROR_SIZE];
 };
@@ -87,6 +88,12 @@ double wl_rank_weight(uint64_t num_labels, uint64_t k, wl_weighting weighting);
 
 /* loss.c: the weight table for these options, rebuilt only when they change
  * (the loss and the model step each keep one) */
+/* blas.c: out [m x n] = a [m x k] times b [n x k] transposed (row-major, float),
+ * on the chain; what names the product in an error. */
+wl_status wl_blas_gemm_nt(wl_chain *ch, size_t m, size_t n, size_t k, cl_mem a, cl_mem b, cl_mem out, const char *what);
+/* Release what CLBlast keeps for c (wl_context_destroy). */
+void wl_blas_release(wl_context *c);
+
 wl_status wl_weight_table_ensure(struct wl_context *c, wl_weight_table *w, const wl_loss_options *o, size_t negatives);
 void wl_weight_table_release(wl_weight_table *w);
 

@@ -6,6 +6,17 @@
  * queries (cl/model_catalogue.cl). Every launch goes through the enqueue
  * layer; every argument is checked on the host before anything changes.
  *
+ * CLBlast's SGEMM (src/blas.c) computes the dot products of shared
+ * candidates (a block of batch rows' users against the gathered candidate
+ * items, then the scan) and of the catalogue queries (a block of users
+ * against every item, then the selection). The other candidate modes score
+ * in the scan with wl_model_score, bit for bit the C reference's; SGEMM sums
+ * each dot product in its own order (tiles, vector lanes, fused
+ * multiply-adds where the device has them), so its scores may differ from
+ * those in the last bits. They are deterministic on a device (CLBlast's
+ * kernels and parameters for a device are fixed, and every launch plan uses
+ * the same SGEMM), so the tables stay bitwise reproducible.
+ *
  * Ids that come from the caller's device buffers (wl_model_step_cl) cannot be
  * checked on the host: the kernels never read out of bounds with them; a row
  * with an out-of-range id contributes nothing, and, when the caller asks for
@@ -18,9 +29,11 @@
 
 #include "internal.h"
 
-/* Scores of one block of users for recommend and rank: at most this many bytes
- * (and the device's largest allocation), so a large catalogue runs in blocks. */
-#define CATALOGUE_BLOCK_BYTES ((size_t)256 << 20)
+/* SGEMM's operands and output for one block of rows (shared candidates) or
+ * users (recommend, rank): at most this many bytes each (and half the
+ * device's largest allocation, as CLBlast's temporary buffer may hold a
+ * padded copy of them), so large batches and catalogues run in blocks. */
+#define GEMM_BLOCK_BYTES ((size_t)256 << 20)
 /* Work-items per launch of the step's scan, so the global size stays in range. */
 #define SCAN_SLICE ((size_t)1 << 30)
 
@@ -529,6 +542,54 @@ static wl_status step_result(wl_model *m, size_t rows, const cl_int *out, const 
     return WL_SUCCESS;
 }
 
+/* Rows per block of an SGEMM whose output rows have `cols` floats (and whose
+ * input rows dim floats), at most n and SCAN_SLICE, at least 1; 0 (with the
+ * error set) if one row does not fit. what names the output in the error. */
+static size_t gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
+{
+    wl_context *c = m->c;
+    const size_t cap = c->max_alloc / 2 < GEMM_BLOCK_BYTES ? (size_t)(c->max_alloc / 2) : GEMM_BLOCK_BYTES;
+    const size_t widest = cols > m->o.dim ? cols : m->o.dim;
+    if (widest > cap / sizeof(float)) {
+        wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
+                "one row of %s needs %zu bytes; at most %zu fit (half the device's largest allocation, %llu bytes)",
+                what, widest * sizeof(float), cap, (unsigned long long)c->max_alloc);
+        return 0;
+    }
+    size_t block = cap / (widest * sizeof(float));
+    if (block > SCAN_SLICE)
+        block = SCAN_SLICE;
+    return block < n ? block : n;
+}
+
+/* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
+static wl_status enqueue_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t,
+                                cl_mem out)
+{
+    const cl_ulong count64 = count, offset64 = offset;
+    const cl_uint limit = t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items;
+    const wl_arg args[] = {WL_ARG(count64), WL_ARG(m->o.dim), WL_ARG(limit),
+                           WL_ARG(ids),     WL_ARG(offset64), WL_ARG(m->table[table_index(t)]),
+                           WL_ARG(out)};
+    const wl_launch l = {WL_KERNEL_MODEL_GATHER, count * m->o.dim, 0, args, sizeof args / sizeof args[0]};
+    return wl_enqueue_kernel(ch, &l);
+}
+
+/* Enqueue dot[r][x] = dot(U[users[offset + r]], V[x]) for r < n into scores
+ * [n x num_items]: gather the users, then one SGEMM against the whole V. */
+static wl_status enqueue_catalogue_dots(wl_chain *ch, wl_model *m, size_t n, cl_mem users, size_t offset, cl_mem scores)
+{
+    cl_mem user_rows;
+    wl_status st = wl_scratch(m->c, WL_SCRATCH_MODEL_USER_ROWS, n * m->o.dim * sizeof(float), "the block's user rows",
+                              &user_rows);
+    if (st == WL_SUCCESS)
+        st = enqueue_gather(ch, m, n, users, offset, WL_TABLE_USERS, user_rows);
+    if (st == WL_SUCCESS)
+        st = wl_blas_gemm_nt(ch, n, m->o.num_items, m->o.dim, user_rows, m->table[WL_TABLE_ITEMS], scores,
+                             "catalogue scores");
+    return st;
+}
+
 /* Enqueue a whole step on the chain (arguments checked, rows > 0) and, if r,
  * wait for it and fill r. */
 static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, size_t rows, size_t negatives,
@@ -558,31 +619,73 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
     const cl_int item_bias = o->item_bias;
     const cl_int mode = !ids->neg ? MODE_SAMPLED : ids->shared ? MODE_SHARED : MODE_ROWS;
     const cl_ulong offset = ids->offset, key = mix64(mix64(o->seed) ^ ids->sample_key);
-    for (size_t first = 0; first < rows && st == WL_SUCCESS; first += SCAN_SLICE) {
+    /* shared candidates: their item rows once, then per block of rows the
+     * users' rows and one SGEMM into dots, which the block's scan reads */
+    cl_mem item_rows = NULL, user_rows = NULL, dots = NULL;
+    size_t block = rows < SCAN_SLICE ? rows : SCAN_SLICE;
+    if (mode == MODE_SHARED) {
+        if (negatives > SIZE_MAX / sizeof(float) / o->dim)
+            return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%zu shared candidates of %u floats are too many", negatives,
+                           (unsigned)o->dim);
+        if (!(block = gemm_block(m, rows, negatives, "the shared candidates' scores")))
+            return WL_ERROR_OUT_OF_MEMORY;
+        if ((st = wl_scratch(c, WL_SCRATCH_MODEL_ITEM_ROWS, negatives * o->dim * sizeof(float),
+                             "the shared candidates' item rows", &item_rows)) ||
+            (st = wl_scratch(c, WL_SCRATCH_MODEL_USER_ROWS, block * o->dim * sizeof(float), "the block's user rows",
+                             &user_rows)) ||
+            (st = wl_scratch(c, WL_SCRATCH_MODEL_SCORES, block * negatives * sizeof(float),
+                             "the shared candidates' scores", &dots)) ||
+            (st = enqueue_gather(ch, m, negatives, ids->neg, 0, WL_TABLE_ITEMS, item_rows)))
+            return st;
+    }
+    for (size_t first = 0; first < rows && st == WL_SUCCESS; first += block) {
         const cl_ulong base = first;
-        const wl_arg args[] = {WL_ARG(rows32),         WL_ARG(neg32),
-                               WL_ARG(o->dim),         WL_ARG(o->num_users),
-                               WL_ARG(o->num_items),   WL_ARG(lo->margin),
-                               WL_ARG(scale),          WL_ARG(item_bias),
-                               WL_ARG(ids->users),     WL_ARG(ids->positives),
-                               WL_ARG(ids->neg),       WL_ARG(offset),
-                               WL_ARG(mode),           WL_ARG(key),
-                               WL_ARG(m->table[0]),    WL_ARG(m->table[1]),
-                               WL_ARG(m->table[2]),    WL_ARG(m->known_ptr),
-                               WL_ARG(m->known_items), WL_ARG(m->weights.table),
-                               WL_ARG(m->acc[0]),      WL_ARG(m->acc[1]),
-                               WL_ARG(m->acc[2]),      WL_ARG(m->flag[0]),
-                               WL_ARG(m->flag[1]),     WL_ARG(m->touched[0]),
-                               WL_ARG(m->touched[1]),  WL_ARG(m->control),
-                               WL_ARG(row_out),        WL_ARG(base)};
-        const size_t n = rows - first < SCAN_SLICE ? rows - first : SCAN_SLICE;
+        const size_t n = rows - first < block ? rows - first : block;
+        if (dots) {
+            st = enqueue_gather(ch, m, n, ids->users, ids->offset + first, WL_TABLE_USERS, user_rows);
+            if (st == WL_SUCCESS)
+                st = wl_blas_gemm_nt(ch, n, negatives, o->dim, user_rows, item_rows, dots, "shared candidates");
+        }
+        if (st != WL_SUCCESS)
+            break;
+        const wl_arg args[] = {WL_ARG(rows32),
+                               WL_ARG(neg32),
+                               WL_ARG(o->dim),
+                               WL_ARG(o->num_users),
+                               WL_ARG(o->num_items),
+                               WL_ARG(lo->margin),
+                               WL_ARG(scale),
+                               WL_ARG(item_bias),
+                               WL_ARG(ids->users),
+                               WL_ARG(ids->positives),
+                               WL_ARG(ids->neg),
+                               WL_ARG(offset),
+                               WL_ARG(mode),
+                               WL_ARG(key),
+                               WL_ARG(m->table[0]),
+                               WL_ARG(m->table[1]),
+                               WL_ARG(m->table[2]),
+                               WL_ARG(m->known_ptr),
+                               WL_ARG(m->known_items),
+                               WL_ARG(m->weights.table),
+                               WL_ARG(m->acc[0]),
+                               WL_ARG(m->acc[1]),
+                               WL_ARG(m->acc[2]),
+                               WL_ARG(m->flag[0]),
+                               WL_ARG(m->flag[1]),
+                               WL_ARG(m->touched[0]),
+                               WL_ARG(m->touched[1]),
+                               WL_ARG(m->control),
+                               WL_ARG(row_out),
+                               WL_ARG(base),
+                               WL_ARG(dots)};
         const wl_launch l = {WL_KERNEL_MODEL_SCAN, n, 0, args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(ch, &l);
-        if (st != WL_SUCCESS && first > 0)
-            m->dirty = 1; /* an earlier slice ran */
     }
-    if (st != WL_SUCCESS)
+    if (st != WL_SUCCESS) {
+        m->dirty |= block < rows; /* an earlier block's scan may have run */
         return st;
+    }
 
     /* upper bounds of the touched lists: each row touches one user and two items */
     const cl_uint user_slots = (cl_uint)(rows < o->num_users ? rows : o->num_users);
@@ -725,34 +828,6 @@ wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batc
 
 /* ------------------------------------------------------------ recommend and rank */
 
-/* Users per block of catalogue scores, at least 1; 0 (with the error set) if
- * one user's scores do not fit an allocation. */
-static size_t catalogue_block(wl_model *m, size_t n)
-{
-    wl_context *c = m->c;
-    const size_t per_user = (size_t)m->o.num_items * sizeof(float);
-    const size_t cap = c->max_alloc < CATALOGUE_BLOCK_BYTES ? (size_t)c->max_alloc : CATALOGUE_BLOCK_BYTES;
-    if (per_user > c->max_alloc) {
-        wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
-                "a user's %u scores need %zu bytes; the device's largest allocation is "
-                "%llu bytes",
-                (unsigned)m->o.num_items, per_user, (unsigned long long)c->max_alloc);
-        return 0;
-    }
-    const size_t block = per_user <= cap ? cap / per_user : 1;
-    return block < n ? block : n;
-}
-
-/* Enqueue the scores of users[0 .. n) (a device buffer) against the catalogue. */
-static wl_status enqueue_scores(wl_chain *ch, wl_model *m, size_t n, cl_mem users, cl_mem scores)
-{
-    const cl_ulong count = (cl_ulong)n * m->o.num_items;
-    const wl_arg args[] = {WL_ARG(count),       WL_ARG(m->o.num_items), WL_ARG(m->o.dim),    WL_ARG(users),
-                           WL_ARG(m->table[0]), WL_ARG(m->table[1]),    WL_ARG(m->table[2]), WL_ARG(scores)};
-    const wl_launch l = {WL_KERNEL_MODEL_SCORES, (size_t)count, 0, args, sizeof args / sizeof args[0]};
-    return wl_enqueue_kernel(ch, &l);
-}
-
 /* One block of recommend: users[0 .. n) from the host, outputs to the host. */
 static wl_status recommend_block(wl_chain *ch, wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
                                  int32_t *items, float *scores)
@@ -768,13 +843,13 @@ static wl_status recommend_block(wl_chain *ch, wl_model *m, size_t n, const int3
     if (st == WL_SUCCESS)
         st = new_buffer(c, n * sizeof(int32_t), users, "the users", &user_buf);
     if (st == WL_SUCCESS)
-        st = enqueue_scores(ch, m, n, user_buf, score_buf);
+        st = enqueue_catalogue_dots(ch, m, n, user_buf, 0, score_buf);
     if (st == WL_SUCCESS) {
         const cl_uint n32 = (cl_uint)n, k32 = (cl_uint)k;
         const cl_int exclude = exclude_known != 0;
-        const wl_arg args[] = {
-            WL_ARG(n32),          WL_ARG(m->o.num_items), WL_ARG(k32),     WL_ARG(user_buf),  WL_ARG(score_buf),
-            WL_ARG(m->known_ptr), WL_ARG(m->known_items), WL_ARG(exclude), WL_ARG(top_items), WL_ARG(top_scores)};
+        const wl_arg args[] = {WL_ARG(n32),       WL_ARG(m->o.num_items), WL_ARG(k32),          WL_ARG(user_buf),
+                               WL_ARG(score_buf), WL_ARG(m->table[2]),    WL_ARG(m->known_ptr), WL_ARG(m->known_items),
+                               WL_ARG(exclude),   WL_ARG(top_items),      WL_ARG(top_scores)};
         const wl_launch l = {WL_KERNEL_MODEL_TOP_K, n, 0, args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(ch, &l);
     }
@@ -809,7 +884,7 @@ wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users, size_t
     wl_status st = check_ids(c, users, n, m->o.num_users, "users");
     if (st != WL_SUCCESS)
         return st;
-    const size_t block = catalogue_block(m, n);
+    const size_t block = gemm_block(m, n, m->o.num_items, "a user's catalogue scores");
     if (!block)
         return WL_ERROR_OUT_OF_MEMORY;
     wl_chain ch;
@@ -841,13 +916,13 @@ static wl_status rank_block(wl_chain *ch, wl_model *m, size_t n, const int32_t *
     if (st == WL_SUCCESS)
         st = new_buffer(c, n * sizeof(int32_t), items, "the items", &item_buf);
     if (st == WL_SUCCESS)
-        st = enqueue_scores(ch, m, n, user_buf, score_buf);
+        st = enqueue_catalogue_dots(ch, m, n, user_buf, 0, score_buf);
     if (st == WL_SUCCESS) {
         const cl_uint n32 = (cl_uint)n;
         const cl_int exclude = exclude_known != 0;
-        const wl_arg args[] = {WL_ARG(n32),       WL_ARG(m->o.num_items), WL_ARG(user_buf),       WL_ARG(item_buf),
-                               WL_ARG(score_buf), WL_ARG(m->known_ptr),   WL_ARG(m->known_items), WL_ARG(exclude),
-                               WL_ARG(rank_buf)};
+        const wl_arg args[] = {WL_ARG(n32),       WL_ARG(m->o.num_items), WL_ARG(user_buf),     WL_ARG(item_buf),
+                               WL_ARG(score_buf), WL_ARG(m->table[2]),    WL_ARG(m->known_ptr), WL_ARG(m->known_items),
+                               WL_ARG(exclude),   WL_ARG(rank_buf)};
         const wl_launch l = {WL_KERNEL_MODEL_RANK, n, 0, args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(ch, &l);
     }
@@ -883,7 +958,7 @@ wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32
         st = check_ids(c, items, n, m->o.num_items, "items");
     if (st != WL_SUCCESS)
         return st;
-    const size_t block = catalogue_block(m, n);
+    const size_t block = gemm_block(m, n, m->o.num_items, "a user's catalogue scores");
     if (!block)
         return WL_ERROR_OUT_OF_MEMORY;
     wl_chain ch;

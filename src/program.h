@@ -22,7 +22,7 @@ extern const size_t wl_kernel_file_count;
  */
 #define WL_PROGRAM_TABLE(X)                                                                                            \
     X(LOSS, "loss", "compare.cl", "scatter.cl", "scan.cl", "reduce.cl", "check.cl")                                    \
-    X(MODEL, "model", "model_common.cl", "model_step.cl", "model_update.cl", "model_catalogue.cl")
+    X(MODEL, "model", "model_common.cl", "model_gather.cl", "model_step.cl", "model_update.cl", "model_catalogue.cl")
 
 /* Every kernel, once: X(ID, program ID, name in the .cl file). */
 #define WL_KERNEL_TABLE(X)                                                                                             \
@@ -32,7 +32,7 @@ extern const size_t wl_kernel_file_count;
     X(FIND_NONFINITE, LOSS, "wl_find_nonfinite")                                                                       \
     X(MODEL_SCAN, MODEL, "wl_model_scan")                                                                              \
     X(MODEL_UPDATE, MODEL, "wl_model_update")                                                                          \
-    X(MODEL_SCORES, MODEL, "wl_model_scores")                                                                          \
+    X(MODEL_GATHER, MODEL, "wl_model_gather")                                                                          \
     X(MODEL_TOP_K, MODEL, "wl_model_top_k")                                                                            \
     X(MODEL_RANK, MODEL, "wl_model_rank")
 

@@ -38,6 +38,10 @@ static const char *const kind_names[WLF_KIND_COUNT] = {
 };
 
 static unsigned long counts[WLF_KIND_COUNT];
+/* Where each counted call came from, by kind and number (1-based), for the first MAX_CALLERS of a kind. */
+#define MAX_CALLERS 4096
+static const void *callers[WLF_KIND_COUNT][MAX_CALLERS];
+
 static unsigned long hooked;
 static long live[WLF_OBJECT_COUNT];
 static int armed, fired;
@@ -45,14 +49,26 @@ static wlf_kind armed_kind;
 static unsigned long armed_nth;
 static cl_int armed_err;
 static const char *fired_call = "";
+static const char *fired_caller = "";
 static cl_ulong max_alloc_limit;
 
 /* Programs made from a binary, so that their clBuildProgram is told apart. */
 #define MAX_BINARY_PROGRAMS 256
 static cl_program binary_programs[MAX_BINARY_PROGRAMS];
 
+/* The file of the program or shared library that holds address. */
+static const char *object_of(const void *address)
+{
+    Dl_info info;
+    return address && dladdr(address, &info) && info.dli_fname ? info.dli_fname : "";
+}
+
 const char *wlf_kind_name(wlf_kind k) { return (unsigned)k < WLF_KIND_COUNT ? kind_names[k] : "?"; }
-void wlf_reset_counts(void) { memset(counts, 0, sizeof counts); }
+void wlf_reset_counts(void)
+{
+    memset(counts, 0, sizeof counts);
+    memset(callers, 0, sizeof callers);
+}
 unsigned long wlf_count(wlf_kind k) { return (unsigned)k < WLF_KIND_COUNT ? counts[k] : 0; }
 void wlf_arm(wlf_kind k, unsigned long nth, cl_int err)
 {
@@ -61,6 +77,13 @@ void wlf_arm(wlf_kind k, unsigned long nth, cl_int err)
 void wlf_disarm(void) { armed = 0; }
 int wlf_fired(void) { return fired; }
 const char *wlf_fired_call(void) { return fired_call; }
+const char *wlf_fired_caller(void) { return fired_caller; }
+const char *wlf_caller(wlf_kind k, unsigned long nth)
+{
+    if ((unsigned)k >= WLF_KIND_COUNT || nth == 0 || nth > counts[k] || nth > MAX_CALLERS)
+        return "";
+    return object_of(callers[k][nth - 1]);
+}
 long wlf_live(wlf_object o) { return (unsigned)o < WLF_OBJECT_COUNT ? live[o] : 0; }
 long wlf_live_total(void)
 {
@@ -73,17 +96,22 @@ void wlf_set_max_alloc(cl_ulong bytes) { max_alloc_limit = bytes; }
 unsigned long wlf_hooked_calls(void) { return hooked; }
 
 /* Count a call of kind k (as the function `name`); nonzero if it must fail. */
-static int hit(wlf_kind k, const char *name)
+static int hit_from(wlf_kind k, const char *name, const void *caller)
 {
     ++hooked;
     ++counts[k];
+    if (counts[k] <= MAX_CALLERS)
+        callers[k][counts[k] - 1] = caller;
     if (armed && !fired && k == armed_kind && counts[k] == armed_nth) {
         fired = 1;
         fired_call = name;
+        fired_caller = object_of(caller);
         return 1;
     }
     return 0;
 }
+/* In a hook: count the call, noting where it came from. */
+#define hit(k, name) hit_from(k, name, __builtin_return_address(0))
 
 static void *next(const char *name)
 {

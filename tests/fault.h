@@ -67,6 +67,11 @@ void wlf_disarm(void);
 /* Whether the armed fault has fired, and the OpenCL function it failed. */
 int wlf_fired(void);
 const char *wlf_fired_call(void);
+/* The file of the object (program or shared library) whose code made the
+ * failed call: libwarploss's own calls, or those of a library it uses (CLBlast). */
+const char *wlf_fired_caller(void);
+/* The same for the nth call of kind k since the last reset ("" if unknown). */
+const char *wlf_caller(wlf_kind k, unsigned long nth);
 
 /* Objects alive of one type, and of all types. */
 long wlf_live(wlf_object o);

@@ -120,17 +120,19 @@ static int recoverable(wlf_kind k)
 static int judge(const char *label, wlf_kind k, unsigned long n, cl_int err, wl_status s, const char *msg)
 {
     ++points;
+    /* a call CLBlast made: CLBlast passes OpenCL's code on and does without none of its calls */
+    const int in_blas = strstr(wlf_fired_caller(), "libclblast") != NULL;
     if (!wlf_fired())
         fail_msg("%s: the fault at %s #%lu never fired", label, wlf_kind_name(k), n);
     if (s == WL_SUCCESS) {
         /* clGetDeviceInfo: most answers are only hints (a missing one falls back to a default);
          * clGetDeviceIDs: another platform may still have a device */
-        if (!recoverable(k) && k != WLF_DEVICE_INFO && k != WLF_DEVICE_IDS)
+        if ((!recoverable(k) || in_blas) && k != WLF_DEVICE_INFO && k != WLF_DEVICE_IDS)
             fail_msg("%s: %s #%lu failed with %d but the call succeeded", label, wlf_kind_name(k), n, (int)err);
         ++recovered;
         return 1;
     }
-    if (recoverable(k))
+    if (recoverable(k) && !in_blas)
         fail_msg("%s: %s #%lu failed (%d): got %s (%s); the library must do without it", label, wlf_kind_name(k), n,
                  (int)err, wl_status_string(s), msg);
     if (k == WLF_PLATFORM_IDS || k == WLF_DEVICE_IDS) {
@@ -142,12 +144,16 @@ static int judge(const char *label, wlf_kind k, unsigned long n, cl_int err, wl_
                      wl_status_string(s), msg ? msg : "(null)");
         return 0;
     }
+    /* inside CLBlast, after a failed build, CLBlast reports the error of the build-log query that follows
+     * (CL_INVALID_PROGRAM): an OpenCL error */
     const wl_status want = expected_status(k, err);
-    if (s != want)
+    if (s != want && !(in_blas && s == WL_ERROR_OPENCL))
         fail_msg("%s: %s #%lu failed with %d: got %s, want %s: \"%s\"", label, wlf_kind_name(k), n, (int)err,
                  wl_status_string(s), wl_status_string(want), msg);
-    if (!msg || !strstr(msg, wlf_fired_call()))
-        fail_msg("%s: %s #%lu: the message does not name %s: \"%s\"", label, wlf_kind_name(k), n, wlf_fired_call(),
+    /* inside CLBlast the message names the CLBlast call (CLBlast does not say which OpenCL call failed) */
+    const char *name = in_blas ? "CLBlast" : wlf_fired_call();
+    if (!msg || !strstr(msg, name))
+        fail_msg("%s: %s #%lu: the message does not name %s: \"%s\"", label, wlf_kind_name(k), n, name,
                  msg ? msg : "(null)");
     return 0;
 }
@@ -523,10 +529,17 @@ static void model_options(wl_model_options *o, int sgd)
     o->l2_items = 0.01f;
 }
 
-static const char *const model_stages[] = {
-    "wl_model_create",  "wl_model_set_known",  "wl_model_step (result)",          "wl_model_step (sampled, no result)",
-    "wl_model_step_cl", "wl_model_read/write", "wl_model_read_state/write_state", "wl_model_recommend",
-    "wl_model_rank",    "(all done)"};
+static const char *const model_stages[] = {"wl_model_create",
+                                           "wl_model_set_known",
+                                           "wl_model_step (result)",
+                                           "wl_model_step (sampled, no result)",
+                                           "wl_model_step_cl",
+                                           "wl_model_read/write",
+                                           "wl_model_read_state/write_state",
+                                           "wl_model_step (shared, SGEMM)",
+                                           "wl_model_recommend",
+                                           "wl_model_rank",
+                                           "(all done)"};
 
 /* The sequence on c, stopping at the first error; *out keeps the model, *stage the call reached. */
 static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const cl_mem ids[3], wl_model **out,
@@ -575,15 +588,19 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
                  (s = wl_model_write_state(m, WL_TABLE_USERS, v)) != WL_SUCCESS))
         return s;
     *stage = 7;
+    b.neg_items = d->neg + M_NEG, b.shared_negatives = 1;
+    if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
+        return s;
+    *stage = 8;
     int32_t top[4 * 3];
     float top_scores[4 * 3];
     if ((s = wl_model_recommend(m, 4, d->users, 3, 1, top, top_scores)) != WL_SUCCESS)
         return s;
-    *stage = 8;
+    *stage = 9;
     uint32_t ranks[4];
     if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
         return s;
-    *stage = 9;
+    *stage = 10;
     return WL_SUCCESS;
 }
 
@@ -661,14 +678,22 @@ static void walk_model(int sgd)
     wl_model *m;
     int stage;
     unsigned long count[WLF_KIND_COUNT];
+    /* CLBlast's own calls (the SGEMM stages come last, so that the points before them do not compile CLBlast's
+     * kernels): the first of each run of consecutive calls of a kind is walked, the others are calls alike */
+    static unsigned char in_blas[WLF_KIND_COUNT][4096];
     /* twice: the first stores the model program in the cache */
     for (int run = 0; run < 2; ++run) {
         wl_context *c = model_context(&d, ids);
         wlf_reset_counts();
         if (model_calls(c, sgd, &d, ids, &m, &stage) != WL_SUCCESS)
             fail_msg("%s: %s: %s", label, model_stages[stage], wl_context_last_error(c));
-        for (int i = 0; i < WLF_KIND_COUNT; ++i)
+        for (int i = 0; i < WLF_KIND_COUNT; ++i) {
             count[i] = wlf_count((wlf_kind)i);
+            if (count[i] > sizeof in_blas[i])
+                fail_msg("%s: %lu calls of %s, more than this test keeps", label, count[i], wlf_kind_name((wlf_kind)i));
+            for (unsigned long n = 1; n <= count[i]; ++n)
+                in_blas[i][n - 1] = strstr(wlf_caller((wlf_kind)i, n), "libclblast") != NULL;
+        }
         check_model_works(label, c, m, sgd, &d);
         wl_model_destroy(m);
         release_ids(ids);
@@ -680,10 +705,15 @@ static void walk_model(int sgd)
         fail_msg("%s: the model's calls did not go through the fault library", label);
 
     const unsigned long before = points;
+    unsigned long blas_skipped = 0;
     for (int kind = 0; kind < WLF_KIND_COUNT; ++kind) {
         cl_int errs[2];
         errors_for((wlf_kind)kind, errs);
         for (unsigned long n = 1; n <= count[kind]; ++n) {
+            if (n > 1 && in_blas[kind][n - 1] && in_blas[kind][n - 2]) {
+                ++blas_skipped;
+                continue;
+            }
             for (int e = 0; e < 2; ++e) {
                 wl_context *c = model_context(&d, ids);
                 wlf_reset_counts();
@@ -706,7 +736,7 @@ static void walk_model(int sgd)
             }
         }
     }
-    printf("%s: %lu fault points\n", label, points - before);
+    printf("%s: %lu fault points (%lu calls inside CLBlast not walked)\n", label, points - before, blas_skipped);
 }
 
 static void test_model_adagrad(void **state)

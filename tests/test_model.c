@@ -153,6 +153,18 @@ static void assert_close_to_ref(const snap *s, const ref_model *r, const char *w
         fail_msg("%s: tables differ from the reference", what);
 }
 
+/* Two models' tables close (the state too, with Adagrad). */
+static void assert_snap_close(const snap *a, const snap *b, const char *what)
+{
+    int ok = close_array(what, "U", a->U, b->U, a->nu) && close_array(what, "V", a->V, b->V, a->nv) &&
+             close_array(what, "b", a->b, b->b, a->ni);
+    if (ok && a->has_state)
+        ok = close_array(what, "state U", a->AU, b->AU, a->nu) && close_array(what, "state V", a->AV, b->AV, a->nv) &&
+             close_array(what, "state b", a->Ab, b->Ab, a->ni);
+    if (!ok)
+        fail_msg("%s: the tables differ", what);
+}
+
 /* Make the reference hold exactly the device's tables, so that the next step starts from the same point (the
  * gradient sums differ in the last bits: fixed point on the device, double here). */
 static void ref_sync(ref_model *r, const snap *s)
@@ -560,13 +572,14 @@ static void test_shared_equals_rows(void **state)
             wl_step_result a, b;
             check_ok(ms, wl_model_step(ms, &lo, &x.b, &a), "wl_model_step(shared)");
             check_ok(mr, wl_model_step(mr, &lo, &rows, &b), "wl_model_step(per-row)");
-            assert_true(a.offenders == b.offenders && a.scores == b.scores && a.loss == b.loss);
+            assert_result(&a, &b, "shared vs per-row candidates");
             batch_free(&x);
         }
+        /* shared scores come from SGEMM, per-row ones from the scan's own dot product: equal up to rounding */
         snap a, b;
         snap_take(ms, &o, &a);
         snap_take(mr, &o, &b);
-        assert_snap_equal(&a, &b, "shared vs per-row candidates");
+        assert_snap_close(&a, &b, "shared vs per-row candidates");
         snap_free(&a);
         snap_free(&b);
         wl_model_destroy(ms);
@@ -730,6 +743,55 @@ static void test_sampler(void **state)
 
 /* ------------------------------------------------------------ recommend and rank */
 
+/* Recommend and rank on tables whose scores SGEMM rounds its own way: each user's whole catalogue from recommend
+ * (k = num_items) is ordered best first with ties to the lower index, its scores are the reference's up to
+ * rounding, and rank counts exactly the items that recommend scored strictly higher. */
+static void assert_catalogue_consistent(wl_model *m, const ref_model *r, const wl_model_options *o)
+{
+    const size_t ni = o->num_items, nq = o->num_users;
+    int32_t *users = wlt_alloc(nq * sizeof(int32_t)), *items = wlt_alloc(nq * ni * sizeof(int32_t));
+    float *scores = wlt_alloc(nq * ni * sizeof(float)), *by_item = wlt_alloc(ni * sizeof(float));
+    int32_t *pu = wlt_alloc(ni * sizeof(int32_t)), *pi = wlt_alloc(ni * sizeof(int32_t));
+    uint32_t *ranks = wlt_alloc(ni * sizeof(uint32_t));
+    for (size_t q = 0; q < nq; ++q)
+        users[q] = (int32_t)q;
+    check_ok(m, wl_model_recommend(m, nq, users, ni, 0, items, scores), "wl_model_recommend(whole catalogue)");
+    for (size_t q = 0; q < nq; ++q) {
+        const int32_t *it = items + q * ni;
+        const float *sc = scores + q * ni;
+        for (size_t t = 0; t < ni; ++t) {
+            if (it[t] < 0 || (size_t)it[t] >= ni)
+                fail_msg("recommend: user %zu slot %zu: item %d", q, t, (int)it[t]);
+            const float want = ref_model_score(r, (int32_t)q, it[t]);
+            if (!wlt_close(sc[t], want, 1e-5, 1e-6))
+                fail_msg("recommend: user %zu item %d: score %.9g, reference %.9g", q, (int)it[t], (double)sc[t],
+                         (double)want);
+            if (t > 0 && (sc[t] > sc[t - 1] || (sc[t] == sc[t - 1] && it[t] < it[t - 1])))
+                fail_msg("recommend: user %zu slots %zu, %zu out of order", q, t - 1, t);
+            by_item[it[t]] = sc[t];
+        }
+        if (q % 7)
+            continue;
+        for (size_t x = 0; x < ni; ++x)
+            pu[x] = (int32_t)q, pi[x] = (int32_t)x;
+        check_ok(m, wl_model_rank(m, ni, pu, pi, 0, ranks), "wl_model_rank(whole catalogue)");
+        for (size_t x = 0; x < ni; ++x) {
+            uint32_t higher = 0;
+            for (size_t y = 0; y < ni; ++y)
+                higher += by_item[y] > by_item[x];
+            if (ranks[x] != higher)
+                fail_msg("rank: user %zu item %zu: %u, recommend's scores say %u", q, x, ranks[x], higher);
+        }
+    }
+    free(users);
+    free(items);
+    free(scores);
+    free(by_item);
+    free(pu);
+    free(pi);
+    free(ranks);
+}
+
 static void test_recommend_rank(void **state)
 {
     (void)state;
@@ -747,9 +809,23 @@ static void test_recommend_rank(void **state)
         check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
         batch_free(&x);
     }
-    /* ties: items 10, 3 and 60 identical (vector and bias), so user scores tie exactly */
     snap s;
     snap_take(m, &o, &s);
+    ref_sync(&r, &s);
+    assert_catalogue_consistent(m, &r, &o);
+
+    /* Quantised tables: entries k/16 (|k| <= 8) and biases k/256, so that every score is exact in float whatever
+     * order SGEMM sums it in, equal to the reference's bit for bit, and exact ties are frequent. */
+    ref_rng g;
+    ref_rng_seed(&g, 4242);
+    for (size_t e = 0; e < s.nu; ++e)
+        s.U[e] = (float)((int)(ref_rng_next(&g) % 17) - 8) / 16.0f;
+    for (size_t e = 0; e < s.nv; ++e)
+        s.V[e] = (float)((int)(ref_rng_next(&g) % 17) - 8) / 16.0f;
+    for (size_t e = 0; e < s.ni; ++e)
+        s.b[e] = (float)((int)(ref_rng_next(&g) % 9) - 4) / 256.0f;
+    check_ok(m, wl_model_write(m, WL_TABLE_USERS, s.U), "wl_model_write(users)");
+    /* ties: items 10, 3 and 60 identical (vector and bias), so user scores tie exactly */
     memcpy(s.V + 10 * 8, s.V + 3 * 8, 8 * sizeof(float));
     memcpy(s.V + 60 * 8, s.V + 3 * 8, 8 * sizeof(float));
     s.b[10] = s.b[60] = s.b[3];
