@@ -1,6 +1,16 @@
 /*
- * A model step, part 1 (scan and gradient scatter): one work-item per batch
- * row, rows row_base + get_global_id(0), launched in slices.
+ * A model step, part 1 (scan and gradient scatter), in two launch shapes that
+ * compute the same bits (the launch plan chooses, src/plan.c):
+ *   wl_model_scan         one work-item per batch row, rows row_base +
+ *                         get_global_id(0) (CPUs: a plain loop per row);
+ *   wl_model_scan_groups  one work-group per row: its work-items score a
+ *                         chunk of consecutive candidates at once, one each,
+ *                         and the first offender of the chunk is found with a
+ *                         local atomic_min; the next chunk is scored only if
+ *                         there is none (GPUs: the first offender of all
+ *                         candidates compared at once, with an early exit per
+ *                         chunk). The work-group then scatters the gradient,
+ *                         its work-items sharing the dimensions.
  *
  * The row gathers U[u], scores its positive i, then its candidates in order
  * (the row's own ids, the shared ids, or sampled with wl_sample_item),
@@ -36,6 +46,42 @@ void wl_touch(global int *flag, global uint *touched, global uint *count, uint r
         touched[atomic_inc(count)] = row;
 }
 
+/* The gradient terms of a row that stopped at candidate c, dimensions
+ * first, first + step, ..., and (first == 0) the bias terms, the touched
+ * rows and nothing else. */
+void wl_model_scatter(uint dim, int item_bias, int u, int i, int c, float g, const global float *U,
+                      const global float *V, global long *acc_u, global long *acc_v, global long *acc_b,
+                      global int *flag_u, global int *flag_v, global uint *touched_u, global uint *touched_v,
+                      global uint *control, uint first, uint step)
+{
+    const global float *user_row = U + (ulong)u * dim, *vi = V + (ulong)i * dim, *vc = V + (ulong)c * dim;
+    global long *gu = acc_u + (ulong)u * dim, *gi = acc_v + (ulong)i * dim, *gc = acc_v + (ulong)c * dim;
+    for (uint d = first; d < dim; d += step) {
+        wl_fixed_add(&gu[d], g * (vc[d] - vi[d]));
+        const float t = g * user_row[d];
+        wl_fixed_add(&gi[d], -t);
+        wl_fixed_add(&gc[d], t);
+    }
+    if (first)
+        return;
+    if (item_bias) {
+        wl_fixed_add(&acc_b[i], -g);
+        wl_fixed_add(&acc_b[c], g);
+    }
+    wl_touch(flag_u, touched_u, &control[0], (uint)u);
+    wl_touch(flag_v, touched_v, &control[1], (uint)i);
+    wl_touch(flag_v, touched_v, &control[1], (uint)c);
+}
+
+/* The id of candidate j of row b (not checked: the callers check the range). */
+int wl_model_candidate(int mode, const global int *neg, ulong offset, ulong b, uint j, uint negatives, ulong key, int i,
+                       uint num_items)
+{
+    if (mode == 2)
+        return (int)wl_sample_item(key, b, j, (uint)i, num_items);
+    return mode == 0 ? neg[(offset + b) * negatives + j] : neg[j];
+}
+
 /* mode: 0 each row's own candidates, neg[(offset + b) * negatives + j];
  * 1 shared, neg[j]; 2 sampled (neg unused). */
 kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, uint num_items, float margin,
@@ -62,9 +108,8 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
             known_from = known_ptr[u];
             known_to = known_ptr[u + 1];
         }
-        const global int *row_neg = mode == 0 ? neg + (offset + b) * negatives : neg;
         for (uint j = 0; j < negatives; ++j) {
-            const int x = mode == 2 ? (int)wl_sample_item(key, b, j, (uint)i, num_items) : row_neg[j];
+            const int x = wl_model_candidate(mode, neg, offset, b, j, negatives, key, i, num_items);
             if (x < 0 || (uint)x >= num_items) {
                 bad = 1;
                 break;
@@ -94,24 +139,96 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
         trials = (uint)stop + 1u;
         loss = w * ((margin - s_i) + s_c);
         g = w * scale;
-        const global float *user_row = U + (ulong)u * dim, *vi = V + (ulong)i * dim, *vc = V + (ulong)c * dim;
-        global long *gu = acc_u + (ulong)u * dim, *gi = acc_v + (ulong)i * dim, *gc = acc_v + (ulong)c * dim;
-        for (uint d = 0; d < dim; ++d) {
-            wl_fixed_add(&gu[d], g * (vc[d] - vi[d]));
-            const float t = g * user_row[d];
-            wl_fixed_add(&gi[d], -t);
-            wl_fixed_add(&gc[d], t);
-        }
-        if (item_bias) {
-            wl_fixed_add(&acc_b[i], -g);
-            wl_fixed_add(&acc_b[c], g);
-        }
-        wl_touch(flag_u, touched_u, &control[0], (uint)u);
-        wl_touch(flag_v, touched_v, &control[1], (uint)i);
-        wl_touch(flag_v, touched_v, &control[1], (uint)c);
+        wl_model_scatter(dim, item_bias, u, i, c, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u, touched_v,
+                         control, 0, 1);
     }
     row_out[4 * b + 0] = stop;
     row_out[4 * b + 1] = as_int(g);
     row_out[4 * b + 2] = as_int(loss);
     row_out[4 * b + 3] = (int)trials;
+}
+
+/* The same scan, one work-group per row: rows row_base + get_group_id(0). */
+kernel void wl_model_scan_groups(uint rows, uint negatives, uint dim, uint num_users, uint num_items, float margin,
+                                 float scale, int item_bias, const global int *users, const global int *positives,
+                                 const global int *neg, ulong offset, int mode, ulong key, const global float *U,
+                                 const global float *V, const global float *bias, const global ulong *known_ptr,
+                                 const global int *known_items, const global float *weight, global long *acc_u,
+                                 global long *acc_v, global long *acc_b, global int *flag_u, global int *flag_v,
+                                 global uint *touched_u, global uint *touched_v, global uint *control,
+                                 global int *row_out, ulong row_base, const global float *dot)
+{
+    local int first_stop, first_bad;
+    local float s_i_shared, s_c_shared;
+    local int c_shared;
+    const ulong b = row_base + get_group_id(0);
+    const uint lid = (uint)get_local_id(0), group = (uint)get_local_size(0);
+    if (b >= rows) /* the whole group leaves alike */
+        return;
+    const int u = users[offset + b], i = positives[offset + b];
+    const int ids_bad = u < 0 || (uint)u >= num_users || i < 0 || (uint)i >= num_items;
+    const global float *user_row = U + (ulong)(ids_bad ? 0 : u) * dim;
+    if (lid == 0) {
+        first_stop = (int)negatives;
+        first_bad = ids_bad ? -1 : (int)negatives;
+        s_i_shared = ids_bad ? 0.0f : wl_model_score(user_row, V + (ulong)i * dim, bias[i], dim);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    const float s_i = s_i_shared;
+    ulong known_from = 0, known_to = 0;
+    if (known_ptr && !ids_bad) {
+        known_from = known_ptr[u];
+        known_to = known_ptr[u + 1];
+    }
+    /* chunks of `group` candidates until one holds a stop or a bad id; each
+     * work-item reads the verdict between two barriers, so the next chunk's
+     * atomics never race with a slower work-item's read */
+    for (uint j0 = 0; !ids_bad && j0 < negatives; j0 += group) {
+        const uint j = j0 + lid;
+        if (j < negatives) {
+            const int x = wl_model_candidate(mode, neg, offset, b, j, negatives, key, i, num_items);
+            if (x < 0 || (uint)x >= num_items) {
+                atomic_min(&first_bad, (int)j);
+            } else if (!(known_from < known_to && wl_is_known(known_items, known_from, known_to, x))) {
+                const float s = x == i ? s_i
+                                : dot  ? dot[(b - row_base) * negatives + j] + bias[x]
+                                       : wl_model_score(user_row, V + (ulong)x * dim, bias[x], dim);
+                if (!(((margin + s) - s_i) <= 0.0f))
+                    atomic_min(&first_stop, (int)j);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        const int found = first_stop < (int)negatives || first_bad < (int)negatives;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (found)
+            break;
+    }
+    /* the row as the row scan sees it: a bad id before the first stop makes the row bad */
+    const int bad = first_bad < first_stop;
+    const int stop = bad || first_stop == (int)negatives ? -1 : first_stop;
+    if (stop >= 0 && lid == (uint)stop % group) {
+        /* the work-item that scored the stop shares its candidate and score */
+        const int x = wl_model_candidate(mode, neg, offset, b, (uint)stop, negatives, key, i, num_items);
+        c_shared = x;
+        s_c_shared = x == i ? s_i
+                     : dot  ? dot[(b - row_base) * negatives + (uint)stop] + bias[x]
+                            : wl_model_score(user_row, V + (ulong)x * dim, bias[x], dim);
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    float g = 0.0f, loss = 0.0f;
+    if (stop >= 0) {
+        const float w = weight[stop];
+        loss = w * ((margin - s_i) + s_c_shared);
+        g = w * scale;
+        wl_model_scatter(dim, item_bias, u, i, c_shared, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u,
+                         touched_v, control, lid, group);
+    }
+    if (lid == 0) {
+        if (bad)
+            atomic_max(&control[2], 0xFFFFFFFFu - (uint)b);
+        row_out[4 * b + 0] = stop;
+        row_out[4 * b + 1] = as_int(g);
+        row_out[4 * b + 2] = as_int(loss);
+        row_out[4 * b + 3] = bad ? 0 : stop >= 0 ? stop + 1 : (int)negatives;
+    }
 }

@@ -638,6 +638,11 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
             (st = enqueue_gather(ch, m, negatives, ids->neg, 0, WL_TABLE_ITEMS, item_rows)))
             return st;
     }
+    /* the scan's shape (plan): a work-item per row, or a work-group per row */
+    const int groups = c->plan.model_group > 0;
+    const size_t local = groups ? wl_kernel_group(c, WL_KERNEL_MODEL_SCAN_GROUPS, c->plan.model_group) : 0;
+    if (groups && block > SCAN_SLICE / local)
+        block = SCAN_SLICE / local;
     for (size_t first = 0; first < rows && st == WL_SUCCESS; first += block) {
         const cl_ulong base = first;
         const size_t n = rows - first < block ? rows - first : block;
@@ -679,7 +684,8 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
                                WL_ARG(row_out),
                                WL_ARG(base),
                                WL_ARG(dots)};
-        const wl_launch l = {WL_KERNEL_MODEL_SCAN, n, 0, args, sizeof args / sizeof args[0]};
+        const wl_launch l = {groups ? WL_KERNEL_MODEL_SCAN_GROUPS : WL_KERNEL_MODEL_SCAN, groups ? n * local : n, local,
+                             args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(ch, &l);
     }
     if (st != WL_SUCCESS) {

@@ -53,6 +53,9 @@ wl_status wl_plan_for_device(cl_device_id device, cl_device_type as_type, wl_pla
     out->reduce_group = 1;
     while (!cpu && out->reduce_group * 2 <= out->max_group)
         out->reduce_group *= 2;
+    /* The model's scan: a CPU core walks a row; on a GPU a work-group of 64
+     * (two warps, one wavefront) scores 64 candidates of a row at once. */
+    out->model_group = cpu ? 0 : (out->max_group < 64 ? out->max_group : 64);
     return WL_SUCCESS;
 }
 
@@ -69,6 +72,8 @@ const char *wl_plan_check(const wl_plan *p)
         return "max_group (at least 1)";
     if (p->reduce_group < 1 || (p->reduce_group & (p->reduce_group - 1)) || p->reduce_group > p->max_group)
         return "reduce_group (a power of two, at most max_group)";
+    if (p->model_group > p->max_group)
+        return "model_group (0, or at most max_group)";
     return NULL;
 }
 
@@ -81,9 +86,9 @@ wl_status wl_plan_default(cl_device_id device, wl_plan *out)
         return st;
     const char *force = getenv("WARPLOSS_SCAN");
     if (force && strcmp(force, "row") == 0)
-        out->group_scan = 0;
+        out->group_scan = 0, out->model_group = 0;
     if (force && strcmp(force, "group") == 0)
-        out->group_scan = 1;
+        out->group_scan = 1, out->model_group = out->max_group < 64 ? out->max_group : 64;
     return WL_SUCCESS;
 }
 

@@ -18,6 +18,8 @@ typedef struct wl_plan {
     size_t row_items;    /* row scan: work-items per launch, each a block of rows (0: one row each) */
     size_t max_group;    /* largest work-group of the scan (the kernel's own limit lowers it) */
     size_t reduce_group; /* wl_reduce_sum's work-group, a power of two (the kernel's limit lowers it) */
+    size_t model_group;  /* the model's scan: 0 wl_model_scan (a work-item per row), else wl_model_scan_groups
+                          * with work-groups of this size (candidates scored at once; the kernel's limit lowers it) */
 } wl_plan;
 
 /*

@@ -31,6 +31,7 @@ extern const size_t wl_kernel_file_count;
     X(REDUCE_SUM, LOSS, "wl_reduce_sum")                                                                               \
     X(FIND_NONFINITE, LOSS, "wl_find_nonfinite")                                                                       \
     X(MODEL_SCAN, MODEL, "wl_model_scan")                                                                              \
+    X(MODEL_SCAN_GROUPS, MODEL, "wl_model_scan_groups")                                                                \
     X(MODEL_UPDATE, MODEL, "wl_model_update")                                                                          \
     X(MODEL_GATHER, MODEL, "wl_model_gather")                                                                          \
     X(MODEL_TOP_K, MODEL, "wl_model_top_k")                                                                            \

@@ -166,6 +166,8 @@ wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
     wl_context *c = NULL;
     if (s == WL_SUCCESS) {
         p.group_scan = plan != 0;
+        if (plan == 1)
+            p.model_group = 4; /* the model's work-group scan in chunks of 4 candidates */
         wl_context_options o;
         wlt_context_options(&o, cache_dir);
         s = wl_context_create_with_plan(&o, &p, &c);

@@ -364,7 +364,7 @@ typedef struct step_case {
     uint32_t dim;
 } step_case;
 
-static void run_step_case(const step_case *k, int steps, uint64_t seed)
+static void run_step_case(const step_case *k, int plan, int steps, uint64_t seed)
 {
     wl_model_options o;
     model_options(&o, 50, 80, k->dim, seed, k->opt, k->opt == WL_OPTIMIZER_SGD ? 0.2f : 0.1f);
@@ -378,12 +378,12 @@ static void run_step_case(const step_case *k, int steps, uint64_t seed)
     lo.weighting = k->weighting;
 
     char what[256];
-    snprintf(what, sizeof what, "%s, %s, bias %d, %s, l2 %g/%g, known %d, margin %g, %s, dim %u", mode_names[k->mode],
-             k->opt == WL_OPTIMIZER_SGD ? "sgd" : "adagrad", k->item_bias, k->red == WL_REDUCE_SUM ? "sum" : "mean",
-             (double)k->l2u, (double)k->l2i, k->known, (double)k->margin,
+    snprintf(what, sizeof what, "plan %s, %s, %s, bias %d, %s, l2 %g/%g, known %d, margin %g, %s, dim %u",
+             wlt_plan_names[plan], mode_names[k->mode], k->opt == WL_OPTIMIZER_SGD ? "sgd" : "adagrad", k->item_bias,
+             k->red == WL_REDUCE_SUM ? "sum" : "mean", (double)k->l2u, (double)k->l2i, k->known, (double)k->margin,
              k->weighting == WL_WEIGHT_LOG ? "log" : "harmonic", k->dim);
 
-    wl_model *m = model_new(ctxs[0], &o);
+    wl_model *m = model_new(ctxs[plan], &o);
     ref_model r;
     ref_model_create(&r, &o);
     if (k->known) {
@@ -411,7 +411,7 @@ static void run_step_case(const step_case *k, int steps, uint64_t seed)
         memset(&got, 0xA5, sizeof got);
         const wl_status s = wl_model_step(m, &lo, &x.b, &got);
         if (s != WL_SUCCESS)
-            fail_msg("%s: wl_model_step: %s: %s", label, wl_status_string(s), wl_context_last_error(ctxs[0]));
+            fail_msg("%s: wl_model_step: %s: %s", label, wl_status_string(s), wl_context_last_error(ctxs[plan]));
         assert_result(&got, &want, label);
         snap after;
         snap_take(m, &o, &after);
@@ -460,7 +460,7 @@ static void test_steps(void **state)
                                    (n % 2) ? 0.0f : 1.0f,
                                    (n % 5) == 3 ? WL_WEIGHT_HARMONIC : WL_WEIGHT_LOG,
                                    (n % 2) ? 8u : 16u};
-                    run_step_case(&k, 3, 100 + (uint64_t)n);
+                    run_step_case(&k, n % WLT_PLANS, 3, 100 + (uint64_t)n); /* each plan in turn */
                 }
 }
 
