@@ -3,9 +3,10 @@
 # Sets up NVIDIA's OpenCL ICD without root (unless the system has one: a
 # private OCL_ICD_VENDORS folder whose nvidia.icd names libnvidia-opencl.so.1),
 # prints the card, builds in a fresh folder, runs the tests, the benchmark
-# (table and --json) and warploss-devices --check, each line of figures
-# prefixed with the card's name. Bounded: every step has a timeout, about 7
-# minutes in all.
+# (table and --json, the model's step), warploss-train and
+# warploss-devices --check, each line of figures prefixed with the card's
+# name. Bounded: every step has a timeout (about 14 minutes if every step
+# used all of its own; a few minutes when they pass).
 #
 # usage: tools/gpu-check.sh [OUTDIR]   (OUTDIR: where logs and bench.json go; default $OUT or /tmp/warploss-gpu-check)
 set -u
@@ -36,6 +37,9 @@ if [ -z "${OCL_ICD_VENDORS:-}" ] && [ ! -e /etc/OpenCL/vendors/nvidia.icd ]; the
         export OCL_ICD_VENDORS=$ICD
         echo "OCL_ICD_VENDORS=$ICD ($lib)"
     fi
+fi
+if ! pkg-config --exists clblast 2>/dev/null; then
+    echo "gpu-check: no CLBlast (pkg-config clblast); carry Debian's libclblast1 and libclblast-dev unpacked and set PKG_CONFIG_PATH and LD_LIBRARY_PATH"
 fi
 if ! ldconfig -p 2>/dev/null | grep -q 'libOpenCL\.so\.1'; then
     echo "gpu-check: no libOpenCL.so.1 (ICD loader); carry Debian's ocl-icd-libopencl1 unpacked and set LD_LIBRARY_PATH"
@@ -115,6 +119,24 @@ EOF
 else
     fail "warploss-bench --json"
 fi
+
+# --- the model's step (goal: >= 200 million positives/s, sampled) and the trainer
+say "warploss-bench --model on $CARD"
+if timeout 120 "$BENCH" --device "$WARPLOSS_DEVICE" --model --repeat 11 --json > "$OUTDIR/bench-model.json"; then
+    python3 - "$OUTDIR/bench-model.json" "$CARD" <<'EOF' || fail "reading bench-model.json"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for r in doc["results"]:
+    print("[%s] model step %s %s: %.3f ms, %.3g positives/s, %.3g scores/s, %.1fx the C step" % (
+        sys.argv[2], r["candidates_mode"], r["regime"], r["seconds"] * 1e3, r["rows_per_s"], r["scores_per_s"],
+        r["speedup_vs_c"]))
+EOF
+else
+    fail "warploss-bench --model"
+fi
+say "warploss-train on $CARD"
+timeout 120 "$BUILD/tools/warploss-train" --device "$WARPLOSS_DEVICE" 2>&1 | sed "s/^/[$CARD] /" \
+    || fail "warploss-train"
 
 say "done"
 rm -rf "$BUILD"

@@ -534,7 +534,7 @@ static void measure_model(const settings *s, device *d, wl_model *m, ref_model *
         const double wall = cli_now() - t0;
         if (i >= 0) {
             /* done is the update's launch (model_update.cl); everything before it on the in-order queue since the
-             * marker is the counters' fill and the scan (model_step.cl) */
+             * marker is the counters' fill, the SGEMM of shared candidates and the scan (model_step.cl) */
             const cl_ulong begin = profile(start, CL_PROFILING_COMMAND_END);
             const cl_ulong update_start = profile(done, CL_PROFILING_COMMAND_START);
             const cl_ulong end = profile(done, CL_PROFILING_COMMAND_END);
@@ -601,8 +601,8 @@ static void print_model_json(const settings *s, const device *d, const model_res
     cJSON_AddStringToObject(doc, "timing",
                             "median device time of wl_model_step_cl (ids already on the device), end of a marker "
                             "enqueued before the call to the end of its done event (the update); scan_seconds: to "
-                            "the start of the update (the counters' fill and model_step.cl), update_seconds: "
-                            "model_update.cl");
+                            "the start of the update (the counters' fill, for shared candidates the gathers and "
+                            "CLBlast's SGEMM, and model_step.cl), update_seconds: model_update.cl");
     cJSON_AddStringToObject(doc, "wall",
                             "wall_seconds: wl_model_step_cl to its result on the host; "
                             "host_step_seconds: wl_model_step from host arrays (uploads the ids)");
@@ -646,11 +646,12 @@ static void print_model_header(const settings *s, const device *d)
     printf("device: %s (%s)\n", wl_context_device_name(d->wl), d->platform);
     printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch\n", s->users, s->items,
            s->dim, s->model_rows, s->candidates);
-    printf("ms: device time of wl_model_step_cl (ids on the device), split into scan (model_step.cl) and update\n"
-           "(model_update.cl); median of %d after %d warm-up. step_cl wall: to its result on the host; step wall:\n"
-           "wl_model_step from host arrays. C: ref_model_step, single-threaded (the test oracle, written for clarity:\n"
-           "it allocates dense gradient sums and walks every row of U and V per step). Tables restored before every\n"
-           "step, outside the timing (no drift). dev/C: device ms / C ms (below 1: the device is faster).\n\n",
+    printf("ms: device time of wl_model_step_cl (ids on the device), split into scan (model_step.cl, after the\n"
+           "gathers and CLBlast's SGEMM for shared candidates) and update (model_update.cl); median of %d after %d\n"
+           "warm-up. step_cl wall: to its result on the host; step wall: wl_model_step from host arrays. C:\n"
+           "ref_model_step, single-threaded (the test oracle, written for clarity: it allocates dense gradient sums\n"
+           "and walks every row of U and V per step). Tables restored before every step, outside the timing (no\n"
+           "drift). dev/C: device ms / C ms (below 1: the device is faster).\n\n",
            s->repeat, s->warmup);
     printf("%-8s %-9s %9s %9s %9s %9s %9s %10s %7s %10s %9s %7s %s\n", "cands", "regime", "ms", "scan ms", "upd ms",
            "cl wall", "step wall", "rows/s", "sc/row", "scores/s", "C ms", "dev/C", "check");
