@@ -649,6 +649,55 @@ static void test_determinism_and_plans(void **state)
     }
 }
 
+/* A caller's out-of-order queue: the chain orders every command, CLBlast's SGEMM included (a barrier before it),
+ * so the same steps give bitwise the tables of the in-order queue of ctxs[0] (same device, same plan), and the
+ * same recommendations. */
+static void test_out_of_order_queue(void **state)
+{
+    (void)state;
+    cl_device_id device = wl_context_device(ctxs[0]);
+    cl_command_queue_properties props = 0;
+    WLT_CHECK_CL(clGetDeviceInfo(device, CL_DEVICE_QUEUE_PROPERTIES, sizeof props, &props, NULL));
+    if (!(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
+        fail_msg("the device has no out-of-order queues (PoCL has them)");
+    cl_int err = CL_SUCCESS;
+    cl_command_queue q = clCreateCommandQueue(wl_context_cl_context(ctxs[0]), device,
+                                              CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
+    WLT_CHECK_CL(err);
+    wl_context_options co;
+    wlt_context_options(&co, cache_dir);
+    wl_context *c = NULL;
+    if (wl_context_create_with_queue(q, &co, &c) != WL_SUCCESS)
+        fail_msg("wl_context_create_with_queue: %s", wl_context_last_error(NULL));
+    for (int opt = 0; opt < 2; ++opt) {
+        wl_model_options o;
+        model_options(&o, 50, 80, 16, 23, opt ? WL_OPTIMIZER_SGD : WL_OPTIMIZER_ADAGRAD, 0.1f);
+        snap a, b;
+        train(ctxs[0], &o, 1, 0, &a);
+        train(c, &o, 1, 1, &b);
+        assert_snap_equal(&a, &b, "out-of-order queue vs in-order queue");
+        /* recommend on both, the tables written from the same snapshot */
+        wl_model *m0 = model_new(ctxs[0], &o), *m1 = model_new(c, &o);
+        int32_t users[50], top0[50 * 5], top1[50 * 5];
+        for (int u = 0; u < 50; ++u)
+            users[u] = u;
+        for (int t = 0; t < 3; ++t) {
+            const float *table = t == 0 ? a.U : t == 1 ? a.V : a.b;
+            check_ok(m0, wl_model_write(m0, (wl_table)t, table), "wl_model_write");
+            check_ok(m1, wl_model_write(m1, (wl_table)t, table), "wl_model_write (out-of-order)");
+        }
+        check_ok(m0, wl_model_recommend(m0, 50, users, 5, 0, top0, NULL), "wl_model_recommend");
+        check_ok(m1, wl_model_recommend(m1, 50, users, 5, 0, top1, NULL), "wl_model_recommend (out-of-order)");
+        assert_true(memcmp(top0, top1, sizeof top0) == 0);
+        wl_model_destroy(m0);
+        wl_model_destroy(m1);
+        snap_free(&a);
+        snap_free(&b);
+    }
+    wl_context_destroy(c);
+    WLT_CHECK_CL(clReleaseCommandQueue(q));
+}
+
 /* The cl form: ids in device buffers from `offset`, sampled rows numbered from 0 within the call. */
 static void test_step_cl(void **state)
 {
@@ -1348,6 +1397,7 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_shared_equals_rows),
         cmocka_unit_test(test_determinism_and_plans),
+        cmocka_unit_test(test_out_of_order_queue),
         cmocka_unit_test(test_step_cl),
         cmocka_unit_test(test_recommend_rank),
         cmocka_unit_test(test_io),
