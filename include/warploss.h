@@ -293,7 +293,9 @@ typedef struct wl_step_result {
 
 /* One WARP step on a batch: scan, gradients, optimizer update. lo->num_labels
  * is usually num_items; WL_REDUCE_NONE is refused. r may be NULL: then the
- * call does not wait for the device (the id arrays are copied first). */
+ * call does not wait for the device (the id arrays are copied first).
+ * Shared candidates are scored by one CLBlast SGEMM per block of rows
+ * (README.md, "Scores from SGEMM"). */
 WL_API wl_status wl_model_step(wl_model *m, const wl_loss_options *lo, const wl_batch *b, wl_step_result *r);
 
 /* The same with the ids in int32 device buffers of the context, from element
@@ -320,7 +322,8 @@ WL_API wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users,
 
 /* For each pair (users[j], items[j]): the number of items x other than
  * items[j] (and not a known positive of the user if exclude_known) with
- * s(u, x) > s(u, items[j]). */
+ * s(u, x) > s(u, items[j]). Both calls block and score the catalogue with
+ * one CLBlast SGEMM per block of users (README.md, "Scores from SGEMM"). */
 WL_API wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
                                uint32_t *ranks);
 
