@@ -72,7 +72,7 @@ void wlf_reset_counts(void)
 unsigned long wlf_count(wlf_kind k) { return (unsigned)k < WLF_KIND_COUNT ? counts[k] : 0; }
 void wlf_arm(wlf_kind k, unsigned long nth, cl_int err)
 {
-    armed = 1, fired = 0, armed_kind = k, armed_nth = nth, armed_err = err, fired_call = "";
+    armed = 1, fired = 0, armed_kind = k, armed_nth = nth, armed_err = err, fired_call = "", fired_caller = "";
 }
 void wlf_disarm(void) { armed = 0; }
 int wlf_fired(void) { return fired; }
