@@ -4,7 +4,8 @@
  * with a mutex around each call (host and device memory). Every result is
  * checked against the C reference, computed before the threads start
  * (tests/reference.c keeps a cache that is not thread-safe). A failed
- * wl_context_create keeps its detail per thread.
+ * wl_context_create keeps its detail per thread. Then a model per thread,
+ * each giving the tables and recommendations of the same calls in one thread.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -246,11 +247,100 @@ static void test_shared_context(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* ------------------------------------------------------------ a model per thread */
+
+/* Models on separate contexts in separate threads: shared-candidate steps and recommend (CLBlast's SGEMM, whose
+ * program cache is the process's, cleared by each wl_context_destroy while the other threads may be in an SGEMM),
+ * sampled steps, and the same tables and recommendations as the same calls made by one thread. */
+enum { MODEL_THREADS = 4, MU = 40, MI = 300, MDIM = 16, MROWS = 64, MNEG = 24, MSTEPS = 6, MK = 5 };
+
+typedef struct model_job {
+    int index;
+    float V[MI * MDIM];
+    int32_t top[MU * MK];
+    int failures;
+    char error[256];
+} model_job;
+
+static void *own_model(void *arg)
+{
+    model_job *job = arg;
+    wl_context_options co;
+    wlt_context_options(&co, cache_dir);
+    wl_context *ctx = NULL;
+    wl_model *m = NULL;
+    wl_status s = wl_context_create(&co, &ctx);
+    wl_model_options o;
+    wl_model_options_default(&o, MU, MI, MDIM);
+    o.seed = 11;
+    if (s == WL_SUCCESS)
+        s = wl_model_create(ctx, &o, &m);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, MI);
+    lo.margin = 0.0f;
+    int32_t users[MROWS], pos[MROWS], neg[MNEG], all[MU];
+    for (int step = 0; step < MSTEPS && s == WL_SUCCESS; ++step) {
+        for (int r = 0; r < MROWS; ++r)
+            users[r] = (r * 7 + step) % MU, pos[r] = (r * 13 + step * 5) % MI;
+        for (int j = 0; j < MNEG; ++j)
+            neg[j] = (j * 31 + step * 17) % MI;
+        const wl_batch b = {MROWS, users, pos, MNEG, step % 2 ? NULL : neg, 1, (uint64_t)step};
+        wl_step_result r;
+        s = wl_model_step(m, &lo, &b, &r);
+    }
+    for (int u = 0; u < MU; ++u)
+        all[u] = u;
+    if (s == WL_SUCCESS)
+        s = wl_model_read(m, WL_TABLE_ITEMS, job->V);
+    if (s == WL_SUCCESS)
+        s = wl_model_recommend(m, MU, all, MK, 0, job->top, NULL);
+    if (s != WL_SUCCESS) {
+        snprintf(job->error, sizeof job->error, "thread %d: %s: %s", job->index, wl_status_string(s),
+                 ctx ? wl_context_last_error(ctx) : wl_context_last_error(NULL));
+        job->failures++;
+    }
+    wl_model_destroy(m);
+    wl_context_destroy(ctx);
+    return NULL;
+}
+
+static void test_model_per_thread(void **state)
+{
+    (void)state;
+    static model_job alone, jobs[MODEL_THREADS];
+    own_model(&alone);
+    if (alone.failures)
+        fail_msg("%s", alone.error);
+    pthread_t threads[MODEL_THREADS];
+    for (int t = 0; t < MODEL_THREADS; ++t) {
+        memset(&jobs[t], 0, sizeof jobs[t]);
+        jobs[t].index = t;
+        assert_int_equal(pthread_create(&threads[t], NULL, own_model, &jobs[t]), 0);
+    }
+    int failures = 0;
+    for (int t = 0; t < MODEL_THREADS; ++t) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+        if (!jobs[t].failures &&
+            (memcmp(jobs[t].V, alone.V, sizeof alone.V) || memcmp(jobs[t].top, alone.top, sizeof alone.top))) {
+            snprintf(jobs[t].error, sizeof jobs[t].error,
+                     "thread %d: tables or recommendations differ from one "
+                     "thread's",
+                     t);
+            jobs[t].failures++;
+        }
+        if (jobs[t].failures)
+            fprintf(stderr, "%s\n", jobs[t].error);
+        failures += jobs[t].failures;
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_context_per_thread),
         cmocka_unit_test(test_shared_context),
+        cmocka_unit_test(test_model_per_thread),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
