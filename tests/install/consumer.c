@@ -9,8 +9,9 @@
  *   that folder (not "embedded", not $WARPLOSS_KERNEL_DIR).
  *
  * It creates a context (the best device, or $WARPLOSS_DEVICE; no binary
- * cache), computes one wl_loss on two rows and checks every output against
- * values worked out by hand from README.md, "Semantics of the loss".
+ * cache), computes one wl_loss on two rows, then a model's recommendations
+ * and one step with shared candidates, and checks every output against
+ * values worked out by hand from README.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,48 @@ int main(int argc, char **argv)
     check(close_to(grad_pos[0], -w) && grad_pos[1] == 0.0f, "grad_pos = {-ln 50, 0}");
     for (int i = 0; i < ROWS * NEG; ++i)
         check(i == 1 ? close_to(grad_neg[i], w) : grad_neg[i] == 0.0f, "grad_neg = ln 50 at [0][1], else 0");
+
+    /*
+     * The model on the same context (its kernels from the installed folder,
+     * CLBlast's SGEMM for shared candidates and recommend): U = [[1, 0],
+     * [0, 1]], V = [[1, 0], [0, 2], [0.5, 0.5]], b = [0, 0, 1], so user 0
+     * scores items {1, 0, 1.5} and user 1 {0, 2, 1.5}, exactly in float.
+     */
+    wl_model_options mo;
+    wl_model_options_default(&mo, 2, 3, 2);
+    wl_model *m = NULL;
+    const float U[4] = {1, 0, 0, 1}, V[6] = {1, 0, 0, 2, 0.5f, 0.5f}, b[3] = {0, 0, 1};
+    st = wl_model_create(c, &mo, &m);
+    if (st == WL_SUCCESS && (st = wl_model_write(m, WL_TABLE_USERS, U)) == WL_SUCCESS &&
+        (st = wl_model_write(m, WL_TABLE_ITEMS, V)) == WL_SUCCESS)
+        st = wl_model_write(m, WL_TABLE_ITEM_BIAS, b);
+    const int32_t users[2] = {0, 1};
+    int32_t top[4];
+    float top_scores[4];
+    if (st == WL_SUCCESS)
+        st = wl_model_recommend(m, 2, users, 2, 0, top, top_scores);
+    /* one row (user 0, positive 0, s_i = 1), shared candidates {1, 2}: (1 + 0) - 1 = 0 does not stop, (1 + 1.5) - 1
+     * does: k = 2 trials, w = ln 50 (num_labels 101), loss w * ((1 - 1) + 1.5) */
+    const int32_t row_user = 0, row_pos = 0, shared[2] = {1, 2};
+    const wl_batch batch = {1, &row_user, &row_pos, 2, shared, 1, 0};
+    wl_step_result r = {0, 0, 0};
+    if (st == WL_SUCCESS)
+        st = wl_model_step(m, &lo, &batch, &r);
+    if (st != WL_SUCCESS) {
+        fprintf(stderr, "consumer: the model: %s: %s\n", wl_status_string(st), wl_context_last_error(c));
+        wl_model_destroy(m);
+        wl_context_destroy(c);
+        return 1;
+    }
+    printf("recommend: user 0: %d %d, user 1: %d %d\n", (int)top[0], (int)top[1], (int)top[2], (int)top[3]);
+    check(top[0] == 2 && top[1] == 0 && top[2] == 1 && top[3] == 2, "recommend: items {2, 0} and {1, 2}");
+    check(top_scores[0] == 1.5f && top_scores[1] == 1.0f && top_scores[2] == 2.0f && top_scores[3] == 1.5f,
+          "recommend: scores {1.5, 1} and {2, 1.5}");
+    printf("step:      loss %.7g (want %.7g), offenders %llu, scores %llu\n", r.loss, (double)(w * 1.5f),
+           (unsigned long long)r.offenders, (unsigned long long)r.scores);
+    check(close_to((float)r.loss, w * 1.5f) && r.offenders == 1 && r.scores == 2,
+          "step: loss 1.5 ln 50, one offender, two scores");
+    wl_model_destroy(m);
 
     wl_context_destroy(c);
     if (failures) {
