@@ -29,6 +29,28 @@ float wl_model_score(const global float *user_row, const global float *item_row,
     return (((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) + bias;
 }
 
+/* wl_model_score of two items at once: the same operations for each, so the
+ * same bits, with two independent streams of loads in flight. */
+float2 wl_model_score2(const global float *user_row, const global float *item_a, const global float *item_b,
+                       float bias_a, float bias_b, uint dim)
+{
+    const uint whole = dim / 8u;
+    float8 p = (float8)(0.0f), q = (float8)(0.0f);
+    for (uint c = 0; c < whole; ++c) {
+        const float8 u = vload8(c, user_row);
+        p = p + u * vload8(c, item_a);
+        q = q + u * vload8(c, item_b);
+    }
+    float t[8] = {p.s0, p.s1, p.s2, p.s3, p.s4, p.s5, p.s6, p.s7};
+    float v[8] = {q.s0, q.s1, q.s2, q.s3, q.s4, q.s5, q.s6, q.s7};
+    for (uint d = whole * 8u; d < dim; ++d) {
+        t[d - whole * 8u] = t[d - whole * 8u] + user_row[d] * item_a[d];
+        v[d - whole * 8u] = v[d - whole * 8u] + user_row[d] * item_b[d];
+    }
+    return (float2)((((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) + bias_a,
+                    (((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))) + bias_b);
+}
+
 /* splitmix64's finaliser. */
 ulong wl_mix(ulong z)
 {

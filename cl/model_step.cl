@@ -16,7 +16,8 @@
  * (the row's own ids, the shared ids, or sampled with wl_sample_item),
  * skipping known positives (they count as trials but never stop), and stops
  * at the first candidate c with ((margin + s_c) - s_i) > 0 or NaN, the loss's
- * rule. An early stop costs a few dot products. A row that stopped adds its
+ * rule; the row scan scores two candidates at a time where it can (the same
+ * bits). An early stop costs a few dot products. A row that stopped adds its
  * gradient terms to the 64-bit fixed-point accumulators (value * 2^32,
  * rounded to nearest, atom_add): integer sums are exact and commutative, so
  * the totals do not depend on the order the rows arrive in. Each row of U or
@@ -116,6 +117,27 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
             }
             if (known_from < known_to && wl_is_known(known_items, known_from, known_to, x))
                 continue;
+            /* two candidates at once when the next one is scored too: the
+             * scan waits on memory (random rows of V), and two independent
+             * rows in flight halve the waits; the same bits as one by one */
+            if (!dot && j + 1 < negatives) {
+                const int y = wl_model_candidate(mode, neg, offset, b, j + 1, negatives, key, i, num_items);
+                if (y >= 0 && (uint)y < num_items &&
+                    !(known_from < known_to && wl_is_known(known_items, known_from, known_to, y))) {
+                    const float2 s2 = wl_model_score2(user_row, V + (ulong)x * dim, V + (ulong)y * dim, bias[x],
+                                                      bias[y], dim);
+                    if (!(((margin + s2.x) - s_i) <= 0.0f)) {
+                        stop = (int)j, c = x, s_c = s2.x;
+                        break;
+                    }
+                    if (!(((margin + s2.y) - s_i) <= 0.0f)) {
+                        stop = (int)j + 1, c = y, s_c = s2.y;
+                        break;
+                    }
+                    ++j;
+                    continue;
+                }
+            }
             /* the positive itself as a candidate scores s_i exactly (SGEMM's sum may differ in the last bits) */
             const float s = x == i ? s_i
                             : dot  ? dot[(b - row_base) * negatives + j] + bias[x]
