@@ -794,17 +794,19 @@ static int lookup(const char *name, const char *const names[3])
     return -1;
 }
 
-static int parse_regimes(settings *s, const char *text)
+/* A comma-separated list of names (each one of names[0..2]) into the flags chosen[3]; -1 if a name is unknown or
+ * the list is empty. */
+static int parse_set(const char *text, const char *const names[3], int chosen[3])
 {
-    memset(s->regimes, 0, sizeof s->regimes);
+    memset(chosen, 0, 3 * sizeof *chosen);
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     int any = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        const int r = lookup(tok, regime_names);
-        if (r < 0)
+        const int k = lookup(tok, names);
+        if (k < 0)
             return -1;
-        s->regimes[r] = any = 1;
+        chosen[k] = any = 1;
     }
     return any ? 0 : -1;
 }
@@ -849,21 +851,6 @@ static int parse_u32(const char *text, unsigned long long min, uint32_t *out)
     return 0;
 }
 
-static int parse_modes(settings *s, const char *text)
-{
-    memset(s->modes, 0, sizeof s->modes);
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", text);
-    int any = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        const int m = lookup(tok, cand_mode_names);
-        if (m < 0)
-            return -1;
-        s->modes[m] = any = 1;
-    }
-    return any ? 0 : -1;
-}
-
 /* 0 to go on, or 1 to exit with *exit_status: 0 after --help, 2 after a bad argument (with a message). */
 static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
 {
@@ -883,7 +870,7 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         switch (row) {
         case OPT_DEVICE: s->device = value; break;
         case OPT_SHAPES: bad = parse_shapes(s, value); break;
-        case OPT_REGIMES: bad = parse_regimes(s, value); break;
+        case OPT_REGIMES: bad = parse_set(value, regime_names, s->regimes); break;
         case OPT_REPEAT: bad = parse_count(value, 1, &s->repeat); break;
         case OPT_WARMUP: bad = parse_count(value, 0, &s->warmup); break;
         case OPT_OUTPUTS: bad = parse_outputs(value, &s->outputs); break;
@@ -900,7 +887,7 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         case OPT_DIM: bad = parse_u32(value, 1, &s->dim); break;
         case OPT_USERS: bad = parse_u32(value, 1, &s->users); break;
         case OPT_ITEMS: bad = parse_u32(value, 2, &s->items); break;
-        case OPT_MODES: bad = parse_modes(s, value); break;
+        case OPT_MODES: bad = parse_set(value, cand_mode_names, s->modes); break;
         case OPT_HELP:
             cli_print_help(stdout, options, NULL, NULL);
             *exit_status = 0;
