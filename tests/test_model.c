@@ -141,28 +141,29 @@ static int close_array(const char *what, const char *name, const float *got, con
     return 1;
 }
 
-/* The device's tables close to the reference's (the state too, with Adagrad). */
-static void assert_close_to_ref(const snap *s, const ref_model *r, const char *what)
+/* s's tables (the state too, with Adagrad) close to the six arrays U, V, b, AU, AV, Ab of the same shapes. */
+static void assert_tables_close(const snap *s, const float *const want[6], const char *what)
 {
-    int ok = close_array(what, "U", s->U, r->U, s->nu) && close_array(what, "V", s->V, r->V, s->nv) &&
-             close_array(what, "b", s->b, r->b, s->ni);
-    if (ok && s->has_state)
-        ok = close_array(what, "state U", s->AU, r->AU, s->nu) && close_array(what, "state V", s->AV, r->AV, s->nv) &&
-             close_array(what, "state b", s->Ab, r->Ab, s->ni);
-    if (!ok)
-        fail_msg("%s: tables differ from the reference", what);
+    const float *const got[6] = {s->U, s->V, s->b, s->AU, s->AV, s->Ab};
+    const size_t count[6] = {s->nu, s->nv, s->ni, s->nu, s->nv, s->ni};
+    static const char *const names[6] = {"U", "V", "b", "state U", "state V", "state b"};
+    for (int t = 0; t < (s->has_state ? 6 : 3); ++t)
+        if (!close_array(what, names[t], got[t], want[t], count[t]))
+            fail_msg("%s: the tables differ", what);
 }
 
-/* Two models' tables close (the state too, with Adagrad). */
+/* The device's tables close to the reference's. */
+static void assert_close_to_ref(const snap *s, const ref_model *r, const char *what)
+{
+    const float *const want[6] = {r->U, r->V, r->b, r->AU, r->AV, r->Ab};
+    assert_tables_close(s, want, what);
+}
+
+/* Two models' tables close. */
 static void assert_snap_close(const snap *a, const snap *b, const char *what)
 {
-    int ok = close_array(what, "U", a->U, b->U, a->nu) && close_array(what, "V", a->V, b->V, a->nv) &&
-             close_array(what, "b", a->b, b->b, a->ni);
-    if (ok && a->has_state)
-        ok = close_array(what, "state U", a->AU, b->AU, a->nu) && close_array(what, "state V", a->AV, b->AV, a->nv) &&
-             close_array(what, "state b", a->Ab, b->Ab, a->ni);
-    if (!ok)
-        fail_msg("%s: the tables differ", what);
+    const float *const want[6] = {b->U, b->V, b->b, b->AU, b->AV, b->Ab};
+    assert_tables_close(a, want, what);
 }
 
 /* Make the reference hold exactly the device's tables, so that the next step starts from the same point (the
