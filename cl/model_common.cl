@@ -5,10 +5,55 @@
  * sampled candidates, and the lookup of a user's known positives. No launch
  * of its own.
  */
+
+/* The fixed-point gradient sums (2^32 units per 1.0), one 64-bit integer per
+ * element, added to in any order: integer sums are exact and commutative, so
+ * the totals, and the tables, do not depend on it. WL_ATOMIC64 (the launch
+ * plan): one 64-bit atom_add (cl_khr_int64_base_atomics). Otherwise each
+ * element is a pair of 32-bit words, low then high: the low word takes an
+ * atomic_add of the low half, and the high word the high half plus the carry
+ * out of the low word, which that same atomic_add reports; every wrap of the
+ * low word adds its one to the high word, so the pair ends as the same
+ * 64-bit sum (modulo 2^64, as atom_add wraps) with only 32-bit atomics. */
+#if WL_ATOMIC64
 #ifndef cl_khr_int64_base_atomics
-#error "the embedding model needs cl_khr_int64_base_atomics (64-bit atom_add for its deterministic gradient sums)"
+#error "WL_ATOMIC64 needs cl_khr_int64_base_atomics; the launch plan picks the 32-bit scatter without it"
 #endif
 #pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
+typedef long wl_acc;
+#else
+typedef uint wl_acc;
+#endif
+
+/* acc[idx] += v. */
+void wl_acc_add(global wl_acc *acc, ulong idx, long v)
+{
+#if WL_ATOMIC64
+    atom_add(&acc[idx], v);
+#else
+    volatile global uint *w = (volatile global uint *)acc + 2 * idx;
+    const uint low = (uint)v;
+    const uint before = atomic_add(&w[0], low);
+    const uint high = (uint)((ulong)v >> 32) + (uint)(before + low < before);
+    if (high)
+        atomic_add(&w[1], high);
+#endif
+}
+
+/* acc[idx], and zero in its place (one work-item owns the element then). */
+long wl_acc_take(global wl_acc *acc, ulong idx)
+{
+#if WL_ATOMIC64
+    const long v = acc[idx];
+    acc[idx] = 0;
+#else
+    global uint *w = (global uint *)acc + 2 * idx;
+    const long v = (long)(((ulong)w[1] << 32) | (ulong)w[0]);
+    w[0] = 0;
+    w[1] = 0;
+#endif
+    return v;
+}
 
 /* s(u, x) in one fixed 8-lane order (FP_CONTRACT is off in the prelude, so
  * no fused multiply-add): lane l sums the products of d = l, l + 8, ... in

@@ -19,8 +19,8 @@
  * rule; the row scan scores two candidates at a time where it can (the same
  * bits). An early stop costs a few dot products. A row that stopped adds its
  * gradient terms to the 64-bit fixed-point accumulators (value * 2^32,
- * rounded to nearest, atom_add): integer sums are exact and commutative, so
- * the totals do not depend on the order the rows arrive in. Each row of U or
+ * rounded to nearest, model_common.cl's wl_acc_add): integer sums are exact
+ * and commutative, so the totals do not depend on the order the rows arrive in. Each row of U or
  * V that receives a term is claimed once (flag) and appended to its touched
  * list, which wl_model_update (model_update.cl) walks.
  *
@@ -37,8 +37,8 @@
  * reported there; nothing is read out of bounds.
  */
 
-/* Add t to a fixed-point accumulator (2^32 units per 1.0). */
-void wl_fixed_add(global long *acc, float t) { atom_add(acc, convert_long_sat_rte(t * 0x1p32f)); }
+/* Add t to a fixed-point accumulator (2^32 units per 1.0; model_common.cl). */
+void wl_fixed_add(global wl_acc *acc, ulong idx, float t) { wl_acc_add(acc, idx, convert_long_sat_rte(t * 0x1p32f)); }
 
 /* Claim a row for the update (once per step) and append it to the touched list. */
 void wl_touch(global int *flag, global uint *touched, global uint *count, uint row)
@@ -51,23 +51,23 @@ void wl_touch(global int *flag, global uint *touched, global uint *count, uint r
  * first, first + step, ..., and (first == 0) the bias terms, the touched
  * rows and nothing else. */
 void wl_model_scatter(uint dim, int item_bias, int u, int i, int c, float g, const global float *U,
-                      const global float *V, global long *acc_u, global long *acc_v, global long *acc_b,
+                      const global float *V, global wl_acc *acc_u, global wl_acc *acc_v, global wl_acc *acc_b,
                       global int *flag_u, global int *flag_v, global uint *touched_u, global uint *touched_v,
                       global uint *control, uint first, uint step)
 {
     const global float *user_row = U + (ulong)u * dim, *vi = V + (ulong)i * dim, *vc = V + (ulong)c * dim;
-    global long *gu = acc_u + (ulong)u * dim, *gi = acc_v + (ulong)i * dim, *gc = acc_v + (ulong)c * dim;
+    const ulong gu = (ulong)u * dim, gi = (ulong)i * dim, gc = (ulong)c * dim;
     for (uint d = first; d < dim; d += step) {
-        wl_fixed_add(&gu[d], g * (vc[d] - vi[d]));
+        wl_fixed_add(acc_u, gu + d, g * (vc[d] - vi[d]));
         const float t = g * user_row[d];
-        wl_fixed_add(&gi[d], -t);
-        wl_fixed_add(&gc[d], t);
+        wl_fixed_add(acc_v, gi + d, -t);
+        wl_fixed_add(acc_v, gc + d, t);
     }
     if (first)
         return;
     if (item_bias) {
-        wl_fixed_add(&acc_b[i], -g);
-        wl_fixed_add(&acc_b[c], g);
+        wl_fixed_add(acc_b, (ulong)i, -g);
+        wl_fixed_add(acc_b, (ulong)c, g);
     }
     wl_touch(flag_u, touched_u, &control[0], (uint)u);
     wl_touch(flag_v, touched_v, &control[1], (uint)i);
@@ -89,8 +89,8 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
                           float scale, int item_bias, const global int *users, const global int *positives,
                           const global int *neg, ulong offset, int mode, ulong key, const global float *U,
                           const global float *V, const global float *bias, const global ulong *known_ptr,
-                          const global int *known_items, const global float *weight, global long *acc_u,
-                          global long *acc_v, global long *acc_b, global int *flag_u, global int *flag_v,
+                          const global int *known_items, const global float *weight, global wl_acc *acc_u,
+                          global wl_acc *acc_v, global wl_acc *acc_b, global int *flag_u, global int *flag_v,
                           global uint *touched_u, global uint *touched_v, global uint *control, global int *row_out,
                           ulong row_base, const global float *dot)
 {
@@ -175,8 +175,8 @@ kernel void wl_model_scan_groups(uint rows, uint negatives, uint dim, uint num_u
                                  float scale, int item_bias, const global int *users, const global int *positives,
                                  const global int *neg, ulong offset, int mode, ulong key, const global float *U,
                                  const global float *V, const global float *bias, const global ulong *known_ptr,
-                                 const global int *known_items, const global float *weight, global long *acc_u,
-                                 global long *acc_v, global long *acc_b, global int *flag_u, global int *flag_v,
+                                 const global int *known_items, const global float *weight, global wl_acc *acc_u,
+                                 global wl_acc *acc_v, global wl_acc *acc_b, global int *flag_u, global int *flag_v,
                                  global uint *touched_u, global uint *touched_v, global uint *control,
                                  global int *row_out, ulong row_base, const global float *dot)
 {

@@ -13,11 +13,10 @@
 
 /* One element: the gradient from its accumulator plus L2, then the optimizer.
  * state is NULL for SGD. */
-void wl_update_one(global float *w, global float *state, ulong idx, global long *acc, float l2, float lr)
+void wl_update_one(global float *w, global float *state, ulong idx, global wl_acc *acc, float l2, float lr)
 {
     const float value = w[idx];
-    const long fixed = acc[idx] + convert_long_sat_rte((l2 * value) * 0x1p32f);
-    acc[idx] = 0;
+    const long fixed = wl_acc_take(acc, idx) + convert_long_sat_rte((l2 * value) * 0x1p32f);
     const float g = convert_float_rte(fixed) * 0x1p-32f;
     if (state) {
         const float a = state[idx] + g * g;
@@ -30,8 +29,8 @@ void wl_update_one(global float *w, global float *state, ulong idx, global long 
 
 kernel void wl_model_update(uint user_slots, uint dim, float lr, float l2_users, float l2_items, int item_bias,
                             global float *U, global float *V, global float *bias, global float *state_u,
-                            global float *state_v, global float *state_b, global long *acc_u, global long *acc_v,
-                            global long *acc_b, global int *flag_u, global int *flag_v, const global uint *touched_u,
+                            global float *state_v, global float *state_b, global wl_acc *acc_u, global wl_acc *acc_v,
+                            global wl_acc *acc_b, global int *flag_u, global int *flag_v, const global uint *touched_u,
                             const global uint *touched_v, const global uint *control)
 {
     const uint id = (uint)get_global_id(0);
@@ -42,7 +41,7 @@ kernel void wl_model_update(uint user_slots, uint dim, float lr, float l2_users,
     const uint row = users ? touched_u[slot] : touched_v[slot];
     global float *w = users ? U : V;
     global float *state = users ? state_u : state_v;
-    global long *acc = users ? acc_u : acc_v;
+    global wl_acc *acc = users ? acc_u : acc_v;
     const float l2 = users ? l2_users : l2_items;
     for (uint d = 0; d < dim; ++d)
         wl_update_one(w, state, (ulong)row * dim + d, acc, l2, lr);

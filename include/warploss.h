@@ -138,6 +138,17 @@ WL_API wl_status wl_select_device(const char *spec, wl_device_choice *out);
  */
 WL_API wl_status wl_device_launch_plan(cl_device_id device, const char **scan_variant, int *vector_width);
 
+/*
+ * How a model on `device` adds its gradient terms (README.md, "The model
+ * without 64-bit atomics"): *scatter is "atomic64" (64-bit atom_add, needs
+ * cl_khr_int64_base_atomics) or "atomic32" (two 32-bit atomic adds with a
+ * carry: any OpenCL 1.2 device). Both sum the same fixed-point integers, so
+ * the tables are the same bit for bit. *reason says why this one (the
+ * extension present or missing, or $WARPLOSS_SCATTER=atomic32). Either
+ * output may be NULL; the strings are static.
+ */
+WL_API wl_status wl_device_model_scatter(cl_device_id device, const char **scatter, const char **reason);
+
 /* ---------------------------------------------------------------- context */
 
 typedef struct wl_context wl_context;
@@ -192,6 +203,9 @@ WL_API double wl_context_build_seconds(const wl_context *c);
 
 /* "row" (one work-item per row) or "group" (one work-group per row). */
 WL_API const char *wl_context_scan_variant(const wl_context *c);
+
+/* "atomic64" or "atomic32": the model's scatter on this context (wl_device_model_scatter). */
+WL_API const char *wl_context_model_scatter(const wl_context *c);
 
 /* ---------------------------------------------------------------- loss */
 

@@ -28,8 +28,9 @@ static wl_status finish_create(wl_context *c, const wl_context_options *o, const
         c->plan = *plan;
     else if ((st = wl_plan_default(c->device, &c->plan)) != WL_SUCCESS)
         return wl_fail(c, st, "%s", wl_thread_error());
-    wl_log(c, "warploss: device %s, %s scan, vector width %d", c->device_name,
-           c->plan.group_scan ? "work-group" : "work-item", c->plan.vector_width);
+    wl_log(c, "warploss: device %s, %s scan, vector width %d, %s model scatter", c->device_name,
+           c->plan.group_scan ? "work-group" : "work-item", c->plan.vector_width,
+           c->plan.scatter64 ? "64-bit" : "32-bit");
     return (wl_status)wl_program_create(c, o->kernel_dir, o->cache_dir);
 }
 
@@ -164,3 +165,8 @@ const char *wl_context_kernel_origin(const wl_context *c) { return c ? c->kernel
 int wl_context_program_from_cache(const wl_context *c) { return c ? c->from_cache : 0; }
 double wl_context_build_seconds(const wl_context *c) { return c ? c->build_seconds : 0.0; }
 const char *wl_context_scan_variant(const wl_context *c) { return c ? (c->plan.group_scan ? "group" : "row") : ""; }
+
+const char *wl_context_model_scatter(const wl_context *c)
+{
+    return c ? (c->plan.scatter64 ? "atomic64" : "atomic32") : "";
+}

@@ -50,27 +50,72 @@ void wl_chain_end(wl_chain *ch)
     memset(ch, 0, sizeof *ch);
 }
 
+/* Whether l stays within the plan and the device: the kernel's own largest
+ * work-group, at most plan.max_groups work-groups, and the local memory
+ * (the kernel's own and its local arguments) within plan.local_mem. */
+static wl_status check_launch(wl_context *c, const wl_launch *l, const char *name)
+{
+    const wl_plan *p = &c->plan;
+    size_t local_bytes = c->kernel_local_mem[l->kernel];
+    for (size_t i = 0; i < l->num_args; ++i)
+        if (!l->args[i].value)
+            local_bytes += l->args[i].size;
+    if (l->local > wl_kernel_group(c, l->kernel, l->local) || l->global % l->local ||
+        l->global / l->local > p->max_groups || local_bytes > p->local_mem)
+        return wl_fail(c, WL_ERROR_OPENCL,
+                       "a launch of %s leaves the launch plan: %zu work-items in groups of %zu (at most %zu, "
+                       "%zu groups), %zu bytes of local memory (at most %zu)",
+                       name, l->global, l->local, wl_kernel_group(c, l->kernel, (size_t)-1), p->max_groups, local_bytes,
+                       p->local_mem);
+    return WL_SUCCESS;
+}
+
+/* One clEnqueueNDRangeKernel on the chain. */
+static wl_status enqueue_range(wl_chain *ch, cl_kernel k, size_t offset, size_t global, size_t local, const char *name)
+{
+    cl_event ev;
+    const cl_int err = clEnqueueNDRangeKernel(ch->c->queue, k, 1, offset ? &offset : NULL, &global,
+                                              local ? &local : NULL, ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS) {
+        char what[96];
+        snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
+        return wl_fail_cl(ch->c, err, what);
+    }
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
 wl_status wl_enqueue_kernel(wl_chain *ch, const wl_launch *l)
 {
     wl_context *c = ch->c;
     const char *name = wl_kernels[l->kernel].name;
-    char what[96];
     cl_kernel k = c->kernel[l->kernel];
     for (size_t i = 0; i < l->num_args; ++i) {
         const cl_int err = clSetKernelArg(k, (cl_uint)i, l->args[i].size, l->args[i].value);
         if (err != CL_SUCCESS) {
+            char what[96];
             snprintf(what, sizeof what, "clSetKernelArg(%s)", name);
             return wl_fail_cl(c, err, what);
         }
     }
-    cl_event ev;
-    const cl_int err = clEnqueueNDRangeKernel(c->queue, k, 1, NULL, &l->global, l->local ? &l->local : NULL,
-                                              ch->num_wait, ch->num_wait ? ch->wait : NULL, &ev);
-    if (err != CL_SUCCESS) {
-        snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", name);
-        return wl_fail_cl(c, err, what);
+    if (l->local) {
+        const wl_status st = check_launch(c, l, name);
+        return st != WL_SUCCESS ? st : enqueue_range(ch, k, 0, l->global, l->local, name);
     }
-    wl_chain_step(ch, ev);
+    /* The runtime chooses the work-group: within max_groups whatever it
+     * chooses when global is that small; otherwise the kernel's largest
+     * group, in launches of at most max_groups groups, each starting at a
+     * global offset, the last rounded up to whole groups (the kernels that
+     * launch this way ignore work-items past their range). */
+    if (l->global <= c->plan.max_groups)
+        return enqueue_range(ch, k, 0, l->global, 0, name);
+    const size_t local = wl_kernel_group(c, l->kernel, (size_t)-1), span = c->plan.max_groups * local;
+    for (size_t first = 0; first < l->global; first += span) {
+        const size_t left = l->global - first, n = left < span ? (left + local - 1) / local * local : span;
+        const wl_status st = enqueue_range(ch, k, first, n, local, name);
+        if (st != WL_SUCCESS)
+            return st;
+    }
     return WL_SUCCESS;
 }
 
@@ -140,7 +185,7 @@ wl_status wl_check_buffer(wl_context *c, cl_mem buf, size_t need, const char *na
 
 size_t wl_kernel_group(const wl_context *c, int kernel, size_t want)
 {
-    const size_t limit = c->kernel_group[kernel];
+    const size_t own = c->kernel_group[kernel], limit = own < c->plan.max_group ? own : c->plan.max_group;
     const size_t n = want < limit ? want : limit;
     return n ? n : 1;
 }

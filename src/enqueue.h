@@ -65,7 +65,8 @@ typedef struct wl_arg {
     }
 
 /* A 1-D launch of one kernel: global work-items, local (0: the runtime
- * chooses) and its arguments in order. */
+ * chooses; the kernel must then ignore work-items past its range, as the
+ * layer may round global up to whole groups) and its arguments in order. */
 typedef struct wl_launch {
     int kernel; /* a wl_kernel_id */
     size_t global, local;
@@ -73,7 +74,10 @@ typedef struct wl_launch {
     size_t num_args;
 } wl_launch;
 
-/* Set the arguments and enqueue the launch on the chain. */
+/* Set the arguments and enqueue the launch on the chain. A launch with a
+ * local size must stay within the plan (work-group, plan.max_groups groups,
+ * plan.local_mem bytes): otherwise WL_ERROR_OPENCL and nothing is enqueued.
+ * One without is split into launches of at most plan.max_groups groups. */
 wl_status wl_enqueue_kernel(wl_chain *ch, const wl_launch *l);
 /* Fill size bytes of buf with the pattern, on the chain. */
 wl_status wl_enqueue_fill(wl_chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size);
@@ -87,7 +91,7 @@ wl_status wl_scratch(struct wl_context *c, wl_scratch_id id, size_t bytes, const
 /* A caller's buffer: valid, of c's OpenCL context and at least need bytes. */
 wl_status wl_check_buffer(struct wl_context *c, cl_mem buf, size_t need, const char *name);
 
-/* The largest work-group for kernel (a wl_kernel_id), at most want, at least 1. */
+/* The largest work-group for kernel (a wl_kernel_id) on the plan, at most want, at least 1. */
 size_t wl_kernel_group(const struct wl_context *c, int kernel, size_t want);
 
 #endif

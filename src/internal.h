@@ -44,7 +44,8 @@ struct wl_context {
     /* programs and kernels (program.h), built at creation (the loss) or on first use */
     cl_program program[WL_PROGRAM_COUNT];
     cl_kernel kernel[WL_KERNEL_COUNT];
-    size_t kernel_group[WL_KERNEL_COUNT]; /* each kernel's largest work-group on this device */
+    size_t kernel_group[WL_KERNEL_COUNT];     /* each kernel's largest work-group on this device */
+    size_t kernel_local_mem[WL_KERNEL_COUNT]; /* each kernel's own local memory (CL_KERNEL_LOCAL_MEM_SIZE) */
 
     void (*log)(void *user, const char *message);
     void *log_user;

@@ -206,7 +206,9 @@ static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t
         local = width;
     }
     const size_t units = groups ? rows : items, rows_per_unit = groups ? 1 : rows_per_item;
-    const size_t units_per_launch = ((size_t)1 << 30) / width;
+    size_t units_per_launch = ((size_t)1 << 30) / width;
+    if (local && units_per_launch > plan->max_groups)
+        units_per_launch = plan->max_groups; /* each unit is a work-group */
     for (size_t first = 0; first < units; first += units_per_launch) {
         const size_t n = units - first < units_per_launch ? units - first : units_per_launch;
         const cl_ulong base64 = (cl_ulong)first * rows_per_unit, per_unit = rows_per_unit;
@@ -220,8 +222,14 @@ static wl_status run(wl_chain *ch, const wl_loss_options *o, size_t rows, size_t
     }
     if (!reduce)
         return WL_SUCCESS;
+    /* a long sum gets the widest group: no work-item loops over more than
+     * 4096 values where the plan allows (llvmpipe stops longer loops) */
     size_t reduce_group = plan->reduce_group;
-    while (reduce_group > 1 && reduce_group > c->kernel_group[WL_KERNEL_REDUCE_SUM])
+    while (summed > reduce_group * 4096 && reduce_group * 2 <= plan->max_group)
+        reduce_group *= 2;
+    while (reduce_group > 1 &&
+           (reduce_group > wl_kernel_group(c, WL_KERNEL_REDUCE_SUM, reduce_group) ||
+            reduce_group * sizeof(float) + c->kernel_local_mem[WL_KERNEL_REDUCE_SUM] > plan->local_mem))
         reduce_group /= 2;
     const cl_ulong summed64 = summed;
     /* the row scan's partials are scaled already; the group scan's row losses are not */

@@ -286,8 +286,7 @@ wl_status wl_model_create(wl_context *c, const wl_model_options *o, wl_model **o
     wl_status st = check_model_options(c, o);
     if (st != WL_SUCCESS)
         return st;
-    /* the model program needs 64-bit atomics: a device without them fails
-     * here (WL_ERROR_BUILD with the log) and the loss keeps working */
+    /* built on first use; a failure (WL_ERROR_BUILD with the log) leaves the loss working */
     if ((st = (wl_status)wl_program_require(c, WL_PROGRAM_MODEL)) != WL_SUCCESS)
         return st;
     wl_model *m = calloc(1, sizeof *m);
@@ -641,8 +640,8 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
     /* the scan's shape (plan): a work-item per row, or a work-group per row */
     const int groups = c->plan.model_group > 0;
     const size_t local = groups ? wl_kernel_group(c, WL_KERNEL_MODEL_SCAN_GROUPS, c->plan.model_group) : 0;
-    if (groups && block > SCAN_SLICE / local)
-        block = SCAN_SLICE / local;
+    if (groups && block > c->plan.max_groups)
+        block = c->plan.max_groups; /* a work-group per row */
     for (size_t first = 0; first < rows && st == WL_SUCCESS; first += block) {
         const cl_ulong base = first;
         const size_t n = rows - first < block ? rows - first : block;

@@ -20,7 +20,16 @@ typedef struct wl_plan {
     size_t reduce_group; /* wl_reduce_sum's work-group, a power of two (the kernel's limit lowers it) */
     size_t model_group;  /* the model's scan: 0 wl_model_scan (a work-item per row), else wl_model_scan_groups
                           * with work-groups of this size (candidates scored at once; the kernel's limit lowers it) */
+    int scatter64;       /* WL_ATOMIC64: 1 the model's fixed-point sums with 64-bit atom_add
+                          * (cl_khr_int64_base_atomics), 0 with two 32-bit atomic_add and a carry (any OpenCL 1.2
+                          * device); both give the same integers, so the same tables */
+    size_t max_groups;   /* work-groups in one launch at most (some drivers run no more than 65,535) */
+    size_t local_mem;    /* bytes of local memory one work-group may use (the device's, or less) */
 } wl_plan;
+
+/* Work-groups per launch on every plan: OpenCL has no query for it, and some
+ * drivers (Mesa's llvmpipe among them) silently run no more than this many. */
+#define WL_MAX_GROUPS_PER_LAUNCH ((size_t)65535)
 
 /*
  * The plan for `device` as if it were of type `as_type` (CL_DEVICE_TYPE_CPU
@@ -35,6 +44,9 @@ WL_API wl_status wl_plan_for_device(cl_device_id device, cl_device_type as_type,
  * tests run the GPU plan on a CPU device. Exported for the tests only.
  */
 WL_API wl_status wl_context_create_with_plan(const wl_context_options *o, const wl_plan *plan, wl_context **out);
+
+/* Whether the device has cl_khr_int64_base_atomics (1), not (0), or could not be asked (-1). */
+int wl_device_has_int64_atomics(cl_device_id device);
 
 /* 0 if the plan can be compiled and launched; otherwise the field at fault. */
 const char *wl_plan_check(const wl_plan *p);

@@ -145,9 +145,10 @@ static void build_prelude(const wl_context *c, char *out, size_t size)
              "#define WL_VSTORE vstore%d\n"
              "#define WL_ROW_UNROLL %d\n"
              "#define WL_PREFETCH_ROWS %d\n"
+             "#define WL_ATOMIC64 %d\n"
              "%s\n",
              p->vector_width, p->vector_width, p->vector_width, p->vector_width, p->vector_width, p->row_unroll,
-             p->prefetch_rows,
+             p->prefetch_rows, p->scatter64,
              p->prefetch_rows ? "#define WL_PREFETCH_ROW(p, ok) do { if (ok) __builtin_prefetch(p); } while (0)"
                               : "#define WL_PREFETCH_ROW(p, ok) ((void)0)");
 }
@@ -291,6 +292,12 @@ static wl_status create_kernels(wl_context *c, wl_program_id id)
         if (err != CL_SUCCESS)
             return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
         c->kernel_group[k] = group ? group : 1;
+        cl_ulong local_mem = 0;
+        err = clGetKernelWorkGroupInfo(c->kernel[k], c->device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem,
+                                       NULL);
+        if (err != CL_SUCCESS)
+            return wl_fail_cl(c, err, "clGetKernelWorkGroupInfo");
+        c->kernel_local_mem[k] = (size_t)local_mem;
     }
     return WL_SUCCESS;
 }

@@ -154,7 +154,7 @@ wl_context *wlt_context_or_skip(const char *cache_dir)
     exit_without_context(cache_dir, s, "wl_context_create");
 }
 
-const char *const wlt_plan_names[WLT_PLANS] = {"cpu", "group", "gpu"};
+const char *const wlt_plan_names[WLT_PLANS] = {"cpu", "group", "gpu", "small-gpu"};
 
 wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
 {
@@ -162,12 +162,25 @@ wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
     wl_plan p;
     wl_status s = wl_select_device(NULL, &choice);
     if (s == WL_SUCCESS)
-        s = wl_plan_for_device(choice.device, plan == 2 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU, &p);
+        s = wl_plan_for_device(choice.device, plan >= 2 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU, &p);
     wl_context *c = NULL;
     if (s == WL_SUCCESS) {
         p.group_scan = plan != 0;
-        if (plan == 1)
+        if (plan == 1) {
             p.model_group = 4; /* the model's work-group scan in chunks of 4 candidates */
+            p.scatter64 = 0;
+        }
+        if (plan == 3) {
+            p.max_group = p.max_group < 64 ? p.max_group : 64;
+            while (p.reduce_group > p.max_group)
+                p.reduce_group /= 2;
+            p.model_group = p.model_group < p.max_group ? p.model_group : p.max_group;
+            p.local_mem = p.local_mem < 16384 ? p.local_mem : 16384;
+            p.scatter64 = 0;
+        }
+        const char *scatter = getenv("WARPLOSS_SCATTER");
+        if (scatter && strcmp(scatter, "atomic32") == 0)
+            p.scatter64 = 0;
         wl_context_options o;
         wlt_context_options(&o, cache_dir);
         s = wl_context_create_with_plan(&o, &p, &c);

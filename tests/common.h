@@ -52,11 +52,16 @@ wl_context *wlt_context_or_skip(const char *cache_dir);
 /*
  * The launch plans the suites run (plan.h; chosen through the test-only
  * wl_context_create_with_plan, not the environment):
- *   "cpu"   a CPU's plan: one work-item walks a row (float8, unrolled, prefetch)
- *   "group" the same with the work-group scan (what WARPLOSS_SCAN=group gives)
- *   "gpu"   a GPU's plan: work-group scan, float4, no unroll, no prefetch
+ *   "cpu"       a CPU's plan: one work-item walks a row (float8, unrolled, prefetch)
+ *   "group"     the same with the work-group scans (the model's in chunks of 4
+ *               candidates) and the model's 32-bit scatter
+ *   "gpu"       a GPU's plan: work-group scan, float4, no unroll, no prefetch
+ *   "small-gpu" a small GPU's: the GPU plan with work-groups of at most 64,
+ *               16 KiB of local memory and the 32-bit scatter
+ * Every plan launches at most WL_MAX_GROUPS_PER_LAUNCH work-groups at once.
+ * WARPLOSS_SCATTER=atomic32 gives every plan the 32-bit scatter.
  */
-enum { WLT_PLANS = 3 };
+enum { WLT_PLANS = 4 };
 extern const char *const wlt_plan_names[WLT_PLANS];
 
 /* wlt_context_or_skip with plan wlt_plan_names[plan] on the default device. */
@@ -119,6 +124,15 @@ void *wlt_alloc(size_t bytes);
         const cl_int err_ = (call);                                                                                    \
         if (err_ != CL_SUCCESS)                                                                                        \
             fail_msg("%s failed: %d", #call, (int)err_);                                                               \
+    } while (0)
+
+/* Skip the running test because the device lacks an optional OpenCL feature
+ * the test needs (README.md, "Platforms", lists each). The line it prints,
+ * "device lacks: ...", is what .ci/run counts: a cmocka skip without it fails CI. */
+#define WLT_SKIP_LACKING(requirement)                                                                                  \
+    do {                                                                                                               \
+        printf("device lacks: %s\n", (requirement));                                                                   \
+        skip();                                                                                                        \
     } while (0)
 
 /* The kernel sources of the source tree: the .cl files in WL_TEST_KERNEL_DIR

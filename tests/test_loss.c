@@ -604,7 +604,7 @@ static void test_finite_differences(void **state)
 static void test_launch_plan(void **state)
 {
     (void)state;
-    const char *want_scan[VARIANTS] = {"row", "group", "group"};
+    const char *want_scan[VARIANTS] = {"row", "group", "group", "group"};
     for (int v = 0; v < VARIANTS; ++v)
         assert_string_equal(wl_context_scan_variant(ctxs[v]), want_scan[v]);
 

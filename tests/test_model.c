@@ -621,6 +621,39 @@ static void train(wl_context *c, const wl_model_options *o, uint64_t key_base, i
     wl_model_destroy(m);
 }
 
+/* Each plan's scatter, and wl_device_model_scatter: the device's own
+ * (atomic64 exactly where it has cl_khr_int64_base_atomics), or atomic32 by
+ * $WARPLOSS_SCATTER; the plans with both meet in test_determinism_and_plans. */
+static void test_scatter_choice(void **state)
+{
+    (void)state;
+    assert_string_equal(wl_context_model_scatter(ctxs[1]), "atomic32");
+    assert_string_equal(wl_context_model_scatter(ctxs[3]), "atomic32");
+    assert_string_equal(wl_context_model_scatter(NULL), "");
+    cl_device_id device = wl_context_device(ctxs[0]);
+    char extensions[8192] = "";
+    WLT_CHECK_CL(clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, sizeof extensions - 1, extensions, NULL));
+    const int has64 = strstr(extensions, "cl_khr_int64_base_atomics") != NULL;
+    const char *old = getenv("WARPLOSS_SCATTER");
+    char *saved = old ? strdup(old) : NULL;
+    unsetenv("WARPLOSS_SCATTER");
+    const char *scatter = NULL, *reason = NULL;
+    assert_int_equal(wl_device_model_scatter(device, &scatter, &reason), WL_SUCCESS);
+    assert_string_equal(scatter, has64 ? "atomic64" : "atomic32");
+    assert_non_null(strstr(reason, has64 ? "has cl_khr_int64_base_atomics" : "lacks cl_khr_int64_base_atomics"));
+    setenv("WARPLOSS_SCATTER", "atomic32", 1);
+    assert_int_equal(wl_device_model_scatter(device, &scatter, &reason), WL_SUCCESS);
+    assert_string_equal(scatter, "atomic32");
+    assert_string_equal(reason, has64 ? "WARPLOSS_SCATTER=atomic32" : "the device lacks cl_khr_int64_base_atomics");
+    assert_int_equal(wl_device_model_scatter(device, NULL, NULL), WL_SUCCESS);
+    assert_int_equal(wl_device_model_scatter(NULL, &scatter, &reason), WL_ERROR_INVALID_ARGUMENT);
+    if (saved)
+        setenv("WARPLOSS_SCATTER", saved, 1);
+    else
+        unsetenv("WARPLOSS_SCATTER");
+    free(saved);
+}
+
 static void test_determinism_and_plans(void **state)
 {
     (void)state;
@@ -660,7 +693,7 @@ static void test_out_of_order_queue(void **state)
     cl_command_queue_properties props = 0;
     WLT_CHECK_CL(clGetDeviceInfo(device, CL_DEVICE_QUEUE_PROPERTIES, sizeof props, &props, NULL));
     if (!(props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE))
-        fail_msg("the device has no out-of-order queues (PoCL has them)");
+        WLT_SKIP_LACKING("out-of-order queues (CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)");
     cl_int err = CL_SUCCESS;
     cl_command_queue q = clCreateCommandQueue(wl_context_cl_context(ctxs[0]), device,
                                               CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &err);
@@ -1397,6 +1430,7 @@ int main(void)
         cmocka_unit_test(test_steps),
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_shared_equals_rows),
+        cmocka_unit_test(test_scatter_choice),
         cmocka_unit_test(test_determinism_and_plans),
         cmocka_unit_test(test_out_of_order_queue),
         cmocka_unit_test(test_step_cl),
