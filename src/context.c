@@ -23,6 +23,9 @@ static wl_status finish_create(wl_context *c, const wl_context_options *o, const
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clGetDeviceInfo");
     c->max_alloc = max_alloc;
+    /* GPU drivers do not promise zeroed buffers: this makes any reliance on them show */
+    const char *poison = getenv("WARPLOSS_POISON");
+    c->poison = poison && poison[0] && strcmp(poison, "0") != 0;
     wl_status st = WL_SUCCESS;
     if (plan)
         c->plan = *plan;

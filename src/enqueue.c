@@ -164,7 +164,20 @@ wl_status wl_scratch(wl_context *c, wl_scratch_id id, size_t bytes, const char *
     c->scratch[id] = buf;
     c->scratch_size[id] = bytes;
     *out = buf;
-    return WL_SUCCESS;
+    return wl_poison(c, buf, bytes);
+}
+
+wl_status wl_poison(wl_context *c, cl_mem buf, size_t bytes)
+{
+    if (!c->poison || bytes == 0)
+        return WL_SUCCESS;
+    const cl_uchar pattern = 0xFF;
+    cl_int err = clEnqueueFillBuffer(c->queue, buf, &pattern, sizeof pattern, 0, bytes, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(c, err, "clEnqueueFillBuffer(poison)");
+    /* finished here: on an out-of-order queue nothing else orders it */
+    err = clFinish(c->queue);
+    return err == CL_SUCCESS ? WL_SUCCESS : wl_fail_cl(c, err, "clFinish(poison)");
 }
 
 wl_status wl_check_buffer(wl_context *c, cl_mem buf, size_t need, const char *name)

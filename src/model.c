@@ -115,7 +115,7 @@ static wl_status new_buffer(wl_context *c, size_t bytes, const void *host, const
         return wl_fail(c, wl_cl_status(err), "clCreateBuffer for %s (%zu bytes) failed: %s (%d)", what, bytes,
                        wl_cl_error_name(err), (int)err);
     *out = buf;
-    return WL_SUCCESS;
+    return host ? WL_SUCCESS : wl_poison(c, buf, bytes);
 }
 
 static void release(cl_mem *buf)

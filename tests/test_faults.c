@@ -745,10 +745,19 @@ static void test_model_adagrad(void **state)
     walk_model(0);
 }
 
+/* With WARPLOSS_POISON: its fill and clFinish for every new buffer are walked too. */
 static void test_model_sgd(void **state)
 {
     (void)state;
+    const char *old = getenv("WARPLOSS_POISON");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("WARPLOSS_POISON", "1", 1);
     walk_model(1);
+    if (saved)
+        setenv("WARPLOSS_POISON", saved, 1);
+    else
+        unsetenv("WARPLOSS_POISON");
+    free(saved);
 }
 
 int main(void)

@@ -683,6 +683,74 @@ static void test_determinism_and_plans(void **state)
     }
 }
 
+/* Outputs of one loss call on c (every output; reduction NONE), and top-5
+ * recommendations of a model trained with train(), into got. */
+typedef struct poison_outputs {
+    float loss[300], gp[300], gn[300 * 40];
+    int32_t off[300], top[50 * 5];
+    float top_scores[50 * 5];
+} poison_outputs;
+
+static void poison_run(wl_context *c, const wl_model_options *o, const float *pos, const float *neg,
+                       poison_outputs *got)
+{
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, 1000);
+    lo.reduction = WL_REDUCE_NONE;
+    if (wl_loss(c, &lo, 300, 40, pos, neg, got->loss, got->gp, got->gn, got->off) != WL_SUCCESS)
+        fail_msg("wl_loss: %s", wl_context_last_error(c));
+    wl_model *m = model_new(c, o);
+    int32_t users[50];
+    for (int u = 0; u < 50; ++u)
+        users[u] = u;
+    check_ok(m, wl_model_recommend(m, 50, users, 5, 0, got->top, got->top_scores), "wl_model_recommend");
+    wl_model_destroy(m);
+}
+
+/* WARPLOSS_POISON: every buffer the library creates starts as 0xFF bytes,
+ * and the loss, the trained tables and the recommendations stay bitwise the
+ * same on every plan (nothing relies on zeroed allocations). */
+static void test_poison(void **state)
+{
+    (void)state;
+    float *pos = wlt_alloc(300 * sizeof(float)), *neg = wlt_alloc(300 * 40 * sizeof(float));
+    ref_make_inputs(31, REF_DEEP, 300, 40, 1.0f, pos, neg);
+    wl_model_options o;
+    model_options(&o, 50, 80, 16, 21, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    poison_outputs *clean = wlt_alloc(sizeof *clean), *poisoned = wlt_alloc(sizeof *poisoned);
+    const char *old = getenv("WARPLOSS_POISON");
+    char *saved = old ? strdup(old) : NULL;
+    for (int p = 0; p < WLT_PLANS; ++p) {
+        setenv("WARPLOSS_POISON", "1", 1);
+        wl_context *c = wlt_context_with_plan(cache_dir, p);
+        unsetenv("WARPLOSS_POISON");
+        wl_context *plain = wlt_context_with_plan(cache_dir, p);
+        snap want, got;
+        train(plain, &o, 1, 0, &want);
+        train(c, &o, 1, 0, &got);
+        char what[64];
+        snprintf(what, sizeof what, "plan %s, poisoned vs not", wlt_plan_names[p]);
+        assert_snap_equal(&want, &got, what);
+        snap_free(&want);
+        snap_free(&got);
+        memset(clean, 0, sizeof *clean);
+        memset(poisoned, 0, sizeof *poisoned);
+        poison_run(plain, &o, pos, neg, clean);
+        poison_run(c, &o, pos, neg, poisoned);
+        if (memcmp(clean, poisoned, sizeof *clean))
+            fail_msg("%s: the loss or the recommendations differ", what);
+        wl_context_destroy(c);
+        wl_context_destroy(plain);
+    }
+    if (saved)
+        setenv("WARPLOSS_POISON", saved, 1);
+    free(saved);
+    free(clean);
+    free(poisoned);
+    free(pos);
+    free(neg);
+}
+
 /* A caller's out-of-order queue: the chain orders every command, CLBlast's SGEMM included (a barrier before it),
  * so the same steps give bitwise the tables of the in-order queue of ctxs[0] (same device, same plan), and the
  * same recommendations. */
@@ -1432,6 +1500,7 @@ int main(void)
         cmocka_unit_test(test_shared_equals_rows),
         cmocka_unit_test(test_scatter_choice),
         cmocka_unit_test(test_determinism_and_plans),
+        cmocka_unit_test(test_poison),
         cmocka_unit_test(test_out_of_order_queue),
         cmocka_unit_test(test_step_cl),
         cmocka_unit_test(test_recommend_rank),
