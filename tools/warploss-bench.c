@@ -596,6 +596,7 @@ static void print_model_json(const settings *s, const device *d, const model_res
     cJSON_AddNumberToObject(doc, "rows", (double)s->model_rows);
     cJSON_AddNumberToObject(doc, "candidates", (double)s->candidates);
     cJSON_AddStringToObject(doc, "optimizer", "adagrad");
+    cJSON_AddStringToObject(doc, "scatter", wl_context_model_scatter(d->wl));
     cJSON_AddNumberToObject(doc, "repeat", s->repeat);
     cJSON_AddNumberToObject(doc, "warmup", s->warmup);
     cJSON_AddStringToObject(doc, "timing",
@@ -644,8 +645,8 @@ static void print_model_json(const settings *s, const device *d, const model_res
 static void print_model_header(const settings *s, const device *d)
 {
     printf("device: %s (%s)\n", wl_context_device_name(d->wl), d->platform);
-    printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch\n", s->users, s->items,
-           s->dim, s->model_rows, s->candidates);
+    printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch; %s scatter\n",
+           s->users, s->items, s->dim, s->model_rows, s->candidates, wl_context_model_scatter(d->wl));
     printf("ms: device time of wl_model_step_cl (ids on the device), split into scan (model_step.cl, after the\n"
            "gathers and CLBlast's SGEMM for shared candidates) and update (model_update.cl); median of %d after %d\n"
            "warm-up. step_cl wall: to its result on the host; step wall: wl_model_step from host arrays. C:\n"
