@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "plan.h"
 #include "reference.h"
 
 #define TABLE_REL 1e-5
@@ -749,6 +750,57 @@ static void test_poison(void **state)
     free(poisoned);
     free(pos);
     free(neg);
+}
+
+/* Every launch in slices: the GPU plan with work-groups of 4 and at most 3
+ * work-groups per launch, so the scans go 3 rows at a time and every other
+ * kernel (gathers, update, top-k, the loss's check) in launches at global
+ * offsets. The loss, the trained tables and the recommendations are bitwise
+ * the GPU plan's. */
+static void test_launch_slices(void **state)
+{
+    (void)state;
+    wl_device_choice choice;
+    wl_plan p;
+    assert_int_equal(wl_select_device(NULL, &choice), WL_SUCCESS);
+    assert_int_equal(wl_plan_for_device(choice.device, CL_DEVICE_TYPE_GPU, &p), WL_SUCCESS);
+    p.max_group = p.reduce_group = p.model_group = 4;
+    p.max_groups = 3;
+    wl_context_options co;
+    wlt_context_options(&co, cache_dir);
+    wl_context *sliced = NULL;
+    if (wl_context_create_with_plan(&co, &p, &sliced) != WL_SUCCESS)
+        fail_msg("wl_context_create_with_plan: %s", wl_context_last_error(NULL));
+    wl_model_options o;
+    model_options(&o, 50, 80, 16, 21, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    snap want, got;
+    train(ctxs[2], &o, 1, 0, &want);
+    train(sliced, &o, 1, 0, &got);
+    assert_snap_equal(&want, &got, "3 work-groups per launch vs the GPU plan");
+    snap_free(&want);
+    snap_free(&got);
+    float *pos = wlt_alloc(300 * sizeof(float)), *neg = wlt_alloc(300 * 40 * sizeof(float));
+    ref_make_inputs(32, REF_DEEP, 300, 40, 1.0f, pos, neg);
+    poison_outputs *a = wlt_alloc(sizeof *a), *b = wlt_alloc(sizeof *b);
+    memset(a, 0, sizeof *a);
+    memset(b, 0, sizeof *b);
+    poison_run(ctxs[2], &o, pos, neg, a);
+    poison_run(sliced, &o, pos, neg, b);
+    if (memcmp(a, b, sizeof *a))
+        fail_msg("3 work-groups per launch: the loss or the recommendations differ from the GPU plan's");
+    /* the loss's input check, in launches at offsets too */
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, 1000);
+    lo.check_finite = 1;
+    float sum = 0.0f;
+    assert_int_equal(wl_loss(sliced, &lo, 300, 40, pos, neg, &sum, NULL, NULL, NULL), WL_SUCCESS);
+    neg[299 * 40 + 39] = NAN;
+    assert_int_equal(wl_loss(sliced, &lo, 300, 40, pos, neg, &sum, NULL, NULL, NULL), WL_ERROR_NONFINITE);
+    free(a);
+    free(b);
+    free(pos);
+    free(neg);
+    wl_context_destroy(sliced);
 }
 
 /* A caller's out-of-order queue: the chain orders every command, CLBlast's SGEMM included (a barrier before it),
@@ -1501,6 +1553,7 @@ int main(void)
         cmocka_unit_test(test_scatter_choice),
         cmocka_unit_test(test_determinism_and_plans),
         cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_launch_slices),
         cmocka_unit_test(test_out_of_order_queue),
         cmocka_unit_test(test_step_cl),
         cmocka_unit_test(test_recommend_rank),
