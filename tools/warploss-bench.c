@@ -61,6 +61,7 @@ typedef struct settings {
     uint32_t users, items, dim;
     size_t model_rows, candidates;
     int modes[3];
+    int scatters[2]; /* atomic64, atomic32; none set: the device's own */
 } settings;
 
 typedef struct result {
@@ -378,6 +379,7 @@ static void print_table_row(const result *x)
 
 typedef enum { CAND_ROWS, CAND_SHARED, CAND_SAMPLED } cand_mode;
 static const char *const cand_mode_names[3] = {"per-row", "shared", "sampled"};
+static const char *const scatter_names[2] = {"atomic64", "atomic32"};
 
 typedef enum { MODEL_UNTRAINED, MODEL_LATE } model_regime;
 static const char *const model_regime_names[2] = {"untrained", "late"};
@@ -385,6 +387,7 @@ static const char *const model_regime_names[2] = {"untrained", "late"};
 #define SAMPLE_KEY 1u
 
 typedef struct model_result {
+    const char *scatter; /* the context's, wl_context_model_scatter */
     cand_mode mode;
     model_regime regime;
     double seconds, scan_seconds, update_seconds; /* device time (profiling events), medians */
@@ -596,7 +599,6 @@ static void print_model_json(const settings *s, const device *d, const model_res
     cJSON_AddNumberToObject(doc, "rows", (double)s->model_rows);
     cJSON_AddNumberToObject(doc, "candidates", (double)s->candidates);
     cJSON_AddStringToObject(doc, "optimizer", "adagrad");
-    cJSON_AddStringToObject(doc, "scatter", wl_context_model_scatter(d->wl));
     cJSON_AddNumberToObject(doc, "repeat", s->repeat);
     cJSON_AddNumberToObject(doc, "warmup", s->warmup);
     cJSON_AddStringToObject(doc, "timing",
@@ -619,6 +621,7 @@ static void print_model_json(const settings *s, const device *d, const model_res
         const model_result *x = &r[i];
         cJSON *row = cJSON_CreateObject();
         cJSON_AddItemToArray(results, row);
+        cJSON_AddStringToObject(row, "scatter", x->scatter);
         cJSON_AddStringToObject(row, "candidates_mode", cand_mode_names[x->mode]);
         cJSON_AddStringToObject(row, "regime", model_regime_names[x->regime]);
         cli_json_add_number(row, "seconds", "%.9g", x->seconds);
@@ -645,47 +648,79 @@ static void print_model_json(const settings *s, const device *d, const model_res
 static void print_model_header(const settings *s, const device *d)
 {
     printf("device: %s (%s)\n", wl_context_device_name(d->wl), d->platform);
-    printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch; %s scatter\n",
-           s->users, s->items, s->dim, s->model_rows, s->candidates, wl_context_model_scatter(d->wl));
+    printf("model step: %u users, %u items, dim %u, Adagrad; %zu rows x %zu candidates per batch\n", s->users, s->items,
+           s->dim, s->model_rows, s->candidates);
     printf("ms: device time of wl_model_step_cl (ids on the device), split into scan (model_step.cl, after the\n"
            "gathers and CLBlast's SGEMM for shared candidates) and update (model_update.cl); median of %d after %d\n"
            "warm-up. step_cl wall: to its result on the host; step wall: wl_model_step from host arrays. C:\n"
            "ref_model_step, single-threaded (the test oracle, written for clarity: it allocates dense gradient sums\n"
            "and walks every row of U and V per step). Tables restored before every step, outside the timing (no\n"
-           "drift). dev/C: device ms / C ms (below 1: the device is faster).\n\n",
+           "drift). dev/C: device ms / C ms (below 1: the device is faster). scatter: how the step adds its\n"
+           "gradient terms (wl_context_model_scatter); with both, each row is timed with each in turn, and 32/64 is\n"
+           "atomic32's time over atomic64's.\n\n",
            s->repeat, s->warmup);
-    printf("%-8s %-9s %9s %9s %9s %9s %9s %10s %7s %10s %9s %7s %s\n", "cands", "regime", "ms", "scan ms", "upd ms",
-           "cl wall", "step wall", "rows/s", "sc/row", "scores/s", "C ms", "dev/C", "check");
+    printf("%-8s %-8s %-9s %9s %9s %9s %9s %9s %10s %7s %10s %9s %7s %s\n", "scatter", "cands", "regime", "ms",
+           "scan ms", "upd ms", "cl wall", "step wall", "rows/s", "sc/row", "scores/s", "C ms", "dev/C", "check");
 }
 
 static void print_model_row(const settings *s, const model_result *x)
 {
-    printf("%-8s %-9s %9.3f %9.3f %9.3f %9.3f %9.3f %10.4g %7.1f %10.4g %9.3f %7.3f %s\n", cand_mode_names[x->mode],
-           model_regime_names[x->regime], x->seconds * 1e3, x->scan_seconds * 1e3, x->update_seconds * 1e3,
-           x->wall_seconds * 1e3, x->host_seconds * 1e3, per_second((double)s->model_rows, x->seconds),
+    printf("%-8s %-8s %-9s %9.3f %9.3f %9.3f %9.3f %9.3f %10.4g %7.1f %10.4g %9.3f %7.3f %s\n", x->scatter,
+           cand_mode_names[x->mode], model_regime_names[x->regime], x->seconds * 1e3, x->scan_seconds * 1e3,
+           x->update_seconds * 1e3, x->wall_seconds * 1e3, x->host_seconds * 1e3,
+           per_second((double)s->model_rows, x->seconds),
            s->model_rows ? (double)x->device.scores / (double)s->model_rows : 0.0,
            per_second((double)x->device.scores, x->seconds), x->c_seconds * 1e3,
            x->c_seconds > 0 ? x->seconds / x->c_seconds : 0.0, x->check_ok ? "ok" : "MISMATCH");
     fflush(stdout);
 }
 
+/* A device and a model on it with the given scatter (NULL: the device's own). */
+static void open_model(const settings *s, const char *scatter, const wl_model_options *o, device *d, wl_model **m)
+{
+    const char *old = getenv("WARPLOSS_SCATTER");
+    char *saved = old ? strdup(old) : NULL;
+    if (scatter && strcmp(scatter, "atomic32") == 0)
+        setenv("WARPLOSS_SCATTER", "atomic32", 1);
+    else if (scatter)
+        unsetenv("WARPLOSS_SCATTER");
+    open_device(s->device, d);
+    if (saved)
+        setenv("WARPLOSS_SCATTER", saved, 1);
+    else
+        unsetenv("WARPLOSS_SCATTER");
+    free(saved);
+    if (scatter && strcmp(wl_context_model_scatter(d->wl), scatter) != 0) {
+        fprintf(stderr, "%s: --scatters %s: the device lacks cl_khr_int64_base_atomics\n", cli_program, scatter);
+        exit(1);
+    }
+    *m = NULL;
+    cli_check_wl(wl_model_create(d->wl, o, m), d->wl);
+}
+
 /* The whole --model run; the exit status. */
 static int run_model(const settings *s)
 {
-    device d;
-    open_device(s->device, &d);
+    const char *scatters[2] = {NULL, NULL};
+    int n = 0;
+    for (int k = 0; k < 2; ++k)
+        if (s->scatters[k])
+            scatters[n++] = scatter_names[k];
+    n = n ? n : 1;
+    device d[2];
+    wl_model *m[2];
     wl_model_options o;
     wl_model_options_default(&o, s->users, s->items, s->dim);
-    wl_model *m = NULL;
-    cli_check_wl(wl_model_create(d.wl, &o, &m), d.wl);
+    for (int k = 0; k < n; ++k)
+        open_model(s, scatters[k], &o, &d[k], &m[k]);
     ref_model rm;
     ref_model_create(&rm, &o);
-    model_result results[6];
+    model_result results[12];
     int count = 0, failed = 0;
     if (!s->json)
-        print_model_header(s, &d);
+        print_model_header(s, &d[0]);
     model_tables fresh; /* the tables as wl_model_create made them, read before any step */
-    read_tables(m, &o, &fresh);
+    read_tables(m[0], &o, &fresh);
     for (int rg = 0; rg < 2; ++rg) {
         model_tables t = fresh;
         if (rg == MODEL_LATE)
@@ -693,23 +728,35 @@ static int run_model(const settings *s)
         for (int mode = 0; mode < 3; ++mode) {
             if (!s->modes[mode])
                 continue;
-            measure_model(s, &d, m, &rm, &t, (model_regime)rg, (cand_mode)mode, &results[count]);
-            failed |= !results[count].check_ok;
-            if (!s->json)
-                print_model_row(s, &results[count]);
-            count++;
+            for (int k = 0; k < n; ++k) {
+                model_result *x = &results[count++];
+                measure_model(s, &d[k], m[k], &rm, &t, (model_regime)rg, (cand_mode)mode, x);
+                x->scatter = wl_context_model_scatter(d[k].wl);
+                failed |= !x->check_ok;
+                if (!s->json)
+                    print_model_row(s, x);
+            }
+            if (n == 2 && !s->json) {
+                const model_result *a = &results[count - 2], *b = &results[count - 1];
+                printf("%-8s %-8s %-9s %9.3f %9.3f %9.3f\n", "32/64", cand_mode_names[mode], model_regime_names[rg],
+                       a->seconds > 0 ? b->seconds / a->seconds : 0.0,
+                       a->scan_seconds > 0 ? b->scan_seconds / a->scan_seconds : 0.0,
+                       a->update_seconds > 0 ? b->update_seconds / a->update_seconds : 0.0);
+            }
         }
         if (rg == MODEL_LATE)
             free_tables(&t);
     }
     free_tables(&fresh);
     if (s->json)
-        print_model_json(s, &d, results, count);
+        print_model_json(s, &d[0], results, count);
     if (failed)
         fprintf(stderr, "%s: a step's loss, offenders or scores differ from the C step's\n", cli_program);
     ref_model_free(&rm);
-    wl_model_destroy(m);
-    wl_context_destroy(d.wl);
+    for (int k = 0; k < n; ++k) {
+        wl_model_destroy(m[k]);
+        wl_context_destroy(d[k].wl);
+    }
     return failed ? 1 : 0;
 }
 
@@ -730,6 +777,7 @@ enum {
     OPT_USERS,
     OPT_ITEMS,
     OPT_MODES,
+    OPT_SCATTERS,
     OPT_HELP
 };
 
@@ -758,6 +806,10 @@ static const cli_option options[] = {
     [OPT_MODES] = {"modes", required_argument, "LIST",
                    "--model: candidate modes, per-row (own random ids), shared (one list),\n"
                    "sampled (on the device) (default: all three)"},
+    [OPT_SCATTERS] = {"scatters", required_argument, "LIST",
+                      "--model: the gradient scatters to time, atomic64 (needs cl_khr_int64_base_atomics)\n"
+                      "and atomic32; with both, each row is timed with each in turn and their ratio\n"
+                      "printed (default: the device's own)"},
     [OPT_HELP] = {"help", no_argument, NULL, "this text"},
     {NULL, 0, NULL, NULL},
 };
@@ -787,24 +839,24 @@ static int parse_shapes(settings *s, const char *text)
 }
 
 /* The index of name in names[0..2], or -1. */
-static int lookup(const char *name, const char *const names[3])
+static int lookup(const char *name, const char *const *names, int count)
 {
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < count; ++i)
         if (!strcmp(name, names[i]))
             return i;
     return -1;
 }
 
-/* A comma-separated list of names (each one of names[0..2]) into the flags chosen[3]; -1 if a name is unknown or
- * the list is empty. */
-static int parse_set(const char *text, const char *const names[3], int chosen[3])
+/* A comma-separated list of names (each one of names[0 .. count)) into the flags chosen[count]; -1 if a name is
+ * unknown or the list is empty. */
+static int parse_set(const char *text, const char *const *names, int count, int *chosen)
 {
-    memset(chosen, 0, 3 * sizeof *chosen);
+    memset(chosen, 0, (size_t)count * sizeof *chosen);
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     int any = 0;
     for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        const int k = lookup(tok, names);
+        const int k = lookup(tok, names, count);
         if (k < 0)
             return -1;
         chosen[k] = any = 1;
@@ -825,7 +877,7 @@ static int parse_count(const char *text, int min, int *out)
 static int parse_outputs(const char *text, outputs *out)
 {
     static const char *const names[3] = {[OUT_LOSS] = "loss", [OUT_LOSS_OFFENDER] = "offender", [OUT_ALL] = "all"};
-    const int i = lookup(text, names);
+    const int i = lookup(text, names, 3);
     if (i >= 0)
         *out = (outputs)i;
     return i >= 0 ? 0 : -1;
@@ -864,14 +916,14 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         unsigned long long v = 0;
         if (row == OPT_SHAPES || row == OPT_REGIMES || row == OPT_OUTPUTS)
             s->loss_only = word;
-        if (row >= OPT_ROWS && row <= OPT_MODES)
+        if (row >= OPT_ROWS && row <= OPT_SCATTERS)
             s->model_only = word;
         s->repeat_set |= row == OPT_REPEAT;
         s->warmup_set |= row == OPT_WARMUP;
         switch (row) {
         case OPT_DEVICE: s->device = value; break;
         case OPT_SHAPES: bad = parse_shapes(s, value); break;
-        case OPT_REGIMES: bad = parse_set(value, regime_names, s->regimes); break;
+        case OPT_REGIMES: bad = parse_set(value, regime_names, 3, s->regimes); break;
         case OPT_REPEAT: bad = parse_count(value, 1, &s->repeat); break;
         case OPT_WARMUP: bad = parse_count(value, 0, &s->warmup); break;
         case OPT_OUTPUTS: bad = parse_outputs(value, &s->outputs); break;
@@ -888,7 +940,8 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         case OPT_DIM: bad = parse_u32(value, 1, &s->dim); break;
         case OPT_USERS: bad = parse_u32(value, 1, &s->users); break;
         case OPT_ITEMS: bad = parse_u32(value, 2, &s->items); break;
-        case OPT_MODES: bad = parse_set(value, cand_mode_names, s->modes); break;
+        case OPT_MODES: bad = parse_set(value, cand_mode_names, 3, s->modes); break;
+        case OPT_SCATTERS: bad = parse_set(value, scatter_names, 2, s->scatters); break;
         case OPT_HELP:
             cli_print_help(stdout, options, NULL, NULL);
             *exit_status = 0;
