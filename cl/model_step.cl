@@ -20,9 +20,9 @@
  * bits). An early stop costs a few dot products. A row that stopped adds its
  * gradient terms to the 64-bit fixed-point accumulators (value * 2^32,
  * rounded to nearest, model_common.cl's wl_acc_add): integer sums are exact
- * and commutative, so the totals do not depend on the order the rows arrive in. Each row of U or
- * V that receives a term is claimed once (flag) and appended to its touched
- * list, which wl_model_update (model_update.cl) walks.
+ * and commutative, so the totals do not depend on the order the rows arrive
+ * in. Each row of U or V that receives a term is claimed once (flag) and
+ * appended to its touched list, which wl_model_update (model_update.cl) walks.
  *
  * With dot not NULL (shared candidates) the candidates' dot products come
  * from CLBlast's SGEMM of the launch's block of rows (src/model.c):

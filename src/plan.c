@@ -104,7 +104,7 @@ wl_status wl_plan_for_device(cl_device_id device, cl_device_type as_type, wl_pla
      * (two warps, one wavefront) scores 64 candidates of a row at once. */
     out->model_group = cpu ? 0 : (out->max_group < 64 ? out->max_group : 64);
     /* 64-bit atomics where the device has them (one atomic per term), else
-     * the 32-bit pair (two where the low word carries): the same sums */
+     * the 32-bit pair (a second atomic when the high word changes): the same sums */
     out->scatter64 = wl_device_has_int64_atomics(device) == 1;
     out->max_groups = WL_MAX_GROUPS_PER_LAUNCH;
     out->local_mem = (size_t)local_mem;
