@@ -132,7 +132,8 @@ WL_API wl_status wl_select_device(const char *spec, wl_device_choice *out);
  * How wl_context_create runs the kernels on `device` (wl_context_scan_variant
  * of a context on it gives the same variant): *scan_variant is "row" (one
  * work-item scans a row; CPUs) or "group" (one work-group shares a row; other
- * devices), unless $WARPLOSS_SCAN is "row" or "group"; *vector_width is the
+ * devices, and Mesa's llvmpipe, see README.md "Platforms"), unless
+ * $WARPLOSS_SCAN is "row" or "group"; *vector_width is the
  * number of scores each work-item loads at once. Either output may be NULL.
  * On failure the detail is in wl_context_last_error(NULL).
  */
