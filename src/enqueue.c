@@ -119,8 +119,28 @@ wl_status wl_enqueue_kernel(wl_chain *ch, const wl_launch *l)
     return WL_SUCCESS;
 }
 
+/* The fill as a blocking clEnqueueWriteBuffer of the repeated pattern. */
+static wl_status fill_by_write(wl_chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size)
+{
+    unsigned char *host = malloc(size ? size : 1);
+    if (!host)
+        return wl_fail(ch->c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for a fill of %zu bytes", size);
+    for (size_t at = 0; at < size; at += pattern_size)
+        memcpy(host + at, pattern, pattern_size);
+    cl_event ev;
+    const cl_int err = clEnqueueWriteBuffer(ch->c->queue, buf, CL_TRUE, 0, size, host, ch->num_wait,
+                                            ch->num_wait ? ch->wait : NULL, &ev);
+    free(host);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(ch->c, err, "clEnqueueWriteBuffer(fill)");
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
 wl_status wl_enqueue_fill(wl_chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size)
 {
+    if (ch->c->host_writes)
+        return fill_by_write(ch, buf, pattern, pattern_size, size);
     cl_event ev;
     const cl_int err = clEnqueueFillBuffer(ch->c->queue, buf, pattern, pattern_size, 0, size, ch->num_wait,
                                            ch->num_wait ? ch->wait : NULL, &ev);

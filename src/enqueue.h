@@ -79,7 +79,8 @@ typedef struct wl_launch {
  * plan.local_mem bytes): otherwise WL_ERROR_OPENCL and nothing is enqueued.
  * One without is split into launches of at most plan.max_groups groups. */
 wl_status wl_enqueue_kernel(wl_chain *ch, const wl_launch *l);
-/* Fill size bytes of buf with the pattern, on the chain. */
+/* Fill size bytes of buf with the pattern, on the chain (with $WARPLOSS_HOST_WRITES a
+ * blocking write from the host instead, for oclgrind). */
 wl_status wl_enqueue_fill(wl_chain *ch, cl_mem buf, const void *pattern, size_t pattern_size, size_t size);
 /* A marker on the chain (a call with nothing to compute still gets an event). */
 wl_status wl_enqueue_marker(wl_chain *ch);

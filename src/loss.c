@@ -388,9 +388,10 @@ static wl_status loss_rows(wl_context *c, const wl_loss_options *o, size_t rows,
     };
     /* On a CPU device the inputs are read where they are (CL_MEM_USE_HOST_PTR
      * is zero-copy there): no copy of the negatives, often most of the call's
-     * time. Elsewhere, or if the runtime refuses the pointer, they are staged. */
+     * time. Elsewhere, or if the runtime refuses the pointer, they are staged
+     * (and always with $WARPLOSS_HOST_WRITES, for oclgrind). */
     cl_mem buf[STAGE_COUNT] = {0}, wrapped[2] = {0};
-    if (c->device_type & CL_DEVICE_TYPE_CPU) {
+    if ((c->device_type & CL_DEVICE_TYPE_CPU) && !c->host_writes) {
         const void *in[2] = {pos, neg};
         for (int i = STAGE_POS; i <= STAGE_NEG; ++i) {
             cl_int e = CL_SUCCESS;

@@ -1,0 +1,252 @@
+/*
+ * Every kernel of the library on tiny shapes, for the oclgrind suite
+ * (tests/oclgrind.sh runs this program under `oclgrind --data-races
+ * --uninitialized` and fails on any report). Under each of the CPU, group and
+ * GPU plans: the loss (both scans, with and without the dense gradient and
+ * the offenders, the row scan's partial sums, wl_reduce_sum, check_finite);
+ * the model (each candidate mode, known positives, Adagrad and SGD, shared
+ * candidates through CLBlast's SGEMM and wl_model_gather, recommend with and
+ * without exclude_known, rank). Results are checked against the C reference,
+ * so a kernel the simulator stopped half-way fails here too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "plan.h"
+#include "reference.h"
+
+/* the plans run here: "cpu", "group", "gpu" (the small GPU's adds no kernel) */
+enum { PLANS = 3 };
+
+static wl_context *ctxs[PLANS];
+static char *cache_dir;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    cache_dir = wlt_temp_dir("oclgrind");
+    for (int p = 0; p < PLANS; ++p)
+        ctxs[p] = wlt_context_with_plan(cache_dir, p);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int p = 0; p < PLANS; ++p)
+        wl_context_destroy(ctxs[p]);
+    wlt_free_temp_dir(&cache_dir);
+    return 0;
+}
+
+static void check(wl_context *c, wl_status s, const char *what)
+{
+    if (s != WL_SUCCESS)
+        fail_msg("%s: %s: %s", what, wl_status_string(s), wl_context_last_error(c));
+}
+
+/* ------------------------------------------------------------ the loss */
+
+enum { ROWS = 20, NEG = 13 }; /* 13: whole vectors and a scalar tail */
+
+static void loss_case(wl_context *c, wl_reduction reduction, int outputs, int check_finite)
+{
+    float pos[ROWS], neg[ROWS * NEG], loss[ROWS], gp[ROWS], gn[ROWS * NEG];
+    float want_loss[ROWS], want_gp[ROWS], want_gn[ROWS * NEG];
+    int32_t off[ROWS], want_off[ROWS];
+    ref_make_inputs(7, REF_DEEP, ROWS, NEG, 1.0f, pos, neg);
+    wl_loss_options o;
+    wl_loss_options_default(&o, 1000);
+    o.reduction = reduction;
+    o.check_finite = check_finite;
+    ref_loss(&o, ROWS, NEG, pos, neg, want_loss, want_gp, want_gn, want_off);
+    check(c, wl_loss(c, &o, ROWS, NEG, pos, neg, loss, outputs ? gp : NULL, outputs ? gn : NULL, outputs ? off : NULL),
+          "wl_loss");
+    const size_t count = reduction == WL_REDUCE_NONE ? ROWS : 1;
+    for (size_t b = 0; b < count; ++b)
+        if (!wlt_close(loss[b], want_loss[b], 1e-5, 1e-6))
+            fail_msg("loss[%zu] = %g, reference %g", b, (double)loss[b], (double)want_loss[b]);
+    if (outputs) {
+        assert_int_equal(wlt_first_value_mismatch(gp, want_gp, ROWS), ROWS);
+        assert_int_equal(wlt_first_value_mismatch(gn, want_gn, ROWS * NEG), ROWS * NEG);
+        assert_int_equal(wlt_first_i32_mismatch(off, want_off, ROWS), ROWS);
+    }
+    if (check_finite) { /* a NaN: wl_find_nonfinite names its row */
+        neg[5 * NEG + 3] = NAN;
+        assert_int_equal(wl_loss(c, &o, ROWS, NEG, pos, neg, loss, NULL, NULL, NULL), WL_ERROR_NONFINITE);
+    }
+}
+
+static void loss_all(wl_context *c)
+{
+    loss_case(c, WL_REDUCE_NONE, 1, 0);
+    loss_case(c, WL_REDUCE_NONE, 0, 0);
+    loss_case(c, WL_REDUCE_SUM, 0, 0); /* the row scan's partial sums, then wl_reduce_sum */
+    loss_case(c, WL_REDUCE_MEAN, 1, 1);
+}
+
+/* ------------------------------------------------------------ the model */
+
+enum { USERS = 12, ITEMS = 30, DIM = 8, BATCH = 16, CANDS = 6, TOP = 5 };
+
+static void model_tables_close(wl_model *m, const ref_model *r, int state, const char *what)
+{
+    static float got[ITEMS * DIM];
+    const float *const want[6] = {r->U, r->V, r->b, r->AU, r->AV, r->Ab};
+    const size_t count[3] = {USERS * DIM, ITEMS * DIM, ITEMS};
+    for (int t = 0; t < (state ? 6 : 3); ++t) {
+        const wl_table table = (wl_table)(t % 3);
+        if ((t < 3 ? wl_model_read(m, table, got) : wl_model_read_state(m, table, got)) != WL_SUCCESS)
+            fail_msg("%s: reading table %d failed", what, t);
+        for (size_t i = 0; i < count[t % 3]; ++i)
+            if (!wlt_close(got[i], want[t][i], 1e-5, 1e-6))
+                fail_msg("%s: table %d element %zu = %.9g, reference %.9g", what, t, i, (double)got[i],
+                         (double)want[t][i]);
+    }
+}
+
+/* The reference takes the device's tables (the sums differ in the last bits), so steps start alike. */
+static void ref_sync(wl_model *m, ref_model *r, int state)
+{
+    float *dst[6] = {r->U, r->V, r->b, r->AU, r->AV, r->Ab};
+    for (int t = 0; t < (state ? 6 : 3); ++t) {
+        const wl_table table = (wl_table)(t % 3);
+        assert_int_equal(t < 3 ? wl_model_read(m, table, dst[t]) : wl_model_read_state(m, table, dst[t]),
+                         WL_SUCCESS);
+    }
+}
+
+/* One step with candidates of `mode` (0 per row, 1 shared, 2 sampled) on device and reference. */
+static void model_step(wl_context *c, wl_model *m, ref_model *r, const wl_model_options *o, int mode, uint64_t seed,
+                       const char *what)
+{
+    int32_t users[BATCH], positives[BATCH], neg[BATCH * CANDS], expanded[BATCH * CANDS];
+    ref_rng g;
+    ref_rng_seed(&g, seed);
+    for (size_t b = 0; b < BATCH; ++b) {
+        users[b] = (int32_t)(ref_rng_next(&g) % USERS);
+        positives[b] = (int32_t)(ref_rng_next(&g) % ITEMS);
+    }
+    for (size_t i = 0; i < BATCH * CANDS; ++i)
+        neg[i] = (int32_t)(ref_rng_next(&g) % ITEMS);
+    const uint64_t key = seed * 31 + 1;
+    for (size_t b = 0; b < BATCH; ++b)
+        for (size_t j = 0; j < CANDS; ++j)
+            expanded[b * CANDS + j] = mode == 0   ? neg[b * CANDS + j]
+                                      : mode == 1 ? neg[j]
+                                                  : ref_sample(o->seed, key, b, j, ITEMS, positives[b]);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, ITEMS);
+    wl_step_result want, got;
+    ref_model_step(r, &lo, BATCH, users, positives, CANDS, expanded, &want, NULL);
+    const wl_batch batch = {BATCH, users, positives, CANDS, mode == 2 ? NULL : neg, mode == 1, key};
+    check(c, wl_model_step(m, &lo, &batch, &got), what);
+    if (got.offenders != want.offenders || got.scores != want.scores ||
+        !(fabs(got.loss - want.loss) <= 1e-5 * fabs(want.loss) + 1e-6))
+        fail_msg("%s: offenders %llu scores %llu loss %.9g, reference %llu %llu %.9g", what,
+                 (unsigned long long)got.offenders, (unsigned long long)got.scores, got.loss,
+                 (unsigned long long)want.offenders, (unsigned long long)want.scores, want.loss);
+    assert_true(want.offenders > 0);
+    model_tables_close(m, r, o->optimizer == WL_OPTIMIZER_ADAGRAD, what);
+    ref_sync(m, r, o->optimizer == WL_OPTIMIZER_ADAGRAD);
+}
+
+/* wl_model_recommend (with and without exclude_known) and wl_model_rank against the reference. */
+static void model_catalogue(wl_context *c, wl_model *m, const ref_model *r)
+{
+    const int32_t users[4] = {0, 3, 7, 11}, items[4] = {2, 9, 17, 29};
+    for (int exclude = 0; exclude < 2; ++exclude) {
+        int32_t got[4 * TOP], want[4 * TOP];
+        float got_s[4 * TOP], want_s[4 * TOP];
+        check(c, wl_model_recommend(m, 4, users, TOP, exclude, got, got_s), "wl_model_recommend");
+        ref_model_recommend(r, 4, users, TOP, exclude, want, want_s);
+        assert_int_equal(wlt_first_i32_mismatch(got, want, 4 * TOP), 4 * TOP);
+        for (size_t i = 0; i < 4 * TOP; ++i)
+            assert_true(wlt_close(got_s[i], want_s[i], 1e-5, 1e-6));
+        uint32_t ranks[4], want_ranks[4];
+        check(c, wl_model_rank(m, 4, users, items, exclude, ranks), "wl_model_rank");
+        ref_model_rank(r, 4, users, items, exclude, want_ranks);
+        for (size_t i = 0; i < 4; ++i)
+            assert_int_equal(ranks[i], want_ranks[i]);
+    }
+}
+
+static void model_all(wl_context *c, wl_optimizer optimizer)
+{
+    wl_model_options o;
+    wl_model_options_default(&o, USERS, ITEMS, DIM);
+    o.seed = 5;
+    o.optimizer = optimizer;
+    o.learning_rate = 0.1f;
+    wl_model *m = NULL;
+    check(c, wl_model_create(c, &o, &m), "wl_model_create");
+    ref_model r;
+    ref_model_create(&r, &o);
+    const int state = optimizer == WL_OPTIMIZER_ADAGRAD;
+    model_tables_close(m, &r, state, "the initial tables");
+    /* a user's known positives: every third user knows items u, u + 1, u + 2 */
+    uint64_t indptr[USERS + 1] = {0};
+    int32_t known[USERS * 3];
+    size_t n = 0;
+    for (int u = 0; u < USERS; ++u) {
+        if (u % 3 == 0)
+            for (int k = 0; k < 3; ++k)
+                known[n++] = u + k;
+        indptr[u + 1] = n;
+    }
+    static const char *const names[3] = {"per-row candidates", "shared candidates", "sampled candidates"};
+    for (int known_set = 0; known_set < 2; ++known_set) {
+        if (known_set) {
+            check(c, wl_model_set_known(m, indptr, known), "wl_model_set_known");
+            ref_model_set_known(&r, indptr, known);
+        }
+        for (int mode = 0; mode < 3; ++mode) {
+            char what[128];
+            snprintf(what, sizeof what, "%s, %s, known %d", optimizer ? "sgd" : "adagrad", names[mode], known_set);
+            model_step(c, m, &r, &o, mode, 100 + (uint64_t)(known_set * 3 + mode), what);
+        }
+    }
+    model_catalogue(c, m, &r);
+    ref_model_free(&r);
+    wl_model_destroy(m);
+}
+
+/* ------------------------------------------------------------ the tests */
+
+static void run_plan(int plan)
+{
+    loss_all(ctxs[plan]);
+    model_all(ctxs[plan], WL_OPTIMIZER_ADAGRAD);
+    model_all(ctxs[plan], WL_OPTIMIZER_SGD);
+}
+
+static void test_plan(void **state) { run_plan((int)(intptr_t)*state); }
+
+/* argv: the plans to run ("cpu", "group", "gpu"; none: all), one oclgrind log each when run apart */
+int main(int argc, char **argv)
+{
+    struct CMUnitTest tests[PLANS];
+    size_t n = 0;
+    for (int p = 0; p < PLANS; ++p) {
+        int wanted = argc < 2;
+        for (int a = 1; a < argc; ++a)
+            wanted |= strcmp(argv[a], wlt_plan_names[p]) == 0;
+        if (wanted)
+            tests[n++] = (struct CMUnitTest){wlt_plan_names[p], test_plan, NULL, NULL, (void *)(intptr_t)p};
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: %s [cpu] [group] [gpu]\n", argv[0]);
+        return 2;
+    }
+    return _cmocka_run_group_tests("oclgrind", tests, n, group_setup, group_teardown);
+}
