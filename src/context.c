@@ -26,7 +26,8 @@ static wl_status finish_create(wl_context *c, const wl_context_options *o, const
     /* GPU drivers do not promise zeroed buffers: this makes any reliance on them show */
     const char *poison = getenv("WARPLOSS_POISON");
     c->poison = poison && poison[0] && strcmp(poison, "0") != 0;
-    /* oclgrind counts the bytes of clEnqueueFillBuffer and CL_MEM_USE_HOST_PTR as uninitialized (README.md, "oclgrind") */
+    /* oclgrind counts the bytes of clEnqueueFillBuffer and CL_MEM_USE_HOST_PTR as uninitialized (README.md, "oclgrind")
+     */
     const char *host_writes = getenv("WARPLOSS_HOST_WRITES");
     c->host_writes = host_writes && host_writes[0] && strcmp(host_writes, "0") != 0;
     wl_status st = WL_SUCCESS;

@@ -59,7 +59,7 @@ struct wl_context {
     wl_weight_table weights; /* the loss's */
     int used_blas;           /* CLBlast compiled kernels for this context (blas.c) */
     int poison;              /* $WARPLOSS_POISON: every buffer the library creates starts as 0xFF bytes */
-    int host_writes;       /* $WARPLOSS_HOST_WRITES: fills and host inputs by clEnqueueWriteBuffer (oclgrind) */
+    int host_writes;         /* $WARPLOSS_HOST_WRITES: fills and host inputs by clEnqueueWriteBuffer (oclgrind) */
 
     char error[WL_ERROR_SIZE];
 };
