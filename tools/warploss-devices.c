@@ -4,21 +4,20 @@
  *
  * The devices come from wl_list_devices, the default device and its reason
  * from wl_select_device (the library's resolver, the one wl_context_create
- * uses), the scan variant and vector width from wl_device_launch_plan. This
- * file only adds the properties it prints, and checks.
+ * uses), the scan variant and vector width from wl_device_launch_plan, the
+ * model's scatter from wl_device_model_scatter. This file only adds the
+ * properties it prints; --check is device_check.c.
  *
  * Exit status: 0 ok, 1 failure (a check failed, or SPEC matches nothing),
  * 2 usage, 3 no OpenCL platform or device at all.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "reference.h"
+#include "device_check.h"
 #include "warploss.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NO_PLATFORM = 3 };
@@ -26,12 +25,13 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_NO_PLATFORM = 3 };
 enum { OPT_JSON, OPT_SELECT, OPT_CHECK, OPT_HELP };
 
 static const cli_option options[] = {
-    [OPT_JSON] = {"json", no_argument, NULL, "the listing (or --select's answer) as one JSON document"},
+    [OPT_JSON] = {"json", no_argument, NULL, "the listing (or --select's or --check's answer) as one JSON document"},
     [OPT_SELECT] = {"select", required_argument, "SPEC", "what SPEC resolves to (same syntax as WARPLOSS_DEVICE)"},
     [OPT_CHECK] = {"check", optional_argument, "SPEC",
                    "on every device (or the one SPEC selects): build the kernels\n"
                    "cold and from the binary cache, compare wl_loss with the C\n"
-                   "reference on fixed cases, and time a short run; PASS or FAIL"},
+                   "reference on fixed cases, time a short run, and train a small\n"
+                   "model for a few steps against the C reference; PASS or FAIL"},
     [OPT_HELP] = {"help", no_argument, NULL, "this text"},
     {NULL, 0, NULL, NULL},
 };
@@ -44,7 +44,8 @@ static const char help_notes[] =
     "\n"
     "SPEC: gpu, cpu, accelerator (the best of that type); P:D (platform P, device D);\n"
     "or a case-insensitive part of a platform or device name (the best match).\n"
-    "Environment: WARPLOSS_DEVICE, WARPLOSS_KERNEL_DIR, WARPLOSS_CACHE_DIR, WARPLOSS_SCAN.\n"
+    "Environment: WARPLOSS_DEVICE, WARPLOSS_KERNEL_DIR, WARPLOSS_CACHE_DIR, WARPLOSS_SCAN,\n"
+    "WARPLOSS_SCATTER.\n"
     "\n"
     "Exit status: 0 ok; 1 a check failed, or SPEC (or WARPLOSS_DEVICE) matches no\n"
     "device; 2 usage; 3 no OpenCL platform or device at all.\n";
@@ -60,6 +61,7 @@ typedef struct device_details {
     int fp64, int64_atomics, subgroups, local_int32_atomics, opencl_c_12;
     const char *scan_variant; /* as wl_context_create would choose; "" if unknown */
     int vector_width;
+    const char *scatter, *scatter_reason; /* the model's, as wl_context_create would choose; "" if unknown */
 } device_details;
 
 static const char *type_name(cl_device_type t)
@@ -130,6 +132,8 @@ static void read_details(cl_device_id d, device_details *dd)
 
     if (wl_device_launch_plan(d, &dd->scan_variant, &dd->vector_width) != WL_SUCCESS)
         dd->scan_variant = "";
+    if (wl_device_model_scatter(d, &dd->scatter, &dd->scatter_reason) != WL_SUCCESS)
+        dd->scatter = dd->scatter_reason = "";
 }
 
 static const wl_device_info *find_device(const wl_device_list *list, unsigned p, unsigned d)
@@ -200,6 +204,7 @@ static void print_device_text(const wl_device_info *d, const wl_device_choice *c
     printf("    largest work-group: %zu\n", dd.max_group);
     printf("    fp64:               %s\n", yes_no(dd.fp64));
     printf("    int64 atomics:      %s\n", yes_no(dd.int64_atomics));
+    printf("    model scatter:      %s (%s)\n", dd.scatter[0] ? dd.scatter : "?", dd.scatter_reason);
     printf("    sub-groups:         %s\n", yes_no(dd.subgroups));
     printf("    kernels use:        OpenCL C 1.2: %s, local int32 atomics: %s, scan: %s, vector width: %d\n",
            yes_no(dd.opencl_c_12), yes_no(dd.local_int32_atomics), dd.scan_variant[0] ? dd.scan_variant : "?",
@@ -263,6 +268,8 @@ static void json_add_device(cJSON *devices, const wl_device_info *d, int chosen)
     cJSON_AddNumberToObject(o, "max_work_group_size", (double)dd.max_group);
     cJSON_AddBoolToObject(o, "fp64", dd.fp64);
     cJSON_AddBoolToObject(o, "int64_atomics", dd.int64_atomics);
+    cJSON_AddStringToObject(o, "model_scatter", dd.scatter);
+    cJSON_AddStringToObject(o, "model_scatter_reason", dd.scatter_reason);
     cJSON_AddBoolToObject(o, "subgroups", dd.subgroups);
     cJSON *kernels = cJSON_AddObjectToObject(o, "kernels");
     cJSON_AddBoolToObject(kernels, "opencl_c_1_2", dd.opencl_c_12);
@@ -324,272 +331,71 @@ static void print_json(const wl_device_list *list, wl_status sel, const wl_devic
 
 /* ------------------------------------------------------------ --check */
 
-/* One fixed correctness case. */
-typedef struct check_case {
-    const char *name;
-    uint64_t num_labels;
-    size_t rows, negatives;
-    wl_weighting weighting;
-    wl_reduction reduction;
-    int regime; /* ref_regime, or -1: the seed README's example, -2: NaN rows */
-    uint64_t seed;
-} check_case;
-
-static const check_case check_cases[] = {
-    {"seed README example", 100, 3, 2, WL_WEIGHT_LOG, WL_REDUCE_SUM, -1, 0},
-    {"early, log, sum", 1000, 64, 100, WL_WEIGHT_LOG, WL_REDUCE_SUM, REF_EARLY, 1},
-    {"deep, harmonic, mean", 100000, 33, 257, WL_WEIGHT_HARMONIC, WL_REDUCE_MEAN, REF_DEEP, 2},
-    {"deep, log, none", 5000, 17, 1031, WL_WEIGHT_LOG, WL_REDUCE_NONE, REF_DEEP, 3},
-    {"none, log, sum", 1000, 40, 64, WL_WEIGHT_LOG, WL_REDUCE_SUM, REF_NONE, 4},
-    {"more trials than labels", 10, 50, 40, WL_WEIGHT_HARMONIC, WL_REDUCE_NONE, REF_DEEP, 5},
-    {"one negative", 2, 129, 1, WL_WEIGHT_LOG, WL_REDUCE_NONE, REF_EARLY, 6},
-    {"NaN rows", 1000, 4, 8, WL_WEIGHT_LOG, WL_REDUCE_NONE, -2, 7},
-    {"no negatives", 1000, 5, 0, WL_WEIGHT_LOG, WL_REDUCE_SUM, REF_EARLY, 8},
-};
-
-/* wlt_close of tests/common.c, which the tools cannot link (it needs cmocka). */
-static int close_enough(float got, float want, double rel, double abs_tol)
+/* One device: its header and dc_check_device's lines (text), or its entry of "devices" (JSON). */
+static int check_one(const wl_device_info *d, cJSON *devices)
 {
-    if (isnan(got) || isnan(want))
-        return isnan(got) && isnan(want);
-    if (isinf(got) || isinf(want))
-        return got == want;
-    return fabs((double)got - (double)want) <= rel * fabs((double)want) + abs_tol;
+    dc_result r;
+    if (!devices) {
+        printf("%u:%u %s (%s, %s)\n", d->platform_index, d->device_index, d->device_name, d->platform_name,
+               type_name(d->type));
+        fflush(stdout);
+        return dc_check_device(d, stdout, &r);
+    }
+    const int bad = dc_check_device(d, NULL, &r);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToArray(devices, o);
+    json_add_index(o, d->platform_index, d->device_index);
+    cJSON_AddStringToObject(o, "platform", d->platform_name);
+    cJSON_AddStringToObject(o, "name", d->device_name);
+    cJSON_AddStringToObject(o, "type", type_name(d->type));
+    dc_json_add(o, &r);
+    return bad;
 }
 
-/* Run one case on c; 0 if it agrees with the reference, else 1 with why in msg. */
-static int run_case(wl_context *c, const check_case *k, char *msg, size_t msg_size)
+/* --check [SPEC]: every device, or the one SPEC selects; EXIT_FAIL if any failed. */
+static int run_checks(const wl_device_list *list, const char *spec, int json)
 {
-    const size_t rows = k->rows, negs = k->negatives, cells = rows * negs;
-    const size_t nloss = k->reduction == WL_REDUCE_NONE ? rows : 1;
-    float *pos = calloc(rows + 1, sizeof *pos), *neg = calloc(cells + 1, sizeof *neg);
-    float *loss = calloc(nloss + 1, sizeof *loss), *want_loss = calloc(nloss + 1, sizeof *want_loss);
-    float *gp = calloc(rows + 1, sizeof *gp), *want_gp = calloc(rows + 1, sizeof *want_gp);
-    float *gn = calloc(cells + 1, sizeof *gn), *want_gn = calloc(cells + 1, sizeof *want_gn);
-    int32_t *off = calloc(rows + 1, sizeof *off), *want_off = calloc(rows + 1, sizeof *want_off);
-    int bad = 1;
-    if (!pos || !neg || !loss || !want_loss || !gp || !want_gp || !gn || !want_gn || !off || !want_off) {
-        snprintf(msg, msg_size, "out of host memory");
-        goto done;
-    }
-    if (k->regime == -1) {
-        const float p[3] = {-4.9562f, -1.6886f, 3.3984f};
-        const float n[6] = {1.0491f, 4.9357f, -2.1289f, 0.4496f, 3.4541f, 0.0931f};
-        memcpy(pos, p, sizeof p);
-        memcpy(neg, n, sizeof n);
-    } else if (k->regime == -2) {
-        ref_make_inputs(k->seed, REF_DEEP, rows, negs, 1.0f, pos, neg);
-        pos[0] = NAN;            /* NaN positive */
-        neg[1 * negs + 0] = NAN; /* NaN at the start of a row */
-        neg[2 * negs + 5] = NAN; /* NaN late in a row */
+    cJSON *doc = json ? json_document() : NULL;
+    cJSON *devices = NULL;
+    size_t failures = 0, checked = 0;
+    if (spec) {
+        wl_device_choice choice;
+        memset(&choice, 0, sizeof choice);
+        const wl_status st = wl_select_device(spec, &choice);
+        const wl_device_info *d = st == WL_SUCCESS ? find_device(list, choice.platform_index, choice.device_index)
+                                                   : NULL;
+        if (!d) {
+            fprintf(stderr, "%s: %s\n", cli_program,
+                    st == WL_SUCCESS ? "the selected device is not in the listing" : wl_context_last_error(NULL));
+            cJSON_Delete(doc);
+            return EXIT_FAIL;
+        }
+        if (doc) {
+            cJSON_AddStringToObject(doc, "spec", spec);
+            cJSON_AddStringToObject(doc, "reason", choice.reason);
+            devices = cJSON_AddArrayToObject(doc, "devices");
+        } else {
+            printf("checking %u:%u (%s)\n\n", d->platform_index, d->device_index, choice.reason);
+        }
+        failures += (size_t)check_one(d, devices);
+        checked = 1;
     } else {
-        ref_make_inputs(k->seed, (ref_regime)k->regime, rows, negs, 1.0f, pos, neg);
-    }
-    wl_loss_options lo;
-    wl_loss_options_default(&lo, k->num_labels);
-    lo.weighting = k->weighting;
-    lo.reduction = k->reduction;
-    wl_status st = wl_loss(c, &lo, rows, negs, pos, neg, loss, gp, gn, off);
-    if (st != WL_SUCCESS) {
-        snprintf(msg, msg_size, "wl_loss: %s: %s", wl_status_string(st), wl_context_last_error(c));
-        goto done;
-    }
-    ref_loss(&lo, rows, negs, pos, neg, want_loss, want_gp, want_gn, want_off);
-    for (size_t b = 0; b < rows; ++b)
-        if (off[b] != want_off[b]) {
-            snprintf(msg, msg_size, "offender[%zu] = %d, reference %d", b, (int)off[b], (int)want_off[b]);
-            goto done;
-        }
-    /* Row losses and gradients are single float operations: nearly exact. A
-     * reduced loss is a float sum on the device against a double one. */
-    const double rel = k->reduction == WL_REDUCE_NONE ? 1e-6 : 2e-5;
-    for (size_t i = 0; i < nloss; ++i)
-        if (!close_enough(loss[i], want_loss[i], rel, 1e-6)) {
-            snprintf(msg, msg_size, "loss[%zu] = %.9g, reference %.9g", i, (double)loss[i], (double)want_loss[i]);
-            goto done;
-        }
-    if (k->regime == -1 && !close_enough(loss[0], 39.6131f, 0.0, 5e-4)) {
-        snprintf(msg, msg_size, "loss %.6f, expected 39.6131", (double)loss[0]);
-        goto done;
-    }
-    for (size_t b = 0; b < rows; ++b)
-        if (!close_enough(gp[b], want_gp[b], 1e-6, 1e-9)) {
-            snprintf(msg, msg_size, "grad_pos[%zu] = %.9g, reference %.9g", b, (double)gp[b], (double)want_gp[b]);
-            goto done;
-        }
-    for (size_t i = 0; i < cells; ++i)
-        if (!close_enough(gn[i], want_gn[i], 1e-6, 1e-9)) {
-            snprintf(msg, msg_size, "grad_neg[%zu] = %.9g, reference %.9g", i, (double)gn[i], (double)want_gn[i]);
-            goto done;
-        }
-    bad = 0;
-done:
-    free(pos), free(neg), free(loss), free(want_loss), free(gp), free(want_gp);
-    free(gn), free(want_gn), free(off), free(want_off);
-    return bad;
-}
-
-/*
- * A short timed run on device memory (wl_loss_cl, no host copies): rows with
- * no offender, so every score is read once and GB/s counts real bytes read.
- */
-static int timed_run(wl_context *c, double *rows_per_s, double *gb_per_s, char *msg, size_t msg_size)
-{
-    enum { ROWS = 4096, NEG = 512 };
-    const size_t cells = (size_t)ROWS * NEG;
-    float *pos = malloc(ROWS * sizeof *pos), *neg = malloc(cells * sizeof *neg);
-    cl_mem bpos = NULL, bneg = NULL, bloss = NULL;
-    int bad = 1;
-    if (!pos || !neg) {
-        snprintf(msg, msg_size, "out of host memory");
-        goto done;
-    }
-    ref_make_inputs(99, REF_NONE, ROWS, NEG, 1.0f, pos, neg);
-    cl_int err = CL_SUCCESS;
-    cl_context ctx = wl_context_cl_context(c);
-    bpos = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, ROWS * sizeof *pos, pos, &err);
-    if (err == CL_SUCCESS)
-        bneg = clCreateBuffer(ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, cells * sizeof *neg, neg, &err);
-    if (err == CL_SUCCESS)
-        bloss = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(float), NULL, &err);
-    if (err != CL_SUCCESS) {
-        snprintf(msg, msg_size, "clCreateBuffer failed (%d)", (int)err);
-        goto done;
-    }
-    wl_loss_options lo;
-    wl_loss_options_default(&lo, 100000);
-    cl_command_queue q = wl_context_queue(c);
-    /* One warm-up call, then calls until about 0.25 s have passed. */
-    wl_status st = wl_loss_cl(c, &lo, ROWS, NEG, bpos, bneg, bloss, NULL, NULL, NULL, 0, NULL, NULL);
-    if (st == WL_SUCCESS)
-        st = clFinish(q) == CL_SUCCESS ? WL_SUCCESS : WL_ERROR_OPENCL;
-    const double start = cli_now();
-    double elapsed = 0.0;
-    int calls = 0;
-    while (st == WL_SUCCESS && (calls < 3 || elapsed < 0.25) && calls < 200) {
-        st = wl_loss_cl(c, &lo, ROWS, NEG, bpos, bneg, bloss, NULL, NULL, NULL, 0, NULL, NULL);
-        if (st == WL_SUCCESS && clFinish(q) != CL_SUCCESS)
-            st = WL_ERROR_OPENCL;
-        ++calls;
-        elapsed = cli_now() - start;
-    }
-    if (st != WL_SUCCESS) {
-        snprintf(msg, msg_size, "timed wl_loss_cl: %s: %s", wl_status_string(st), wl_context_last_error(c));
-        goto done;
-    }
-    float loss = -1.0f;
-    err = clEnqueueReadBuffer(q, bloss, CL_TRUE, 0, sizeof loss, &loss, 0, NULL, NULL);
-    if (err != CL_SUCCESS || loss != 0.0f) {
-        snprintf(msg, msg_size, "timed run: loss %g (OpenCL %d), expected 0 (no offender)", (double)loss, (int)err);
-        goto done;
-    }
-    const double per_call = elapsed / calls;
-    *rows_per_s = ROWS / per_call;
-    *gb_per_s = (double)(cells + ROWS) * sizeof(float) / per_call / 1e9;
-    bad = 0;
-done:
-    if (bpos)
-        clReleaseMemObject(bpos);
-    if (bneg)
-        clReleaseMemObject(bneg);
-    if (bloss)
-        clReleaseMemObject(bloss);
-    free(pos), free(neg);
-    return bad;
-}
-
-/* Create a context on device P:D with the given cache folder. */
-static wl_context *open_device(const wl_device_info *d, const char *cache_dir, char *msg, size_t msg_size)
-{
-    char spec[32];
-    snprintf(spec, sizeof spec, "%u:%u", d->platform_index, d->device_index);
-    wl_context_options co;
-    wl_context_options_default(&co);
-    co.device = spec;
-    co.cache_dir = cache_dir;
-    wl_context *c = NULL;
-    wl_status st = wl_context_create(&co, &c);
-    if (st != WL_SUCCESS) {
-        snprintf(msg, msg_size, "wl_context_create: %s: %.400s", wl_status_string(st), wl_context_last_error(NULL));
-        return NULL;
-    }
-    return c;
-}
-
-/* Every step on one device; prints its block and returns 0 for PASS. */
-static int check_device(const wl_device_info *d)
-{
-    printf("%u:%u %s (%s, %s)\n", d->platform_index, d->device_index, d->device_name, d->platform_name,
-           type_name(d->type));
-    fflush(stdout);
-    char msg[1024] = "";
-    int bad = 1;
-    wl_context *c = NULL;
-    char cache[4096];
-    if (cli_make_temp_dir("warploss-devices", cache, sizeof cache) != 0) {
-        snprintf(msg, sizeof msg, "cannot create a temporary cache folder %.400s: %s", cache, strerror(errno));
-        cache[0] = '\0';
-        goto done;
-    }
-
-    /* cold: an empty cache, so the kernels are compiled */
-    c = open_device(d, cache, msg, sizeof msg);
-    if (!c)
-        goto done;
-    printf("  kernels:      %s, scan %s, vector width ", wl_context_kernel_origin(c), wl_context_scan_variant(c));
-    int width = 0;
-    if (wl_device_launch_plan(wl_context_device(c), NULL, &width) == WL_SUCCESS)
-        printf("%d\n", width);
-    else
-        printf("?\n");
-    const double cold = wl_context_build_seconds(c);
-    const int cold_cached = wl_context_program_from_cache(c);
-    wl_context_destroy(c);
-    printf("  build cold:   %.3f s%s\n", cold, cold_cached ? " (unexpectedly from the cache)" : "");
-    if (cold_cached) {
-        snprintf(msg, sizeof msg, "the first build in an empty cache folder came from the cache");
-        c = NULL;
-        goto done;
-    }
-
-    /* warm: the same folder, so the program comes from the binary cache */
-    c = open_device(d, cache, msg, sizeof msg);
-    if (!c)
-        goto done;
-    printf("  build cached: %.3f s%s\n", wl_context_build_seconds(c),
-           wl_context_program_from_cache(c) ? "" : " (not from the cache)");
-    if (!wl_context_program_from_cache(c)) {
-        snprintf(msg, sizeof msg, "the second build did not load the program from the binary cache %.400s", cache);
-        goto done;
-    }
-
-    const size_t ncases = sizeof check_cases / sizeof check_cases[0];
-    for (size_t i = 0; i < ncases; ++i) {
-        char why[512];
-        if (run_case(c, &check_cases[i], why, sizeof why)) {
-            snprintf(msg, sizeof msg, "case \"%s\": %s", check_cases[i].name, why);
-            printf("  correctness:  case \"%s\" differs from the C reference\n", check_cases[i].name);
-            goto done;
+        devices = doc ? cJSON_AddArrayToObject(doc, "devices") : NULL;
+        for (size_t i = 0; i < list->device_count; ++i) {
+            if (i && !doc)
+                printf("\n");
+            failures += (size_t)check_one(&list->devices[i], devices);
+            ++checked;
         }
     }
-    printf("  correctness:  %zu cases agree with the C reference\n", ncases);
-
-    double rows_per_s = 0.0, gb_per_s = 0.0;
-    if (timed_run(c, &rows_per_s, &gb_per_s, msg, sizeof msg))
-        goto done;
-    printf("  throughput:   %.3g rows/s, %.2f GB/s (4096 x 512 scores, full scans, device memory)\n", rows_per_s,
-           gb_per_s);
-    bad = 0;
-done:
-    wl_context_destroy(c);
-    if (cache[0])
-        cli_remove_tree(cache);
-    if (bad)
-        printf("  FAIL: %s\n", msg);
-    else
-        printf("  PASS\n");
-    fflush(stdout);
-    return bad;
+    if (doc) {
+        cJSON_AddNumberToObject(doc, "checked", (double)checked);
+        cJSON_AddNumberToObject(doc, "passed", (double)(checked - failures));
+        cli_json_print(doc);
+    } else {
+        printf("\n%zu of %zu device%s passed\n", checked - failures, checked, checked == 1 ? "" : "s");
+    }
+    return failures ? EXIT_FAIL : EXIT_OK;
 }
 
 /* ------------------------------------------------------------ main */
@@ -621,10 +427,6 @@ int main(int argc, char **argv)
             goto bad_usage;
         default: fprintf(stderr, "%s: unknown argument \"%s\"\n", cli_program, argv[word]); goto bad_usage;
         }
-    }
-    if (json && check) {
-        fprintf(stderr, "%s: --json goes with the listing or --select, not --check\n", cli_program);
-        goto bad_usage;
     }
 
     wl_device_list list;
@@ -661,30 +463,7 @@ int main(int argc, char **argv)
             rc = EXIT_FAIL;
         }
     } else if (check) {
-        size_t failures = 0, checked = 0;
-        if (spec) {
-            wl_status st = wl_select_device(spec, &choice);
-            const wl_device_info *d = st == WL_SUCCESS ? find_device(&list, choice.platform_index, choice.device_index)
-                                                       : NULL;
-            if (!d) {
-                fprintf(stderr, "%s: %s\n", cli_program,
-                        st == WL_SUCCESS ? "the selected device is not in the listing" : wl_context_last_error(NULL));
-                wl_device_list_free(&list);
-                return EXIT_FAIL;
-            }
-            printf("checking %u:%u (%s)\n\n", d->platform_index, d->device_index, choice.reason);
-            failures += (size_t)check_device(d);
-            checked = 1;
-        } else {
-            for (size_t i = 0; i < list.device_count; ++i) {
-                if (i)
-                    printf("\n");
-                failures += (size_t)check_device(&list.devices[i]);
-                ++checked;
-            }
-        }
-        printf("\n%zu of %zu device%s passed\n", checked - failures, checked, checked == 1 ? "" : "s");
-        rc = failures ? EXIT_FAIL : EXIT_OK;
+        rc = run_checks(&list, spec, json);
     } else {
         wl_status st = wl_select_device(NULL, &choice);
         if (json)
