@@ -3,9 +3,13 @@
 
 Usage: test_devices.py PATH-TO-warploss-devices
 
-Runs the tool under PoCL (POCL_DEVICES=pthread unless already set) with a
-temporary WARPLOSS_CACHE_DIR. Exit 0 pass, 1 fail, 77 skipped (no OpenCL
-device here at all; CI treats a skip as a failure).
+Runs the tool with a temporary WARPLOSS_CACHE_DIR on whichever OpenCL
+implementation the ICD loader offers (POCL_DEVICES=pthread unless already
+set), found from the tool's own --json listing: PoCL's pthread device, or
+Mesa rusticl's llvmpipe (OCL_ICD_VENDORS=FOLDER-WITH-rusticl.icd
+RUSTICL_ENABLE=llvmpipe), each with what the library chooses for it. Devices
+but neither of these fails. Exit 0 pass, 1 fail, 77 skipped (no OpenCL device
+here at all; CI treats a skip as a failure).
 """
 import json
 import os
@@ -18,7 +22,28 @@ import tempfile
 SKIP = 77
 TOOL = None
 BASE_ENV = None
+KERNEL_SOURCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cl")
 failures = []
+
+# The implementations the suite runs on, and what the library chooses for their device (README.md, Platforms):
+# llvmpipe gets the GPU's launch shape (its loops stop after 65,535 iterations) and, lacking
+# cl_khr_int64_base_atomics, the 32-bit scatter.
+IMPLEMENTATIONS = (
+    {"name": "PoCL", "platform": "Portable Computing Language", "device": "pthread", "scan": "row",
+     "int64_atomics": True, "scatter": "atomic64", "scatter_reason": "the device has cl_khr_int64_base_atomics"},
+    {"name": "rusticl", "platform": "rusticl", "device": "llvmpipe", "scan": "group",
+     "int64_atomics": False, "scatter": "atomic32", "scatter_reason": "the device lacks cl_khr_int64_base_atomics"},
+)
+
+
+def known_devices(doc):
+    """[(implementation, device entry of --json)] for the devices of IMPLEMENTATIONS in the listing."""
+    found = []
+    for d in doc.get("devices", []):
+        for impl in IMPLEMENTATIONS:
+            if d.get("platform") == impl["platform"] and impl["device"] in d.get("name", ""):
+                found.append((impl, d))
+    return found
 
 
 def run(*args, env=None, unset=()):
@@ -62,13 +87,25 @@ def parse_text(out):
     return {"devices": devices, "default": default}
 
 
-def test_listing():
+def test_listing(known):
     rc, out, err = run()
     check(rc == 0, "listing exits 0", "rc %d, stderr %r" % (rc, err))
-    check("Portable Computing Language" in out, "listing names the PoCL platform")
     text = parse_text(out)
-    check(any("pthread" in d["name"] for d in text["devices"]), "listing names the PoCL pthread device",
-          repr([d["name"] for d in text["devices"]]))
+    for impl, dev in known:
+        check(("platform %d: %s (" % (dev["platform_index"], impl["platform"])) in out,
+              "listing names the %s platform" % impl["name"])
+        block = [d for d in text["devices"] if d["index"] == dev["index"]]
+        check(len(block) == 1 and impl["device"] in block[0]["name"],
+              "listing names %s's %s device" % (impl["name"], impl["device"]), repr([d["name"] for d in text["devices"]]))
+        if block:
+            fields = block[0]["fields"]
+            check(fields.get("int64 atomics") == ("yes" if impl["int64_atomics"] else "no"),
+                  "%s: int64 atomics %s" % (impl["name"], fields.get("int64 atomics")))
+            want = "%s (%s)" % (impl["scatter"], impl["scatter_reason"])
+            check(fields.get("model scatter") == want, "%s: model scatter %s" % (impl["name"], want),
+                  repr(fields.get("model scatter")))
+            check(("scan: %s," % impl["scan"]) in fields.get("kernels use", ""),
+                  "%s: kernels use the %s scan" % (impl["name"], impl["scan"]), repr(fields.get("kernels use")))
     check(sum(d["marked"] for d in text["devices"]) == 1, "exactly one device is marked as the default")
     marked = [d for d in text["devices"] if d["marked"]]
     if marked:
@@ -76,12 +113,12 @@ def test_listing():
     for d in text["devices"]:
         for field in ("platform", "vendor", "type", "OpenCL", "OpenCL C", "driver", "compute units", "clock",
                       "global memory", "local memory", "largest allocation", "largest work-group", "fp64",
-                      "int64 atomics", "sub-groups", "kernels use"):
+                      "int64 atomics", "model scatter", "sub-groups", "kernels use"):
             check(field in d["fields"], "device %s lists %s" % (d["index"], field))
     return text
 
 
-def test_json(text):
+def test_json(text, known):
     rc, out, err = run("--json")
     check(rc == 0, "--json exits 0", "rc %d, stderr %r" % (rc, err))
     try:
@@ -110,28 +147,40 @@ def test_json(text):
         check(d["opencl_c_version"] == t["fields"].get("OpenCL C"), "device %s: same OpenCL C version" % d["index"])
         for key in ("platform", "vendor", "opencl_version", "driver_version", "clock_mhz", "global_mem_bytes",
                     "local_mem_bytes", "max_alloc_bytes", "max_work_group_size", "fp64", "int64_atomics",
-                    "subgroups", "kernels"):
+                    "model_scatter", "model_scatter_reason", "subgroups", "kernels"):
             check(key in d, "device %s: JSON field %s" % (d["index"], key))
         kernels = d.get("kernels", {})
         check(kernels.get("scan_variant") in ("row", "group"), "device %s: scan variant" % d["index"])
         check(kernels.get("vector_width", 0) > 0, "device %s: vector width" % d["index"])
-    cpu = [d for d in devices if d["type"] == "CPU" and "pthread" in d["name"]]
-    if cpu:
-        check(cpu[0]["kernels"]["scan_variant"] == "row", "PoCL's CPU device gets the row scan")
+        check(d.get("model_scatter") in ("atomic64", "atomic32"), "device %s: model scatter" % d["index"])
+        check(d.get("model_scatter") == ("atomic64" if d.get("int64_atomics") else "atomic32"),
+              "device %s: the scatter follows int64_atomics" % d["index"])
+    for impl, dev in known:
+        check(dev["kernels"]["scan_variant"] == impl["scan"],
+              "%s's %s device gets the %s scan" % (impl["name"], impl["device"], impl["scan"]))
+        check(dev["int64_atomics"] == impl["int64_atomics"],
+              "%s's %s device: int64_atomics %s" % (impl["name"], impl["device"], impl["int64_atomics"]))
+        check(dev["model_scatter"] == impl["scatter"] and dev["model_scatter_reason"] == impl["scatter_reason"],
+              "%s's %s device: scatter %s (%s)" % (impl["name"], impl["device"], impl["scatter"],
+                                                   impl["scatter_reason"]),
+              "%r (%r)" % (dev.get("model_scatter"), dev.get("model_scatter_reason")))
+    # WARPLOSS_SCATTER=atomic32 forces the 32-bit scatter anywhere and says so.
+    rc, out, err = run("--json", env={"WARPLOSS_SCATTER": "atomic32"})
+    forced = json.loads(out).get("devices", []) if rc == 0 else []
+    for d in forced:
+        want = "WARPLOSS_SCATTER=atomic32" if d["int64_atomics"] else "the device lacks cl_khr_int64_base_atomics"
+        check(d["model_scatter"] == "atomic32" and d["model_scatter_reason"] == want,
+              "WARPLOSS_SCATTER=atomic32: device %s gets atomic32 (%s)" % (d["index"], want),
+              "%r (%r)" % (d.get("model_scatter"), d.get("model_scatter_reason")))
     return doc
 
 
-def test_select(doc):
-    pocl = [d for d in doc["devices"] if "pthread" in d["name"]]
-    if not pocl:
-        check(False, "a PoCL pthread device to select")
-        return
-    dev = pocl[0]
-    for spec in ("cpu", dev["index"], "pthread", "PTHREAD"):
+def test_select(impl, dev):
+    for spec in ("cpu", dev["index"], impl["device"], impl["device"].upper()):
         rc, out, err = run("--select", spec)
         check(rc == 0, "--select %s exits 0" % spec, "rc %d, stderr %r" % (rc, err))
         first = out.splitlines()[0] if out else ""
-        # "cpu" and "pthread" pick the best match, which is PoCL's unless another CPU has more units.
+        # "cpu" and a part of the name pick the best match, which may be another device with that name part.
         if spec == dev["index"]:
             check(first.startswith(dev["index"] + " " + dev["name"]), "--select %s names that device" % spec, first)
         else:
@@ -171,15 +220,98 @@ def test_environment(doc):
           "rc %d, %r" % (rc, err))
 
 
-def test_check():
+def check_blocks(out):
+    """--check's text as {"P:D": the device's block}."""
+    blocks, index = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^(\d+:\d+) ", line)
+        if m:
+            index = m.group(1)
+            blocks[index] = ""
+        elif index and line.startswith("  "):
+            blocks[index] += line + "\n"
+    return blocks
+
+
+MODEL_PASS = re.compile(r"^  model: +6 Adagrad steps agree with the C reference \(30 users, 40 items, dim 8; "
+                        r"per-row and sampled candidates\), max abs diff [0-9.e+-]+( \(bitwise\))?, [0-9.]+ s$", re.M)
+
+
+def test_check(known):
     rc, out, err = run("--check")
     check(rc == 0, "--check exits 0", "rc %d\n%s%s" % (rc, out, err))
     check("PASS" in out and "FAIL" not in out, "--check prints PASS and no FAIL", out)
     check(re.search(r"build cold: +[0-9.]+ s\n", out) is not None, "--check prints the cold build time")
     check(re.search(r"build cached: +[0-9.]+ s\n", out) is not None, "--check loads the program from the cache")
     check(re.search(r"[0-9.e+]+ rows/s, [0-9.]+ GB/s", out) is not None, "--check prints rows/s and GB/s")
+    blocks = check_blocks(out)
+    for impl, dev in known:
+        block = blocks.get(dev["index"], "")
+        want = "  scatter:      %s (%s)\n" % (impl["scatter"], impl["scatter_reason"])
+        check(want in block, "--check on %s names the scatter %s and why" % (impl["name"], impl["scatter"]), block)
+        check(MODEL_PASS.search(block) is not None, "--check on %s trains the model as the reference does"
+              % impl["name"], block)
+        check(("scan %s," % impl["scan"]) in block, "--check on %s runs the %s scan" % (impl["name"], impl["scan"]))
     rc, out, err = run("--check", "no-such-device-xyz")
     check(rc == 1, "--check with a spec that matches nothing exits 1", "rc %d" % rc)
+
+
+def test_check_json(impl, dev):
+    rc, out, err = run("--check", dev["index"], "--json")
+    check(rc == 0, "--check %s --json exits 0" % dev["index"], "rc %d\n%s%s" % (rc, out, err))
+    try:
+        doc = json.loads(out)
+        entry = doc["devices"][0]
+    except (ValueError, KeyError, IndexError) as e:
+        check(False, "--check --json parses", str(e))
+        return
+    check(doc.get("checked") == 1 and doc.get("passed") == 1 and doc.get("spec") == dev["index"],
+          "--check --json counts one device checked and passed")
+    check(entry.get("index") == dev["index"] and entry.get("name") == dev["name"] and entry.get("status") == "PASS",
+          "--check --json: the device and PASS", repr(entry))
+    loss, model = entry.get("loss", {}), entry.get("model", {})
+    check(loss.get("status") == "PASS" and loss.get("cases") == 9 and (loss.get("rows_per_s") or 0) > 0,
+          "--check --json: the loss passed its 9 cases and was timed", repr(loss))
+    check(entry.get("kernels", {}).get("scan_variant") == impl["scan"], "--check --json: the %s scan" % impl["scan"])
+    check(model.get("status") == "PASS" and model.get("steps") == 6, "--check --json: the model passed 6 steps",
+          repr(model))
+    check(model.get("scatter") == impl["scatter"] and model.get("scatter_reason") == impl["scatter_reason"],
+          "--check --json on %s: scatter %s and why" % (impl["name"], impl["scatter"]), repr(model))
+    diff = model.get("max_abs_diff")
+    check(isinstance(diff, (int, float)) and 0 <= diff <= 1e-5 and isinstance(model.get("bitwise"), bool),
+          "--check --json: the model's max_abs_diff and bitwise", repr(model))
+
+
+def test_check_model_fails(impl, dev):
+    """A kernel folder whose model source does not compile: the loss passes, the model fails, exit 1."""
+    broken = tempfile.mkdtemp(prefix="warploss-broken-model-")
+    try:
+        for name in os.listdir(KERNEL_SOURCES):
+            if name.endswith(".cl"):
+                shutil.copy(os.path.join(KERNEL_SOURCES, name), broken)
+        with open(os.path.join(broken, "model_update.cl"), "a") as f:
+            f.write("\nthis is not OpenCL C;\n")
+        env = {"WARPLOSS_KERNEL_DIR": broken}
+        rc, out, err = run("--check", dev["index"], env=env)
+        check(rc == 1, "--check with a model that does not build exits 1", "rc %d\n%s" % (rc, out))
+        check(re.search(r"^  model: +FAIL after 0 of 6 steps$", out, re.M) is not None, "and says the model failed",
+              out)
+        check(re.search(r"^  FAIL: loss: PASS, model: FAIL \(wl_model_create: .*model_update\.cl", out, re.M)
+              is not None, "and that the loss passed and the model did not build, naming the file", out)
+        rc, out, err = run("--check", dev["index"], "--json", env=env)
+        try:
+            entry = json.loads(out)["devices"][0]
+        except (ValueError, KeyError, IndexError) as e:
+            check(False, "--check --json with a broken model parses", str(e))
+            return
+        model = entry.get("model", {})
+        check(rc == 1 and entry.get("status") == "FAIL" and entry.get("loss", {}).get("status") == "PASS",
+              "--check --json: the device FAILs with its loss PASS", repr(entry))
+        check(model.get("status") == "FAIL" and "model_update.cl" in model.get("error", "")
+              and model.get("scatter") == impl["scatter"] and model.get("max_abs_diff") is None,
+              "--check --json: the model FAILs with the build log", repr(model))
+    finally:
+        shutil.rmtree(broken, ignore_errors=True)
 
 
 def test_no_platform():
@@ -203,7 +335,7 @@ def test_no_platform():
 def test_usage():
     rc, out, err = run("--help")
     check(rc == 0 and "--check" in out and "Exit status" in out, "--help exits 0 and documents the options")
-    for args in (("--bogus",), ("--select",), ("--check", "--json"), ("--select", "cpu", "--check")):
+    for args in (("--bogus",), ("--select",), ("--json", "--bogus"), ("--select", "cpu", "--check")):
         rc, out, err = run(*args)
         check(rc == 2, "%s is a usage error (exit 2)" % " ".join(args), "rc %d" % rc)
 
@@ -218,19 +350,33 @@ def main():
     BASE_ENV = dict(os.environ)
     BASE_ENV.setdefault("POCL_DEVICES", "pthread")
     BASE_ENV["WARPLOSS_CACHE_DIR"] = cache
-    for name in ("WARPLOSS_DEVICE", "WARPLOSS_SCAN", "WARPLOSS_KERNEL_DIR"):
+    for name in ("WARPLOSS_DEVICE", "WARPLOSS_SCAN", "WARPLOSS_SCATTER", "WARPLOSS_KERNEL_DIR"):
         BASE_ENV.pop(name, None)
     try:
-        rc, out, err = run()
+        rc, out, err = run("--json")
         if rc == 3:
             print("skipped: no OpenCL platform or device here\n" + err)
             return SKIP
-        text = test_listing()
-        doc = test_json(text)
+        try:
+            known = known_devices(json.loads(out))
+        except ValueError as e:
+            known = []
+            check(False, "--json parses", str(e))
+        names = ", ".join("%s's %s" % (impl["platform"], impl["device"]) for impl in IMPLEMENTATIONS)
+        check(bool(known), "the devices include one of a known implementation (%s)" % names, out)
+        for impl, dev in known:
+            print("found %s: %s %s" % (impl["name"], dev["index"], dev["name"]))
+        if not known:
+            return 1
+        text = test_listing(known)
+        doc = test_json(text, known)
         if doc and doc.get("devices") and doc.get("default"):
-            test_select(doc)
+            test_select(*known[0])
             test_environment(doc)
-        test_check()
+        test_check(known)
+        for impl, dev in known:
+            test_check_json(impl, dev)
+        test_check_model_fails(*known[0])
         test_no_platform()
         test_usage()
     finally:
