@@ -192,12 +192,15 @@ wl_status wl_poison(wl_context *c, cl_mem buf, size_t bytes)
     if (!c->poison || bytes == 0)
         return WL_SUCCESS;
     const cl_uchar pattern = 0xFF;
-    cl_int err = clEnqueueFillBuffer(c->queue, buf, &pattern, sizeof pattern, 0, bytes, 0, NULL, NULL);
+    cl_event fill;
+    cl_int err = clEnqueueFillBuffer(c->queue, buf, &pattern, sizeof pattern, 0, bytes, 0, NULL, &fill);
     if (err != CL_SUCCESS)
         return wl_fail_cl(c, err, "clEnqueueFillBuffer(poison)");
-    /* finished here: on an out-of-order queue nothing else orders it */
-    err = clFinish(c->queue);
-    return err == CL_SUCCESS ? WL_SUCCESS : wl_fail_cl(c, err, "clFinish(poison)");
+    /* every later command waits for the fill, on an out-of-order queue too;
+     * nothing blocks here (a queue may be waiting on a caller's user event) */
+    err = clEnqueueBarrierWithWaitList(c->queue, 1, &fill, NULL);
+    clReleaseEvent(fill);
+    return err == CL_SUCCESS ? WL_SUCCESS : wl_fail_cl(c, err, "clEnqueueBarrierWithWaitList(poison)");
 }
 
 wl_status wl_check_buffer(wl_context *c, cl_mem buf, size_t need, const char *name)

@@ -90,7 +90,8 @@ wl_status wl_enqueue_marker(wl_chain *ch);
 wl_status wl_scratch(struct wl_context *c, wl_scratch_id id, size_t bytes, const char *what, cl_mem *out);
 
 /* With $WARPLOSS_POISON set on c, fill a buffer the library just created
- * with 0xFF bytes (NaN floats, -1 ints) and finish the queue; otherwise nothing. */
+ * with 0xFF bytes (NaN floats, -1 ints), before every later command of c's
+ * queue (a barrier, not a wait); otherwise nothing. */
 wl_status wl_poison(struct wl_context *c, cl_mem buf, size_t bytes);
 
 /* A caller's buffer: valid, of c's OpenCL context and at least need bytes. */

@@ -745,7 +745,7 @@ static void test_model_adagrad(void **state)
     walk_model(0);
 }
 
-/* With WARPLOSS_POISON: its fill and clFinish for every new buffer are walked too. */
+/* With WARPLOSS_POISON: its fill and barrier for every new buffer are walked too. */
 static void test_model_sgd(void **state)
 {
     (void)state;
