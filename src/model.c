@@ -1,60 +1,16 @@
 /*
- * The embedding model (warploss.h, "model"; semantics in README.md): its
- * device tables, the WARP step (cl/model_step.cl scans and scatters the
- * gradient into fixed-point accumulators, cl/model_update.cl applies L2 and
- * the optimizer to the touched rows), the known positives, and the catalogue
- * queries (cl/model_catalogue.cl). Every launch goes through the enqueue
- * layer; every argument is checked on the host before anything changes.
- *
- * CLBlast's SGEMM (src/blas.c) computes the dot products of shared
- * candidates (a block of batch rows' users against the gathered candidate
- * items, then the scan) and of the catalogue queries (a block of users
- * against every item, then the selection). The other candidate modes score
- * in the scan with wl_model_score, bit for bit the C reference's; SGEMM sums
- * each dot product in its own order (tiles, vector lanes, fused
- * multiply-adds where the device has them), so its scores may differ from
- * those in the last bits. They are deterministic on a device (CLBlast's
- * kernels and parameters for a device are fixed, and every launch plan uses
- * the same SGEMM), so the tables stay bitwise reproducible.
- *
- * Ids that come from the caller's device buffers (wl_model_step_cl) cannot be
- * checked on the host: the kernels never read out of bounds with them; a row
- * with an out-of-range id contributes nothing, and, when the caller asks for
- * the result, the call reports WL_ERROR_INVALID_ARGUMENT naming the first such
- * row (the other rows' update is applied all the same).
+ * The embedding model's lifecycle (warploss.h, "model"; semantics in
+ * README.md): options, creating and destroying a model, its device tables
+ * and optimizer state (read, write), the known positives, and the helpers
+ * the other rooms of the model share (src/model.h): buffers, id checks, and
+ * the SGEMM blocks and row gathers of the step (model_step.c) and the
+ * catalogue queries (model_catalogue.c). Model files are model_file.c.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* SGEMM's operands and output for one block of rows (shared candidates) or
- * users (recommend, rank): at most this many bytes each (and half the
- * device's largest allocation, as CLBlast's temporary buffer may hold a
- * padded copy of them), so large batches and catalogues run in blocks. */
-#define GEMM_BLOCK_BYTES ((size_t)256 << 20)
-/* Work-items per launch of the step's scan, so the global size stays in range. */
-#define SCAN_SLICE ((size_t)1 << 30)
-
-enum { MODE_ROWS = 0, MODE_SHARED = 1, MODE_SAMPLED = 2 }; /* the scan's candidates (model_step.cl) */
-enum { CONTROL_USERS, CONTROL_ITEMS, CONTROL_BAD, CONTROL_COUNT };
-
-struct wl_model {
-    wl_context *c;
-    wl_model_options o;
-    cl_mem table[3];               /* by wl_table: U, V, b */
-    cl_mem state[3];               /* Adagrad's accumulators by wl_table; NULL with SGD */
-    cl_mem acc[3];                 /* fixed-point gradient sums by wl_table (long), zero between steps */
-    cl_mem flag[2];                /* users, items: the row is in this step's touched list (int), zero between steps */
-    cl_mem touched[2];             /* users, items: this step's touched rows (uint) */
-    cl_mem control;                /* uint[CONTROL_COUNT], model_step.cl */
-    cl_mem known_ptr, known_items; /* the known positives as CSR; NULL: none */
-    wl_weight_table weights;
-    /* a step failed after its scan but before its update: the accumulators and
-     * flags may hold that scan's terms, so the next step clears them first */
-    int dirty;
-};
+#include "model.h"
 
 void wl_model_options_default(wl_model_options *o, uint32_t num_users, uint32_t num_items, uint32_t dim)
 {
@@ -74,7 +30,7 @@ void wl_model_options_default(wl_model_options *o, uint32_t num_users, uint32_t 
 
 /* ------------------------------------------------------------ helpers */
 
-static uint64_t mix64(uint64_t z)
+uint64_t model_mix64(uint64_t z)
 {
     z += 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -83,26 +39,26 @@ static uint64_t mix64(uint64_t z)
 }
 
 /* Rows of table t and floats per row. */
-static uint64_t table_rows(const wl_model *m, wl_table t)
+uint64_t model_table_rows(const wl_model *m, wl_table t)
 {
     return t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items;
 }
 
-static uint64_t table_count(const wl_model *m, wl_table t)
+uint64_t model_table_count(const wl_model *m, wl_table t)
 {
-    return table_rows(m, t) * (t == WL_TABLE_ITEM_BIAS ? 1u : m->o.dim);
+    return model_table_rows(m, t) * (t == WL_TABLE_ITEM_BIAS ? 1u : m->o.dim);
 }
 
 /* t as an index of the model's arrays (t checked already; the compiler cannot see it) */
-static int table_index(wl_table t) { return t == WL_TABLE_USERS ? 0 : t == WL_TABLE_ITEMS ? 1 : 2; }
+int model_table_index(wl_table t) { return t == WL_TABLE_USERS ? 0 : t == WL_TABLE_ITEMS ? 1 : 2; }
 
-static const char *table_name(wl_table t)
+const char *model_table_name(wl_table t)
 {
     return t == WL_TABLE_USERS ? "the user table" : t == WL_TABLE_ITEMS ? "the item table" : "the item biases";
 }
 
 /* A device buffer of bytes, with a copy of host if not NULL. */
-static wl_status new_buffer(wl_context *c, size_t bytes, const void *host, const char *what, cl_mem *out)
+wl_status model_buffer(wl_context *c, size_t bytes, const void *host, const char *what, cl_mem *out)
 {
     *out = NULL;
     if (bytes > c->max_alloc)
@@ -118,7 +74,7 @@ static wl_status new_buffer(wl_context *c, size_t bytes, const void *host, const
     return host ? WL_SUCCESS : wl_poison(c, buf, bytes);
 }
 
-static void release(cl_mem *buf)
+void model_release(cl_mem *buf)
 {
     if (*buf)
         clReleaseMemObject(*buf);
@@ -134,7 +90,7 @@ static size_t first_out_of_range(const int32_t *ids, size_t count, uint32_t limi
     return count;
 }
 
-static wl_status check_ids(wl_context *c, const int32_t *ids, size_t count, uint32_t limit, const char *name)
+wl_status model_check_ids(wl_context *c, const int32_t *ids, size_t count, uint32_t limit, const char *name)
 {
     const size_t k = first_out_of_range(ids, count, limit);
     if (k < count)
@@ -184,9 +140,9 @@ static float *initial_table(const wl_model_options *o, unsigned t, size_t count)
     float *v = malloc(count * sizeof *v);
     if (!v)
         return NULL;
-    const uint64_t base = mix64(o->seed ^ (0x5741524C4F535300ull + t));
+    const uint64_t base = model_mix64(o->seed ^ (0x5741524C4F535300ull + t));
     for (size_t e = 0; e < count; ++e) {
-        const float u = (float)(mix64(base ^ (uint64_t)e) >> 40) * 0x1p-24f;
+        const float u = (float)(model_mix64(base ^ (uint64_t)e) >> 40) * 0x1p-24f;
         v[e] = (u - 0.5f) / (float)o->dim;
     }
     return v;
@@ -198,17 +154,17 @@ void wl_model_destroy(wl_model *m)
         return;
     /* commands still queued keep their buffers alive (OpenCL's reference counts) */
     for (int t = 0; t < 3; ++t) {
-        release(&m->table[t]);
-        release(&m->state[t]);
-        release(&m->acc[t]);
+        model_release(&m->table[t]);
+        model_release(&m->state[t]);
+        model_release(&m->acc[t]);
     }
     for (int t = 0; t < 2; ++t) {
-        release(&m->flag[t]);
-        release(&m->touched[t]);
+        model_release(&m->flag[t]);
+        model_release(&m->touched[t]);
     }
-    release(&m->control);
-    release(&m->known_ptr);
-    release(&m->known_items);
+    model_release(&m->control);
+    model_release(&m->known_ptr);
+    model_release(&m->known_items);
     wl_weight_table_release(&m->weights);
     free(m);
 }
@@ -220,11 +176,11 @@ static wl_status model_init(wl_model *m)
     const wl_model_options *o = &m->o;
     wl_status st = WL_SUCCESS;
     for (unsigned t = 0; t < 2 && st == WL_SUCCESS; ++t) {
-        const size_t count = (size_t)table_count(m, (wl_table)t);
+        const size_t count = (size_t)model_table_count(m, (wl_table)t);
         float *init = initial_table(o, t, count);
         if (!init)
-            return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %s", table_name((wl_table)t));
-        st = new_buffer(c, count * sizeof(float), init, table_name((wl_table)t), &m->table[t]);
+            return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %s", model_table_name((wl_table)t));
+        st = model_buffer(c, count * sizeof(float), init, model_table_name((wl_table)t), &m->table[t]);
         free(init);
     }
     const size_t items = o->num_items;
@@ -233,23 +189,23 @@ static wl_status model_init(wl_model *m)
     static const char *const acc_names[3] = {"the user gradient sums", "the item gradient sums",
                                              "the bias gradient sums"};
     if (st == WL_SUCCESS)
-        st = new_buffer(c, items * sizeof(float), NULL, "the item biases", &m->table[WL_TABLE_ITEM_BIAS]);
+        st = model_buffer(c, items * sizeof(float), NULL, "the item biases", &m->table[WL_TABLE_ITEM_BIAS]);
     for (int t = 0; t < 3 && st == WL_SUCCESS; ++t) {
-        const size_t count = (size_t)table_count(m, (wl_table)t);
+        const size_t count = (size_t)model_table_count(m, (wl_table)t);
         if (o->optimizer == WL_OPTIMIZER_ADAGRAD)
-            st = new_buffer(c, count * sizeof(float), NULL, state_names[t], &m->state[t]);
+            st = model_buffer(c, count * sizeof(float), NULL, state_names[t], &m->state[t]);
         if (st == WL_SUCCESS)
-            st = new_buffer(c, count * sizeof(cl_long), NULL, acc_names[t], &m->acc[t]);
+            st = model_buffer(c, count * sizeof(cl_long), NULL, acc_names[t], &m->acc[t]);
     }
     for (int t = 0; t < 2 && st == WL_SUCCESS; ++t) {
-        const size_t rows = (size_t)table_rows(m, (wl_table)t);
-        st = new_buffer(c, rows * sizeof(cl_int), NULL, t ? "the item flags" : "the user flags", &m->flag[t]);
+        const size_t rows = (size_t)model_table_rows(m, (wl_table)t);
+        st = model_buffer(c, rows * sizeof(cl_int), NULL, t ? "the item flags" : "the user flags", &m->flag[t]);
         if (st == WL_SUCCESS)
-            st = new_buffer(c, rows * sizeof(cl_uint), NULL, t ? "the touched items" : "the touched users",
-                            &m->touched[t]);
+            st = model_buffer(c, rows * sizeof(cl_uint), NULL, t ? "the touched items" : "the touched users",
+                              &m->touched[t]);
     }
     if (st == WL_SUCCESS)
-        st = new_buffer(c, CONTROL_COUNT * sizeof(cl_uint), NULL, "the step counters", &m->control);
+        st = model_buffer(c, CONTROL_COUNT * sizeof(cl_uint), NULL, "the step counters", &m->control);
     if (st != WL_SUCCESS)
         return st;
 
@@ -261,7 +217,7 @@ static wl_status model_init(wl_model *m)
     const cl_int zero32 = 0;
     st = wl_enqueue_fill(&ch, m->table[WL_TABLE_ITEM_BIAS], &zero, sizeof zero, items * sizeof(float));
     for (int t = 0; t < 3 && st == WL_SUCCESS; ++t) {
-        const size_t count = (size_t)table_count(m, (wl_table)t);
+        const size_t count = (size_t)model_table_count(m, (wl_table)t);
         if (m->state[t])
             st = wl_enqueue_fill(&ch, m->state[t], &one, sizeof one, count * sizeof(float));
         if (st == WL_SUCCESS)
@@ -269,7 +225,7 @@ static wl_status model_init(wl_model *m)
     }
     for (int t = 0; t < 2 && st == WL_SUCCESS; ++t)
         st = wl_enqueue_fill(&ch, m->flag[t], &zero32, sizeof zero32,
-                             (size_t)table_rows(m, (wl_table)t) * sizeof(cl_int));
+                             (size_t)model_table_rows(m, (wl_table)t) * sizeof(cl_int));
     if (st == WL_SUCCESS || ch.last)
         wl_chain_finish(&ch, NULL);
     wl_chain_end(&ch);
@@ -362,7 +318,7 @@ wl_status wl_model_read(wl_model *m, wl_table t, float *out)
     wl_status st = check_table(m->c, t, out, "out");
     if (st != WL_SUCCESS)
         return st;
-    return read_blocking(m->c, m->table[table_index(t)], (size_t)table_count(m, t) * sizeof(float), out,
+    return read_blocking(m->c, m->table[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float), out,
                          "clEnqueueReadBuffer(model table)");
 }
 
@@ -373,7 +329,7 @@ wl_status wl_model_write(wl_model *m, wl_table t, const float *in)
     wl_status st = check_table(m->c, t, in, "in");
     if (st != WL_SUCCESS)
         return st;
-    const size_t count = (size_t)table_count(m, t);
+    const size_t count = (size_t)model_table_count(m, t);
     if (t == WL_TABLE_ITEM_BIAS && !m->o.item_bias) {
         /* without item biases b stays 0 */
         for (size_t k = 0; k < count; ++k)
@@ -382,8 +338,8 @@ wl_status wl_model_write(wl_model *m, wl_table t, const float *in)
                                "in[%zu] = %g, but the model has no item biases (item_bias is 0): b stays 0", k,
                                (double)in[k]);
     }
-    return write_blocking(m->c, m->table[table_index(t)], count * sizeof(float), in, m->state[table_index(t)],
-                          "clEnqueueWriteBuffer(model table)");
+    return write_blocking(m->c, m->table[model_table_index(t)], count * sizeof(float), in,
+                          m->state[model_table_index(t)], "clEnqueueWriteBuffer(model table)");
 }
 
 wl_status wl_model_read_state(wl_model *m, wl_table t, float *out)
@@ -393,9 +349,9 @@ wl_status wl_model_read_state(wl_model *m, wl_table t, float *out)
     wl_status st = check_table(m->c, t, out, "out");
     if (st != WL_SUCCESS)
         return st;
-    if (!m->state[table_index(t)])
+    if (!m->state[model_table_index(t)])
         return wl_fail(m->c, WL_ERROR_INVALID_ARGUMENT, "the SGD optimizer has no state to read");
-    return read_blocking(m->c, m->state[table_index(t)], (size_t)table_count(m, t) * sizeof(float), out,
+    return read_blocking(m->c, m->state[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float), out,
                          "clEnqueueReadBuffer(model state)");
 }
 
@@ -406,10 +362,10 @@ wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in)
     wl_status st = check_table(m->c, t, in, "in");
     if (st != WL_SUCCESS)
         return st;
-    if (!m->state[table_index(t)])
+    if (!m->state[model_table_index(t)])
         return wl_fail(m->c, WL_ERROR_INVALID_ARGUMENT, "the SGD optimizer has no state to write");
-    return write_blocking(m->c, m->state[table_index(t)], (size_t)table_count(m, t) * sizeof(float), in, NULL,
-                          "clEnqueueWriteBuffer(model state)");
+    return write_blocking(m->c, m->state[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float), in,
+                          NULL, "clEnqueueWriteBuffer(model state)");
 }
 
 /* ------------------------------------------------------------ known positives */
@@ -455,96 +411,28 @@ wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t 
     cl_mem ptr = NULL, list = NULL;
     wl_status st = WL_SUCCESS;
     if (total) {
-        st = new_buffer(c, ((size_t)users + 1) * sizeof(cl_ulong), indptr, "the known positives' indptr", &ptr);
+        st = model_buffer(c, ((size_t)users + 1) * sizeof(cl_ulong), indptr, "the known positives' indptr", &ptr);
         if (st == WL_SUCCESS)
-            st = new_buffer(c, (size_t)total * sizeof(int32_t), items, "the known positives", &list);
+            st = model_buffer(c, (size_t)total * sizeof(int32_t), items, "the known positives", &list);
         if (st != WL_SUCCESS) {
-            release(&ptr);
+            model_release(&ptr);
             return st;
         }
     }
-    release(&m->known_ptr);
-    release(&m->known_items);
+    model_release(&m->known_ptr);
+    model_release(&m->known_items);
     m->known_ptr = ptr;
     m->known_items = list;
+    m->known_count = total;
     return WL_SUCCESS;
 }
 
-/* ------------------------------------------------------------ the step */
-
-/* The checks both step forms share: loss options and the batch's shape. */
-static wl_status check_step(wl_model *m, const wl_loss_options *lo, const void *batch, size_t rows, size_t negatives)
-{
-    wl_context *c = m->c;
-    if (!batch)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "the batch is NULL");
-    wl_status st = wl_loss_check_options(c, lo, rows, negatives);
-    if (st != WL_SUCCESS)
-        return st;
-    if (lo->reduction == WL_REDUCE_NONE)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
-                       "reduction is WL_REDUCE_NONE; a step needs WL_REDUCE_SUM or "
-                       "WL_REDUCE_MEAN");
-    if (rows && negatives == 0)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "negatives is 0 but rows is %zu; a row needs a candidate", rows);
-    return WL_SUCCESS;
-}
-
-/* The id buffers of one step. */
-typedef struct step_ids {
-    cl_mem users, positives, neg; /* neg NULL: sampled */
-    size_t offset;                /* element offset of row 0 in users and positives */
-    int shared;
-    uint64_t sample_key;
-} step_ids;
-
-/* Clear what a failed step may have left in the accumulators and flags. */
-static wl_status clean(wl_chain *ch, wl_model *m)
-{
-    const cl_long zero64 = 0;
-    const cl_int zero32 = 0;
-    wl_status st = WL_SUCCESS;
-    for (int t = 0; t < 3 && st == WL_SUCCESS; ++t)
-        st = wl_enqueue_fill(ch, m->acc[t], &zero64, sizeof zero64,
-                             (size_t)table_count(m, (wl_table)t) * sizeof(cl_long));
-    for (int t = 0; t < 2 && st == WL_SUCCESS; ++t)
-        st = wl_enqueue_fill(ch, m->flag[t], &zero32, sizeof zero32,
-                             (size_t)table_rows(m, (wl_table)t) * sizeof(cl_int));
-    return st;
-}
-
-/* Sum the rows' outputs into r; a row the kernel refused is an argument error. */
-static wl_status step_result(wl_model *m, size_t rows, const cl_int *out, const cl_uint *control, float scale,
-                             wl_step_result *r)
-{
-    double loss = 0.0;
-    uint64_t offenders = 0, scores = 0;
-    for (size_t b = 0; b < rows; ++b) {
-        const cl_int *row = out + 4 * b;
-        if (row[0] >= 0) {
-            float row_loss;
-            memcpy(&row_loss, &row[2], sizeof row_loss);
-            loss += (double)row_loss;
-            ++offenders;
-        }
-        scores += (uint32_t)row[3];
-    }
-    r->loss = loss * (double)scale;
-    r->offenders = offenders;
-    r->scores = scores;
-    if (control[CONTROL_BAD])
-        return wl_fail(m->c, WL_ERROR_INVALID_ARGUMENT,
-                       "batch row %u has a user, positive or candidate id out of range (users [0, %u), items [0, "
-                       "%u)); that row was left out, the other rows were applied",
-                       (unsigned)(0xFFFFFFFFu - control[CONTROL_BAD]), (unsigned)m->o.num_users,
-                       (unsigned)m->o.num_items);
-    return WL_SUCCESS;
-}
+/* ------------------------------------------------------------ SGEMM blocks, shared by the step and the catalogue */
 
 /* Rows per block of an SGEMM whose output rows have `cols` floats (and whose
  * input rows dim floats), at most n and SCAN_SLICE, at least 1; 0 (with the
  * error set) if one row does not fit. what names the output in the error. */
-static size_t gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
+size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
 {
     wl_context *c = m->c;
     const size_t cap = c->max_alloc / 2 < GEMM_BLOCK_BYTES ? (size_t)(c->max_alloc / 2) : GEMM_BLOCK_BYTES;
@@ -562,419 +450,13 @@ static size_t gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
 }
 
 /* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
-static wl_status enqueue_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t,
-                                cl_mem out)
+wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out)
 {
     const cl_ulong count64 = count, offset64 = offset;
     const cl_uint limit = t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items;
     const wl_arg args[] = {WL_ARG(count64), WL_ARG(m->o.dim), WL_ARG(limit),
-                           WL_ARG(ids),     WL_ARG(offset64), WL_ARG(m->table[table_index(t)]),
+                           WL_ARG(ids),     WL_ARG(offset64), WL_ARG(m->table[model_table_index(t)]),
                            WL_ARG(out)};
     const wl_launch l = {WL_KERNEL_MODEL_GATHER, count * m->o.dim, 0, args, sizeof args / sizeof args[0]};
     return wl_enqueue_kernel(ch, &l);
-}
-
-/* Enqueue dot[r][x] = dot(U[users[offset + r]], V[x]) for r < n into scores
- * [n x num_items]: gather the users, then one SGEMM against the whole V. */
-static wl_status enqueue_catalogue_dots(wl_chain *ch, wl_model *m, size_t n, cl_mem users, size_t offset, cl_mem scores)
-{
-    cl_mem user_rows;
-    wl_status st = wl_scratch(m->c, WL_SCRATCH_MODEL_USER_ROWS, n * m->o.dim * sizeof(float), "the block's user rows",
-                              &user_rows);
-    if (st == WL_SUCCESS)
-        st = enqueue_gather(ch, m, n, users, offset, WL_TABLE_USERS, user_rows);
-    if (st == WL_SUCCESS)
-        st = wl_blas_gemm_nt(ch, n, m->o.num_items, m->o.dim, user_rows, m->table[WL_TABLE_ITEMS], scores,
-                             "catalogue scores");
-    return st;
-}
-
-/* Enqueue a whole step on the chain (arguments checked, rows > 0) and, if r,
- * wait for it and fill r. */
-static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, size_t rows, size_t negatives,
-                          const step_ids *ids, wl_step_result *r)
-{
-    wl_context *c = m->c;
-    const wl_model_options *o = &m->o;
-    wl_status st;
-    cl_mem row_out;
-    if ((st = wl_weight_table_ensure(m->c, &m->weights, lo, negatives)) != WL_SUCCESS)
-        return st;
-    if (rows > SIZE_MAX / (4 * sizeof(cl_int)))
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%zu rows are too many for one step", rows);
-    if ((st = wl_scratch(c, WL_SCRATCH_MODEL_ROWS, rows * 4 * sizeof(cl_int), "the step's row outputs", &row_out)))
-        return st;
-    if (m->dirty) {
-        if ((st = clean(ch, m)) != WL_SUCCESS)
-            return st;
-        m->dirty = 0;
-    }
-    const cl_uint zero = 0;
-    if ((st = wl_enqueue_fill(ch, m->control, &zero, sizeof zero, CONTROL_COUNT * sizeof zero)) != WL_SUCCESS)
-        return st;
-
-    const float scale = lo->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
-    const cl_uint rows32 = (cl_uint)rows, neg32 = (cl_uint)negatives;
-    const cl_int item_bias = o->item_bias;
-    const cl_int mode = !ids->neg ? MODE_SAMPLED : ids->shared ? MODE_SHARED : MODE_ROWS;
-    const cl_ulong offset = ids->offset, key = mix64(mix64(o->seed) ^ ids->sample_key);
-    /* shared candidates: their item rows once, then per block of rows the
-     * users' rows and one SGEMM into dots, which the block's scan reads */
-    cl_mem item_rows = NULL, user_rows = NULL, dots = NULL;
-    size_t block = rows < SCAN_SLICE ? rows : SCAN_SLICE;
-    if (mode == MODE_SHARED) {
-        if (negatives > SIZE_MAX / sizeof(float) / o->dim)
-            return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%zu shared candidates of %u floats are too many", negatives,
-                           (unsigned)o->dim);
-        if (!(block = gemm_block(m, rows, negatives, "the shared candidates' scores")))
-            return WL_ERROR_OUT_OF_MEMORY;
-        if ((st = wl_scratch(c, WL_SCRATCH_MODEL_ITEM_ROWS, negatives * o->dim * sizeof(float),
-                             "the shared candidates' item rows", &item_rows)) ||
-            (st = wl_scratch(c, WL_SCRATCH_MODEL_USER_ROWS, block * o->dim * sizeof(float), "the block's user rows",
-                             &user_rows)) ||
-            (st = wl_scratch(c, WL_SCRATCH_MODEL_SCORES, block * negatives * sizeof(float),
-                             "the shared candidates' scores", &dots)) ||
-            (st = enqueue_gather(ch, m, negatives, ids->neg, 0, WL_TABLE_ITEMS, item_rows)))
-            return st;
-    }
-    /* the scan's shape (plan): a work-item per row, or a work-group per row */
-    const int groups = c->plan.model_group > 0;
-    const size_t local = groups ? wl_kernel_group(c, WL_KERNEL_MODEL_SCAN_GROUPS, c->plan.model_group) : 0;
-    if (groups && block > c->plan.max_groups)
-        block = c->plan.max_groups; /* a work-group per row */
-    for (size_t first = 0; first < rows && st == WL_SUCCESS; first += block) {
-        const cl_ulong base = first;
-        const size_t n = rows - first < block ? rows - first : block;
-        if (dots) {
-            st = enqueue_gather(ch, m, n, ids->users, ids->offset + first, WL_TABLE_USERS, user_rows);
-            if (st == WL_SUCCESS)
-                st = wl_blas_gemm_nt(ch, n, negatives, o->dim, user_rows, item_rows, dots, "shared candidates");
-        }
-        if (st != WL_SUCCESS)
-            break;
-        const wl_arg args[] = {WL_ARG(rows32),
-                               WL_ARG(neg32),
-                               WL_ARG(o->dim),
-                               WL_ARG(o->num_users),
-                               WL_ARG(o->num_items),
-                               WL_ARG(lo->margin),
-                               WL_ARG(scale),
-                               WL_ARG(item_bias),
-                               WL_ARG(ids->users),
-                               WL_ARG(ids->positives),
-                               WL_ARG(ids->neg),
-                               WL_ARG(offset),
-                               WL_ARG(mode),
-                               WL_ARG(key),
-                               WL_ARG(m->table[0]),
-                               WL_ARG(m->table[1]),
-                               WL_ARG(m->table[2]),
-                               WL_ARG(m->known_ptr),
-                               WL_ARG(m->known_items),
-                               WL_ARG(m->weights.table),
-                               WL_ARG(m->acc[0]),
-                               WL_ARG(m->acc[1]),
-                               WL_ARG(m->acc[2]),
-                               WL_ARG(m->flag[0]),
-                               WL_ARG(m->flag[1]),
-                               WL_ARG(m->touched[0]),
-                               WL_ARG(m->touched[1]),
-                               WL_ARG(m->control),
-                               WL_ARG(row_out),
-                               WL_ARG(base),
-                               WL_ARG(dots)};
-        const wl_launch l = {groups ? WL_KERNEL_MODEL_SCAN_GROUPS : WL_KERNEL_MODEL_SCAN, groups ? n * local : n, local,
-                             args, sizeof args / sizeof args[0]};
-        st = wl_enqueue_kernel(ch, &l);
-    }
-    if (st != WL_SUCCESS) {
-        m->dirty |= block < rows; /* an earlier block's scan may have run */
-        return st;
-    }
-
-    /* upper bounds of the touched lists: each row touches one user and two items */
-    const cl_uint user_slots = (cl_uint)(rows < o->num_users ? rows : o->num_users);
-    const size_t item_slots = rows <= o->num_items / 2 ? 2 * rows : o->num_items;
-    const cl_float lr = o->learning_rate;
-    const wl_arg args[] = {WL_ARG(user_slots),    WL_ARG(o->dim),      WL_ARG(lr),
-                           WL_ARG(o->l2_users),   WL_ARG(o->l2_items), WL_ARG(item_bias),
-                           WL_ARG(m->table[0]),   WL_ARG(m->table[1]), WL_ARG(m->table[2]),
-                           WL_ARG(m->state[0]),   WL_ARG(m->state[1]), WL_ARG(m->state[2]),
-                           WL_ARG(m->acc[0]),     WL_ARG(m->acc[1]),   WL_ARG(m->acc[2]),
-                           WL_ARG(m->flag[0]),    WL_ARG(m->flag[1]),  WL_ARG(m->touched[0]),
-                           WL_ARG(m->touched[1]), WL_ARG(m->control)};
-    const wl_launch l = {WL_KERNEL_MODEL_UPDATE, (size_t)user_slots + item_slots, 0, args,
-                         sizeof args / sizeof args[0]};
-    if ((st = wl_enqueue_kernel(ch, &l)) != WL_SUCCESS) {
-        m->dirty = 1; /* the scan ran: its terms wait in the accumulators */
-        return st;
-    }
-    if (!r)
-        return WL_SUCCESS;
-
-    /* the result: the row outputs and the counters, summed on the host in double */
-    cl_int *out = malloc(rows * 4 * sizeof *out);
-    if (!out)
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %zu row results", rows);
-    cl_uint control[CONTROL_COUNT];
-    /* both blocking: on an out-of-order queue a non-blocking read could still be running */
-    cl_int err = clEnqueueReadBuffer(c->queue, row_out, CL_TRUE, 0, rows * 4 * sizeof *out, out, ch->num_wait, ch->wait,
-                                     NULL);
-    if (err == CL_SUCCESS)
-        err = clEnqueueReadBuffer(c->queue, m->control, CL_TRUE, 0, sizeof control, control, ch->num_wait, ch->wait,
-                                  NULL);
-    if (err != CL_SUCCESS)
-        st = wl_fail_cl(c, err, "clEnqueueReadBuffer(step result)");
-    else
-        st = step_result(m, rows, out, control, scale, r);
-    free(out);
-    return st;
-}
-
-/* Chain, run and finish one step. */
-static wl_status step_enqueue(wl_model *m, const wl_loss_options *lo, size_t rows, size_t negatives,
-                              const step_ids *ids, wl_step_result *r, cl_uint num_wait, const cl_event *wait,
-                              cl_event *done)
-{
-    wl_chain ch;
-    wl_status st = wl_chain_start(&ch, m->c, num_wait, wait);
-    if (st != WL_SUCCESS)
-        return st;
-    if (rows)
-        st = step_run(&ch, m, lo, rows, negatives, ids, r);
-    else
-        st = wl_enqueue_marker(&ch); /* nothing to do, but done still gets an event */
-    /* a failed result (a bad id from device buffers) still enqueued the whole step */
-    if (st == WL_SUCCESS || ch.last)
-        wl_chain_finish(&ch, st == WL_SUCCESS ? done : NULL);
-    wl_chain_end(&ch);
-    return st;
-}
-
-wl_status wl_model_step(wl_model *m, const wl_loss_options *lo, const wl_batch *b, wl_step_result *r)
-{
-    if (!m)
-        return WL_ERROR_INVALID_ARGUMENT;
-    wl_context *c = m->c;
-    wl_status st = check_step(m, lo, b, b ? b->rows : 0, b ? b->negatives : 0);
-    if (st != WL_SUCCESS)
-        return st;
-    const size_t rows = b->rows, negatives = b->negatives;
-    const size_t neg_count = b->neg_items ? (b->shared_negatives ? negatives : rows * negatives) : 0;
-    if (rows && (!b->users || !b->positives))
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is NULL but rows is %zu", !b->users ? "users" : "positives",
-                       rows);
-    if ((st = check_ids(c, b->users, rows, m->o.num_users, "users")) != WL_SUCCESS ||
-        (st = check_ids(c, b->positives, rows, m->o.num_items, "positives")) != WL_SUCCESS)
-        return st;
-    if (rows && b->neg_items && (st = check_ids(c, b->neg_items, neg_count, m->o.num_items, "neg_items")))
-        return st;
-    if (r)
-        memset(r, 0, sizeof *r);
-    if (rows == 0)
-        return WL_SUCCESS;
-
-    /* The ids are copied into buffers made for this call (CL_MEM_COPY_HOST_PTR
-     * copies at creation): the call need not wait for the device, the caller
-     * may reuse its arrays at once, and releasing the buffers after the
-     * enqueue is safe (the queued commands keep them alive). */
-    step_ids ids = {NULL, NULL, NULL, 0, b->shared_negatives, b->sample_key};
-    st = new_buffer(c, rows * sizeof(int32_t), b->users, "the batch's users", &ids.users);
-    if (st == WL_SUCCESS)
-        st = new_buffer(c, rows * sizeof(int32_t), b->positives, "the batch's positives", &ids.positives);
-    if (st == WL_SUCCESS && b->neg_items)
-        st = new_buffer(c, neg_count * sizeof(int32_t), b->neg_items, "the batch's candidates", &ids.neg);
-    if (st == WL_SUCCESS)
-        st = step_enqueue(m, lo, rows, negatives, &ids, r, 0, NULL, NULL);
-    release(&ids.users);
-    release(&ids.positives);
-    release(&ids.neg);
-    return st;
-}
-
-wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batch_cl *b, wl_step_result *r,
-                           cl_uint num_wait, const cl_event *wait, cl_event *done)
-{
-    if (!m)
-        return WL_ERROR_INVALID_ARGUMENT;
-    if (done)
-        *done = NULL;
-    wl_context *c = m->c;
-    wl_status st = check_step(m, lo, b, b ? b->rows : 0, b ? b->negatives : 0);
-    if (st != WL_SUCCESS)
-        return st;
-    if (num_wait && !wait)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "num_wait is %u but wait is NULL", (unsigned)num_wait);
-    const size_t rows = b->rows, negatives = b->negatives;
-    if (rows) {
-        if (!b->users || !b->positives)
-            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is NULL but rows is %zu",
-                           !b->users ? "users" : "positives", rows);
-        if (b->offset > SIZE_MAX / sizeof(int32_t) - rows)
-            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "offset + rows (%zu + %zu) overflows", b->offset, rows);
-        const size_t need = (b->offset + rows) * sizeof(int32_t);
-        if ((st = wl_check_buffer(c, b->users, need, "users")) != WL_SUCCESS ||
-            (st = wl_check_buffer(c, b->positives, need, "positives")) != WL_SUCCESS)
-            return st;
-        if (b->neg_items) {
-            const size_t neg_rows = b->shared_negatives ? 1 : b->offset + rows;
-            if (neg_rows > SIZE_MAX / sizeof(int32_t) / negatives)
-                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
-                               "(offset + rows) x negatives ((%zu + %zu) x %zu) overflows", b->offset, rows, negatives);
-            if ((st = wl_check_buffer(c, b->neg_items, neg_rows * negatives * sizeof(int32_t), "neg_items")))
-                return st;
-        }
-    }
-    if (r)
-        memset(r, 0, sizeof *r);
-    const step_ids ids = {b->users, b->positives, b->neg_items, b->offset, b->shared_negatives, b->sample_key};
-    return step_enqueue(m, lo, rows, negatives, &ids, r, num_wait, wait, done);
-}
-
-/* ------------------------------------------------------------ recommend and rank */
-
-/* One block of recommend: users[0 .. n) from the host, outputs to the host. */
-static wl_status recommend_block(wl_chain *ch, wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
-                                 int32_t *items, float *scores)
-{
-    wl_context *c = m->c;
-    cl_mem user_buf = NULL, score_buf, top_items, top_scores;
-    wl_status st = wl_scratch(c, WL_SCRATCH_MODEL_SCORES, n * m->o.num_items * sizeof(float), "the catalogue scores",
-                              &score_buf);
-    if (st == WL_SUCCESS)
-        st = wl_scratch(c, WL_SCRATCH_MODEL_TOP_ITEMS, n * k * sizeof(int32_t), "the top items", &top_items);
-    if (st == WL_SUCCESS)
-        st = wl_scratch(c, WL_SCRATCH_MODEL_TOP_SCORES, n * k * sizeof(float), "the top scores", &top_scores);
-    if (st == WL_SUCCESS)
-        st = new_buffer(c, n * sizeof(int32_t), users, "the users", &user_buf);
-    if (st == WL_SUCCESS)
-        st = enqueue_catalogue_dots(ch, m, n, user_buf, 0, score_buf);
-    if (st == WL_SUCCESS) {
-        const cl_uint n32 = (cl_uint)n, k32 = (cl_uint)k;
-        const cl_int exclude = exclude_known != 0;
-        const wl_arg args[] = {WL_ARG(n32),       WL_ARG(m->o.num_items), WL_ARG(k32),          WL_ARG(user_buf),
-                               WL_ARG(score_buf), WL_ARG(m->table[2]),    WL_ARG(m->known_ptr), WL_ARG(m->known_items),
-                               WL_ARG(exclude),   WL_ARG(top_items),      WL_ARG(top_scores)};
-        const wl_launch l = {WL_KERNEL_MODEL_TOP_K, n, 0, args, sizeof args / sizeof args[0]};
-        st = wl_enqueue_kernel(ch, &l);
-    }
-    cl_int err = CL_SUCCESS;
-    if (st == WL_SUCCESS)
-        err = clEnqueueReadBuffer(c->queue, top_items, CL_TRUE, 0, n * k * sizeof(int32_t), items, ch->num_wait,
-                                  ch->wait, NULL);
-    if (st == WL_SUCCESS && err == CL_SUCCESS && scores)
-        err = clEnqueueReadBuffer(c->queue, top_scores, CL_TRUE, 0, n * k * sizeof(float), scores, ch->num_wait,
-                                  ch->wait, NULL);
-    if (err != CL_SUCCESS)
-        st = wl_fail_cl(c, err, "clEnqueueReadBuffer(recommendations)");
-    release(&user_buf);
-    return st;
-}
-
-wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known, int32_t *items,
-                             float *scores)
-{
-    if (!m)
-        return WL_ERROR_INVALID_ARGUMENT;
-    wl_context *c = m->c;
-    if (n == 0)
-        return WL_SUCCESS;
-    if (!users || !items)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is NULL but n is %zu", !users ? "users" : "items", n);
-    if (k == 0 || k > m->o.num_items)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "k is %zu; it must be in [1, num_items = %u]", k,
-                       (unsigned)m->o.num_items);
-    if (n > UINT32_MAX || n > SIZE_MAX / k / sizeof(float))
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "n x k (%zu x %zu) is too large", n, k);
-    wl_status st = check_ids(c, users, n, m->o.num_users, "users");
-    if (st != WL_SUCCESS)
-        return st;
-    const size_t block = gemm_block(m, n, m->o.num_items, "a user's catalogue scores");
-    if (!block)
-        return WL_ERROR_OUT_OF_MEMORY;
-    wl_chain ch;
-    if ((st = wl_chain_start(&ch, c, 0, NULL)) != WL_SUCCESS)
-        return st;
-    for (size_t first = 0; first < n && st == WL_SUCCESS; first += block) {
-        const size_t count = n - first < block ? n - first : block;
-        st = recommend_block(&ch, m, count, users + first, k, exclude_known, items + first * k,
-                             scores ? scores + first * k : NULL);
-    }
-    if (st == WL_SUCCESS || ch.last)
-        wl_chain_finish(&ch, NULL);
-    wl_chain_end(&ch);
-    return st;
-}
-
-/* One block of rank: pairs (users[j], items[j]), j < n, from the host. */
-static wl_status rank_block(wl_chain *ch, wl_model *m, size_t n, const int32_t *users, const int32_t *items,
-                            int exclude_known, uint32_t *ranks)
-{
-    wl_context *c = m->c;
-    cl_mem user_buf = NULL, item_buf = NULL, score_buf, rank_buf;
-    wl_status st = wl_scratch(c, WL_SCRATCH_MODEL_SCORES, n * m->o.num_items * sizeof(float), "the catalogue scores",
-                              &score_buf);
-    if (st == WL_SUCCESS)
-        st = wl_scratch(c, WL_SCRATCH_MODEL_TOP_ITEMS, n * sizeof(uint32_t), "the ranks", &rank_buf);
-    if (st == WL_SUCCESS)
-        st = new_buffer(c, n * sizeof(int32_t), users, "the users", &user_buf);
-    if (st == WL_SUCCESS)
-        st = new_buffer(c, n * sizeof(int32_t), items, "the items", &item_buf);
-    if (st == WL_SUCCESS)
-        st = enqueue_catalogue_dots(ch, m, n, user_buf, 0, score_buf);
-    if (st == WL_SUCCESS) {
-        const cl_uint n32 = (cl_uint)n;
-        const cl_int exclude = exclude_known != 0;
-        const wl_arg args[] = {WL_ARG(n32),       WL_ARG(m->o.num_items), WL_ARG(user_buf),     WL_ARG(item_buf),
-                               WL_ARG(score_buf), WL_ARG(m->table[2]),    WL_ARG(m->known_ptr), WL_ARG(m->known_items),
-                               WL_ARG(exclude),   WL_ARG(rank_buf)};
-        const wl_launch l = {WL_KERNEL_MODEL_RANK, n, 0, args, sizeof args / sizeof args[0]};
-        st = wl_enqueue_kernel(ch, &l);
-    }
-    if (st == WL_SUCCESS) {
-        const cl_int err = clEnqueueReadBuffer(c->queue, rank_buf, CL_TRUE, 0, n * sizeof(uint32_t), ranks,
-                                               ch->num_wait, ch->wait, NULL);
-        if (err != CL_SUCCESS)
-            st = wl_fail_cl(c, err, "clEnqueueReadBuffer(ranks)");
-    }
-    release(&user_buf);
-    release(&item_buf);
-    return st;
-}
-
-wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
-                        uint32_t *ranks)
-{
-    if (!m)
-        return WL_ERROR_INVALID_ARGUMENT;
-    wl_context *c = m->c;
-    if (n == 0)
-        return WL_SUCCESS;
-    if (!users || !items || !ranks)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is NULL but n is %zu",
-                       !users   ? "users"
-                       : !items ? "items"
-                                : "ranks",
-                       n);
-    if (n > UINT32_MAX)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "n is %zu; at most 2^32 - 1", n);
-    wl_status st = check_ids(c, users, n, m->o.num_users, "users");
-    if (st == WL_SUCCESS)
-        st = check_ids(c, items, n, m->o.num_items, "items");
-    if (st != WL_SUCCESS)
-        return st;
-    const size_t block = gemm_block(m, n, m->o.num_items, "a user's catalogue scores");
-    if (!block)
-        return WL_ERROR_OUT_OF_MEMORY;
-    wl_chain ch;
-    if ((st = wl_chain_start(&ch, c, 0, NULL)) != WL_SUCCESS)
-        return st;
-    for (size_t first = 0; first < n && st == WL_SUCCESS; first += block) {
-        const size_t count = n - first < block ? n - first : block;
-        st = rank_block(&ch, m, count, users + first, items + first, exclude_known, ranks + first);
-    }
-    if (st == WL_SUCCESS || ch.last)
-        wl_chain_finish(&ch, NULL);
-    wl_chain_end(&ch);
-    return st;
 }

@@ -1,0 +1,59 @@
+/*
+ * The embedding model's private parts, shared by its rooms: model.c (options,
+ * lifecycle, tables and state, known positives, the SGEMM blocks),
+ * model_step.c (the WARP step), model_catalogue.c (recommend, rank, evaluate)
+ * and model_file.c (saving and loading).
+ */
+#ifndef WL_MODEL_H
+#define WL_MODEL_H
+
+#include "internal.h"
+
+/* SGEMM's operands and output for one block of rows (shared candidates) or
+ * users (the catalogue queries): at most this many bytes each (and half the
+ * device's largest allocation, as CLBlast's temporary buffer may hold a
+ * padded copy of them), so large batches and catalogues run in blocks. */
+#define GEMM_BLOCK_BYTES ((size_t)256 << 20)
+/* Work-items per launch of the step's scan, so the global size stays in range. */
+#define SCAN_SLICE ((size_t)1 << 30)
+
+enum { CONTROL_USERS, CONTROL_ITEMS, CONTROL_BAD, CONTROL_COUNT }; /* the step's counters (model_step.cl) */
+
+struct wl_model {
+    wl_context *c;
+    wl_model_options o;
+    cl_mem table[3];               /* by wl_table: U, V, b */
+    cl_mem state[3];               /* Adagrad's accumulators by wl_table; NULL with SGD */
+    cl_mem acc[3];                 /* fixed-point gradient sums by wl_table (long), zero between steps */
+    cl_mem flag[2];                /* users, items: the row is in this step's touched list (int), zero between steps */
+    cl_mem touched[2];             /* users, items: this step's touched rows (uint) */
+    cl_mem control;                /* uint[CONTROL_COUNT], model_step.cl */
+    cl_mem known_ptr, known_items; /* the known positives as CSR; NULL: none */
+    uint64_t known_count;          /* the known positives' number */
+    wl_weight_table weights;
+    /* a step failed after its scan but before its update: the accumulators and
+     * flags may hold that scan's terms, so the next step clears them first */
+    int dirty;
+};
+
+/* splitmix64's finaliser (the initial tables and the sampling keys) */
+uint64_t model_mix64(uint64_t z);
+/* Rows of table t, elements of table t, t as an index of the model's arrays, t's name in errors. */
+uint64_t model_table_rows(const wl_model *m, wl_table t);
+uint64_t model_table_count(const wl_model *m, wl_table t);
+int model_table_index(wl_table t);
+const char *model_table_name(wl_table t);
+/* A device buffer of bytes, with a copy of host if not NULL (else poisoned if asked). */
+wl_status model_buffer(wl_context *c, size_t bytes, const void *host, const char *what, cl_mem *out);
+/* Release *buf if not NULL and set it to NULL. */
+void model_release(cl_mem *buf);
+/* WL_ERROR_INVALID_ARGUMENT naming name[k] for the first id outside [0, limit). */
+wl_status model_check_ids(wl_context *c, const int32_t *ids, size_t count, uint32_t limit, const char *name);
+/* Rows per block of an SGEMM whose output rows have `cols` floats (and whose
+ * input rows dim floats), at most n and SCAN_SLICE, at least 1; 0 (with the
+ * error set) if one row does not fit. what names the output in the error. */
+size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what);
+/* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
+wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out);
+
+#endif
