@@ -342,6 +342,41 @@ WL_API wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users,
 WL_API wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
                                uint32_t *ranks);
 
+/* The mean of each metric over the evaluated users (wl_model_evaluate). */
+typedef struct wl_metrics {
+    uint32_t k;
+    uint64_t users; /* users with at least one held-out item: the means are over them */
+    double precision_at_k, recall_at_k, auc, mrr;
+} wl_metrics;
+
+/* One user's metrics (wl_model_evaluate); all 0 for a user without held-out items. */
+typedef struct wl_user_metrics {
+    uint32_t held_out; /* the user's held-out items */
+    uint32_t hits;     /* of them, ranked below k */
+    uint32_t best;     /* the smallest rank of a held-out item */
+    double precision_at_k, recall_at_k, auc, mrr;
+} wl_user_metrics;
+
+/*
+ * LightFM's precision@k, recall@k, AUC and MRR of held-out pairs, as CSR
+ * over all num_users users: indptr[num_users + 1] (indptr[0] = 0,
+ * non-decreasing), items[indptr[num_users]] strictly ascending within a
+ * user. The rank of a held-out item t of user u is the number of items
+ * x != t (and, if exclude_known, not a known positive of u) with s(u, x) >
+ * s(u, t): wl_model_rank's. For u's n held-out items with ranks r_j, and N
+ * the items that are neither held out for u nor (if exclude_known) known:
+ *   precision@k = |{j : r_j < k}| / k     recall@k = |{j : r_j < k}| / n
+ *   MRR = 1 / (1 + min_j r_j)
+ *   AUC = (1/n) sum_i (1 - max(0, r_(i) - i) / N), r_(0) <= r_(1) <= ...
+ *         (0.5 when N = 0)
+ * out gets the means over the users with a held-out item; per_user (may be
+ * NULL) [num_users] each user's values. The catalogue is scored with one
+ * CLBlast SGEMM per block of users and ranked on the device; only per-user
+ * counts come back. README.md, "Evaluation", has the details.
+ */
+WL_API wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k,
+                                   int exclude_known, wl_metrics *out, wl_user_metrics *per_user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,7 @@ typedef enum wl_scratch_id {
     WL_SCRATCH_BLAS_TEMP,        /* CLBlast's temporary buffer */
     WL_SCRATCH_MODEL_TOP_ITEMS,  /* model recommend: top-k items; rank: the ranks */
     WL_SCRATCH_MODEL_TOP_SCORES, /* model recommend: top-k scores */
+    WL_SCRATCH_MODEL_EVAL,       /* model evaluate: the ranks of a block's held-out items, then its users' counts */
     WL_SCRATCH_COUNT
 } wl_scratch_id;
 

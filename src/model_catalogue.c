@@ -170,3 +170,214 @@ wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32
     wl_chain_end(&ch);
     return st;
 }
+
+/* ------------------------------------------------------------ evaluate */
+
+/* The counts wl_model_evaluate reads back per evaluated user (model_catalogue.cl). */
+enum { EVAL_HITS, EVAL_BEST, EVAL_OVERLAP, EVAL_AUC, EVAL_KNOWN, EVAL_COUNTS };
+
+static wl_status check_held_out(wl_model *m, const uint64_t *indptr, const int32_t *items)
+{
+    wl_context *c = m->c;
+    const uint32_t users = m->o.num_users, num_items = m->o.num_items;
+    if (!indptr)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr is NULL");
+    if (indptr[0] != 0)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr[0] = %llu; it must be 0", (unsigned long long)indptr[0]);
+    for (uint32_t u = 0; u < users; ++u)
+        if (indptr[u + 1] < indptr[u])
+            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr[%u] = %llu is less than indptr[%u] = %llu",
+                           (unsigned)u + 1, (unsigned long long)indptr[u + 1], (unsigned)u,
+                           (unsigned long long)indptr[u]);
+    const uint64_t total = indptr[users];
+    if (total && !items)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "items is NULL but indptr[%u] = %llu", (unsigned)users,
+                       (unsigned long long)total);
+    if (total > c->max_alloc / sizeof(int32_t) || total > SIZE_MAX / sizeof(int32_t))
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
+                       "%llu held-out items need more than the device's largest allocation (%llu bytes)",
+                       (unsigned long long)total, (unsigned long long)c->max_alloc);
+    for (uint32_t u = 0; u < users; ++u) {
+        if (indptr[u + 1] - indptr[u] > num_items)
+            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "user %u has %llu held-out items; there are %u items",
+                           (unsigned)u, (unsigned long long)(indptr[u + 1] - indptr[u]), (unsigned)num_items);
+        for (uint64_t j = indptr[u]; j < indptr[u + 1]; ++j) {
+            if (items[j] < 0 || (uint32_t)items[j] >= num_items)
+                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "items[%llu] = %d is out of range [0, %u)",
+                               (unsigned long long)j, (int)items[j], (unsigned)num_items);
+            if (j > indptr[u] && items[j] <= items[j - 1])
+                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                               "items[%llu] = %d is not greater than items[%llu] = %d (user %u's held-out items "
+                               "must be strictly ascending)",
+                               (unsigned long long)j, (int)items[j], (unsigned long long)j - 1, (int)items[j - 1],
+                               (unsigned)u);
+        }
+    }
+    return WL_SUCCESS;
+}
+
+/* One user's metrics from the device's counts. */
+static void user_metrics(uint32_t num_items, uint32_t k, uint64_t held_out, const cl_ulong *counts,
+                         wl_user_metrics *out)
+{
+    const uint64_t hits = counts[EVAL_HITS];
+    /* the items that are neither held out nor (if excluded) known */
+    const int64_t negatives = (int64_t)num_items - (int64_t)held_out - (int64_t)counts[EVAL_KNOWN] +
+                              (int64_t)counts[EVAL_OVERLAP];
+    memset(out, 0, sizeof *out);
+    out->held_out = (uint32_t)held_out;
+    out->hits = (uint32_t)hits;
+    out->best = (uint32_t)counts[EVAL_BEST];
+    out->precision_at_k = (double)hits / (double)k;
+    out->recall_at_k = (double)hits / (double)held_out;
+    out->mrr = 1.0 / (1.0 + (double)counts[EVAL_BEST]);
+    out->auc = negatives <= 0 ? 0.5 : 1.0 - (double)counts[EVAL_AUC] / ((double)held_out * (double)negatives);
+}
+
+/* One block of evaluate: evaluated users [first, first + n) of the call's lists; counts [n x EVAL_COUNTS] to the host.
+ */
+static wl_status evaluate_block(wl_chain *ch, wl_model *m, size_t first, size_t n, size_t local, cl_mem users,
+                                cl_mem ptr, cl_mem items, cl_mem ranks, uint32_t k, int exclude_known, cl_ulong *counts)
+{
+    wl_context *c = m->c;
+    cl_mem score_buf, out_buf;
+    wl_status st = wl_scratch(c, WL_SCRATCH_MODEL_SCORES, n * m->o.num_items * sizeof(float), "the catalogue scores",
+                              &score_buf);
+    if (st == WL_SUCCESS)
+        st = wl_scratch(c, WL_SCRATCH_MODEL_TOP_ITEMS, n * EVAL_COUNTS * sizeof(cl_ulong), "the users' counts",
+                        &out_buf);
+    if (st == WL_SUCCESS)
+        st = enqueue_catalogue_dots(ch, m, n, users, first, score_buf);
+    if (st == WL_SUCCESS) {
+        const cl_uint n32 = (cl_uint)n;
+        const cl_ulong first64 = first;
+        const cl_int exclude = exclude_known != 0;
+        const wl_arg args[] = {WL_ARG(n32),
+                               WL_ARG(first64),
+                               WL_ARG(m->o.num_items),
+                               WL_ARG(k),
+                               WL_ARG(users),
+                               WL_ARG(ptr),
+                               WL_ARG(items),
+                               WL_ARG(score_buf),
+                               WL_ARG(m->table[2]),
+                               WL_ARG(m->known_ptr),
+                               WL_ARG(m->known_items),
+                               WL_ARG(exclude),
+                               WL_ARG(ranks),
+                               WL_ARG(out_buf),
+                               WL_ARG_LOCAL(local * sizeof(cl_ulong))};
+        const wl_launch l = {WL_KERNEL_MODEL_EVALUATE, n * local, local, args, sizeof args / sizeof args[0]};
+        st = wl_enqueue_kernel(ch, &l);
+    }
+    if (st == WL_SUCCESS) {
+        const cl_int err = clEnqueueReadBuffer(c->queue, out_buf, CL_TRUE, 0, n * EVAL_COUNTS * sizeof(cl_ulong),
+                                               counts, ch->num_wait, ch->wait, NULL);
+        if (err != CL_SUCCESS)
+            st = wl_fail_cl(c, err, "clEnqueueReadBuffer(evaluation counts)");
+    }
+    return st;
+}
+
+wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k, int exclude_known,
+                            wl_metrics *out, wl_user_metrics *per_user)
+{
+    if (!m)
+        return WL_ERROR_INVALID_ARGUMENT;
+    wl_context *c = m->c;
+    if (!out)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    if (k == 0)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "k is 0; it must be at least 1");
+    wl_status st = check_held_out(m, indptr, items);
+    if (st != WL_SUCCESS)
+        return st;
+    const uint32_t num_users = m->o.num_users;
+    /* the users with held-out items, and where their items start */
+    size_t evaluated = 0;
+    for (uint32_t u = 0; u < num_users; ++u)
+        evaluated += indptr[u + 1] > indptr[u];
+    memset(out, 0, sizeof *out);
+    out->k = k;
+    if (per_user)
+        memset(per_user, 0, (size_t)num_users * sizeof *per_user);
+    if (!evaluated)
+        return WL_SUCCESS;
+    int32_t *users = malloc(evaluated * sizeof *users);
+    cl_ulong *ptr = malloc((evaluated + 1) * sizeof *ptr);
+    cl_ulong *counts = malloc(evaluated * EVAL_COUNTS * sizeof *counts);
+    if (!users || !ptr || !counts) {
+        free(users);
+        free(ptr);
+        free(counts);
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for %zu users' counts", evaluated);
+    }
+    for (uint32_t u = 0, e = 0; u < num_users; ++u)
+        if (indptr[u + 1] > indptr[u]) {
+            users[e] = (int32_t)u;
+            ptr[e++] = indptr[u];
+        }
+    ptr[evaluated] = indptr[num_users];
+
+    /* a work-group per user: the model scan's size on a GPU plan, one work-item on the CPU's; a power of two */
+    size_t local = 1;
+    if (c->plan.model_group > 0) {
+        const size_t want = wl_kernel_group(c, WL_KERNEL_MODEL_EVALUATE, c->plan.model_group);
+        while (local * 2 <= want && local * 2 * sizeof(cl_ulong) <= c->plan.local_mem / 2)
+            local *= 2;
+    }
+    size_t block = model_gemm_block(m, evaluated, m->o.num_items, "a user's catalogue scores");
+    if (block > c->plan.max_groups)
+        block = c->plan.max_groups;
+    cl_mem user_buf = NULL, ptr_buf = NULL, item_buf = NULL, ranks;
+    if (!block)
+        st = WL_ERROR_OUT_OF_MEMORY;
+    if (st == WL_SUCCESS)
+        st = model_buffer(c, evaluated * sizeof(int32_t), users, "the evaluated users", &user_buf);
+    if (st == WL_SUCCESS)
+        st = model_buffer(c, (evaluated + 1) * sizeof(cl_ulong), ptr, "the held-out items' offsets", &ptr_buf);
+    if (st == WL_SUCCESS)
+        st = model_buffer(c, (size_t)indptr[num_users] * sizeof(int32_t), items, "the held-out items", &item_buf);
+    if (st == WL_SUCCESS)
+        st = wl_scratch(c, WL_SCRATCH_MODEL_EVAL, (size_t)indptr[num_users] * sizeof(cl_uint),
+                        "the held-out items' ranks", &ranks);
+    wl_chain ch;
+    if (st == WL_SUCCESS && (st = wl_chain_start(&ch, c, 0, NULL)) == WL_SUCCESS) {
+        for (size_t first = 0; first < evaluated && st == WL_SUCCESS; first += block) {
+            const size_t count = evaluated - first < block ? evaluated - first : block;
+            st = evaluate_block(&ch, m, first, count, local, user_buf, ptr_buf, item_buf, ranks, k, exclude_known,
+                                counts + first * EVAL_COUNTS);
+        }
+        if (st == WL_SUCCESS || ch.last)
+            wl_chain_finish(&ch, NULL);
+        wl_chain_end(&ch);
+    }
+    model_release(&user_buf);
+    model_release(&ptr_buf);
+    model_release(&item_buf);
+    if (st == WL_SUCCESS) {
+        /* the means in double, over the users in index order */
+        double precision = 0, recall = 0, auc = 0, mrr = 0;
+        for (size_t e = 0; e < evaluated; ++e) {
+            wl_user_metrics one;
+            user_metrics(m->o.num_items, k, ptr[e + 1] - ptr[e], counts + e * EVAL_COUNTS, &one);
+            precision += one.precision_at_k;
+            recall += one.recall_at_k;
+            auc += one.auc;
+            mrr += one.mrr;
+            if (per_user)
+                per_user[users[e]] = one;
+        }
+        out->users = evaluated;
+        out->precision_at_k = precision / (double)evaluated;
+        out->recall_at_k = recall / (double)evaluated;
+        out->auc = auc / (double)evaluated;
+        out->mrr = mrr / (double)evaluated;
+    } else if (per_user) {
+        memset(per_user, 0, (size_t)num_users * sizeof *per_user);
+    }
+    free(users);
+    free(ptr);
+    free(counts);
+    return st;
+}

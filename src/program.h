@@ -35,7 +35,8 @@ extern const size_t wl_kernel_file_count;
     X(MODEL_UPDATE, MODEL, "wl_model_update")                                                                          \
     X(MODEL_GATHER, MODEL, "wl_model_gather")                                                                          \
     X(MODEL_TOP_K, MODEL, "wl_model_top_k")                                                                            \
-    X(MODEL_RANK, MODEL, "wl_model_rank")
+    X(MODEL_RANK, MODEL, "wl_model_rank")                                                                              \
+    X(MODEL_EVALUATE, MODEL, "wl_model_evaluate")
 
 #define WL_PROGRAM_ENUM(id, name, ...) WL_PROGRAM_##id,
 #define WL_KERNEL_ENUM(id, program, name) WL_KERNEL_##id,

@@ -537,3 +537,89 @@ void ref_model_rank(const ref_model *m, size_t n, const int32_t *users, const in
         ranks[q] = count;
     }
 }
+
+/* ------------------------------------------------------------ evaluation */
+
+static int compare_u32(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void ref_user_metrics(size_t n, const uint32_t *ranks, int64_t negatives, uint32_t k, wl_user_metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0)
+        return;
+    uint32_t *sorted = malloc(n * sizeof *sorted);
+    if (!sorted)
+        abort();
+    memcpy(sorted, ranks, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, compare_u32);
+    size_t hits = 0;
+    for (size_t j = 0; j < n; ++j)
+        hits += ranks[j] < k;
+    out->held_out = (uint32_t)n;
+    out->hits = (uint32_t)hits;
+    out->best = sorted[0];
+    out->precision_at_k = (double)hits / k;
+    out->recall_at_k = (double)hits / (double)n;
+    out->mrr = 1.0 / (1.0 + (double)sorted[0]);
+    if (negatives <= 0) {
+        out->auc = 0.5;
+    } else {
+        double sum = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const double r = sorted[i] > i ? (double)(sorted[i] - i) : 0.0;
+            sum += 1.0 - r / (double)negatives;
+        }
+        out->auc = sum / (double)n;
+    }
+    free(sorted);
+}
+
+void ref_model_evaluate(const ref_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k, int exclude_known,
+                        wl_metrics *out, wl_user_metrics *per_user)
+{
+    memset(out, 0, sizeof *out);
+    out->k = k;
+    double precision = 0, recall = 0, auc = 0, mrr = 0;
+    for (uint32_t u = 0; u < m->o.num_users; ++u) {
+        const size_t n = (size_t)(indptr[u + 1] - indptr[u]);
+        wl_user_metrics one;
+        memset(&one, 0, sizeof one);
+        if (n) {
+            uint32_t *ranks = malloc(n * sizeof *ranks);
+            int32_t *users = malloc(n * sizeof *users);
+            if (!ranks || !users)
+                abort();
+            for (size_t j = 0; j < n; ++j)
+                users[j] = (int32_t)u;
+            ref_model_rank(m, n, users, items + indptr[u], exclude_known, ranks);
+            /* the items neither held out nor (if excluded) known */
+            int64_t negatives = 0;
+            for (uint32_t x = 0; x < m->o.num_items; ++x) {
+                int held = 0;
+                for (size_t j = 0; j < n; ++j)
+                    held |= items[indptr[u] + j] == (int32_t)x;
+                negatives += !held && !(exclude_known && ref_model_is_known(m, (int32_t)u, (int32_t)x));
+            }
+            ref_user_metrics(n, ranks, negatives, k, &one);
+            precision += one.precision_at_k;
+            recall += one.recall_at_k;
+            auc += one.auc;
+            mrr += one.mrr;
+            out->users++;
+            free(ranks);
+            free(users);
+        }
+        if (per_user)
+            per_user[u] = one;
+    }
+    if (out->users) {
+        out->precision_at_k = precision / (double)out->users;
+        out->recall_at_k = recall / (double)out->users;
+        out->auc = auc / (double)out->users;
+        out->mrr = mrr / (double)out->users;
+    }
+}

@@ -119,4 +119,15 @@ void ref_model_recommend(const ref_model *m, size_t n, const int32_t *users, siz
 void ref_model_rank(const ref_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
                     uint32_t *ranks);
 
+/* ------------------------------------------------------------ evaluation */
+
+/* One user's metrics (wl_user_metrics) from its n held-out items' ranks,
+ * LightFM's definitions (README.md, "Evaluation"): the ranks sorted, AUC
+ * summed in double; negatives: the items neither held out nor excluded. */
+void ref_user_metrics(size_t n, const uint32_t *ranks, int64_t negatives, uint32_t k, wl_user_metrics *out);
+
+/* wl_model_evaluate on the host: ranks from ref_model_rank, metrics from ref_user_metrics. */
+void ref_model_evaluate(const ref_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k, int exclude_known,
+                        wl_metrics *out, wl_user_metrics *per_user);
+
 #endif

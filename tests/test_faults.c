@@ -494,7 +494,8 @@ static void test_loss_device(void **state)
 /* Every OpenCL call of one model's life on a fresh context (the model program
  * from the cache): create, set_known, step with per-row candidates and a
  * result, a sampled step without one, step_cl with a result and a done event,
- * a table's read and write, the state's (Adagrad), recommend and rank. After
+ * a table's read and write, the state's (Adagrad), recommend, rank and
+ * evaluate. After
  * each fault the model (if created) is copied into a fresh one and both take
  * the same step: results, tables and state must be bitwise equal, so a failed
  * call left nothing behind (a step's accumulators included). */
@@ -539,6 +540,7 @@ static const char *const model_stages[] = {"wl_model_create",
                                            "wl_model_step (shared, SGEMM)",
                                            "wl_model_recommend",
                                            "wl_model_rank",
+                                           "wl_model_evaluate",
                                            "(all done)"};
 
 /* The sequence on c, stopping at the first error; *out keeps the model, *stage the call reached. */
@@ -601,6 +603,11 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
         return s;
     *stage = 10;
+    wl_metrics metrics;
+    wl_user_metrics per_user[M_USERS];
+    if ((s = wl_model_evaluate(m, d->indptr, d->known, 3, 1, &metrics, per_user)) != WL_SUCCESS)
+        return s;
+    *stage = 11;
     return WL_SUCCESS;
 }
 

@@ -690,6 +690,8 @@ typedef struct poison_outputs {
     float loss[300], gp[300], gn[300 * 40];
     int32_t off[300], top[50 * 5];
     float top_scores[50 * 5];
+    wl_metrics metrics;
+    wl_user_metrics per_user[50];
 } poison_outputs;
 
 static void poison_run(wl_context *c, const wl_model_options *o, const float *pos, const float *neg,
@@ -705,6 +707,17 @@ static void poison_run(wl_context *c, const wl_model_options *o, const float *po
     for (int u = 0; u < 50; ++u)
         users[u] = u;
     check_ok(m, wl_model_recommend(m, 50, users, 5, 0, got->top, got->top_scores), "wl_model_recommend");
+    /* the evaluation, with known positives and held-out items that partly overlap them */
+    uint64_t *known_ptr, *held_ptr;
+    int32_t *known, *held;
+    make_known(o->num_users, o->num_items, 4, 5, &known_ptr, &known);
+    make_known(o->num_users, o->num_items, 3, 6, &held_ptr, &held);
+    check_ok(m, wl_model_set_known(m, known_ptr, known), "wl_model_set_known");
+    check_ok(m, wl_model_evaluate(m, held_ptr, held, 5, 1, &got->metrics, got->per_user), "wl_model_evaluate");
+    free(known_ptr);
+    free(known);
+    free(held_ptr);
+    free(held);
     wl_model_destroy(m);
 }
 

@@ -6,7 +6,7 @@
  * the offenders, the row scan's partial sums, wl_reduce_sum, check_finite);
  * the model (each candidate mode, known positives, Adagrad and SGD, shared
  * candidates through CLBlast's SGEMM and wl_model_gather, recommend with and
- * without exclude_known, rank). Results are checked against the C reference,
+ * without exclude_known, rank, evaluate). Results are checked against the C reference,
  * so a kernel the simulator stopped half-way fails here too.
  */
 #include <setjmp.h>
@@ -40,7 +40,7 @@ static void loss_all(wl_context *c);
  * buffer as uninitialized where the buffer extends past one released before
  * at the same address (README.md, "oclgrind", has the reproducer). So the
  * loss runs first on every context (it releases nothing), then a model per
- * context does one recommend for a whole batch of users and one
+ * context does one recommend and one evaluation for a whole batch of users and one
  * shared-candidate step, and lives to the end. */
 static void warm_up(wl_context *c, wl_model **m)
 {
@@ -56,6 +56,15 @@ static void warm_up(wl_context *c, wl_model **m)
         neg[j] = (j * 7 + 1) % ITEMS;
     if (wl_model_recommend(*m, BATCH, users, TOP, 0, top, scores) != WL_SUCCESS)
         fail_msg("warm-up: wl_model_recommend: %s", wl_context_last_error(c));
+    uint64_t held_ptr[USERS + 1];
+    int32_t held[2 * USERS];
+    for (int u = 0; u <= USERS; ++u)
+        held_ptr[u] = 2 * (uint64_t)u;
+    for (int u = 0; u < USERS; ++u)
+        held[2 * u] = u, held[2 * u + 1] = u + 1 + u % 5;
+    wl_metrics metrics;
+    if (wl_model_evaluate(*m, held_ptr, held, TOP, 0, &metrics, NULL) != WL_SUCCESS)
+        fail_msg("warm-up: wl_model_evaluate: %s", wl_context_last_error(c));
     wl_loss_options lo;
     wl_loss_options_default(&lo, ITEMS);
     const wl_batch batch = {BATCH, users, positives, CANDS, neg, 1, 1};
@@ -213,6 +222,17 @@ static void model_catalogue(wl_context *c, wl_model *m, const ref_model *r)
         ref_model_rank(r, 4, users, items, exclude, want_ranks);
         for (size_t i = 0; i < 4; ++i)
             assert_int_equal(ranks[i], want_ranks[i]);
+        /* evaluate: users 0 and 3 hold out two items each, user 7 one */
+        uint64_t held_ptr[USERS + 1] = {0, 2, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5};
+        const int32_t held[5] = {2, 9, 1, 17, 29};
+        wl_metrics metrics, want_metrics;
+        wl_user_metrics per_user[USERS], want_users[USERS];
+        check(c, wl_model_evaluate(m, held_ptr, held, 3, exclude, &metrics, per_user), "wl_model_evaluate");
+        ref_model_evaluate(r, held_ptr, held, 3, exclude, &want_metrics, want_users);
+        assert_true(metrics.users == 3 && metrics.users == want_metrics.users);
+        assert_true(fabs(metrics.auc - want_metrics.auc) < 1e-12 && fabs(metrics.mrr - want_metrics.mrr) < 1e-12);
+        for (size_t u = 0; u < USERS; ++u)
+            assert_true(per_user[u].hits == want_users[u].hits && per_user[u].best == want_users[u].best);
     }
 }
 
