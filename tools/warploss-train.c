@@ -25,7 +25,6 @@
 #include "cli.h"
 #include "model_file.h"
 #include "train_data.h"
-#include "train_eval.h"
 #include "warploss.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -328,7 +327,7 @@ typedef struct epoch_record {
     uint64_t epoch; /* 1-based: epochs done after it */
     double loss, seconds;
     int evaluated;
-    te_metrics m;
+    wl_metrics m;
 } epoch_record;
 
 /* A "nice" tick step (1, 2 or 5 times a power of ten) for about n ticks over [lo, hi]. */
@@ -497,10 +496,10 @@ static int write_pairs(const char *path, const td_dataset *d, size_t n, const in
 
 static const char *optimizer_name(wl_optimizer o) { return o == WL_OPTIMIZER_SGD ? "sgd" : "adagrad"; }
 
-static void print_metrics(const char *prefix, const te_metrics *m)
+static void print_metrics(const char *prefix, const wl_metrics *m)
 {
-    printf("%sprecision@%u %.4f  recall@%u %.4f  AUC %.4f  MRR %.4f  (%zu test users)\n", prefix, m->k,
-           m->precision_at_k, m->k, m->recall_at_k, m->auc, m->mrr, m->users);
+    printf("%sprecision@%u %.4f  recall@%u %.4f  AUC %.4f  MRR %.4f  (%llu test users)\n", prefix, m->k,
+           m->precision_at_k, m->k, m->recall_at_k, m->auc, m->mrr, (unsigned long long)m->users);
 }
 
 /* The progress bar of an epoch on a terminal. */
@@ -534,6 +533,7 @@ typedef struct run {
     int have_good;
     epoch_record *history;
     size_t history_count;
+    uint64_t *test_ptr; /* the test pairs as CSR over the users (their items: d.test_items) */
     cl_mem users_buf, items_buf;
     int32_t *users, *items;
     FILE *metrics;
@@ -726,6 +726,14 @@ static int setup_model(run *r)
     free(indptr);
     if (st != WL_SUCCESS)
         return fail_wl(r, st, "cannot set the known positives");
+    /* The test pairs (sorted by user, item) as CSR, for wl_model_evaluate. */
+    r->test_ptr = calloc((size_t)r->d.num_users + 1, sizeof *r->test_ptr);
+    if (!r->test_ptr)
+        return fail("out of memory", NULL);
+    for (size_t j = 0; j < r->d.test_count; ++j)
+        ++r->test_ptr[r->d.test_users[j] + 1];
+    for (uint32_t u = 0; u < r->d.num_users; ++u)
+        r->test_ptr[u + 1] += r->test_ptr[u];
     if (!s->quiet)
         printf("model: dim %u, %s, lr %g, l2 %g, %u negatives%s, batch %u, seed %llu; device %s\n", r->mo.dim,
                optimizer_name(r->mo.optimizer), (double)r->mo.learning_rate, (double)r->mo.l2_users, s->negatives,
@@ -736,9 +744,15 @@ static int setup_model(run *r)
     return 0;
 }
 
+/* LightFM's metrics on the test pairs, the training pairs (the known positives) left out of the ranking. */
+static wl_status evaluate_model(run *r, wl_metrics *out)
+{
+    return wl_model_evaluate(r->m, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
+}
+
 static int evaluate(run *r, epoch_record *rec, double positives_per_second)
 {
-    wl_status st = te_evaluate(r->m, &r->d, r->s.k, &rec->m);
+    wl_status st = evaluate_model(r, &rec->m);
     if (st != WL_SUCCESS)
         return fail_wl(r, st, "evaluation failed");
     rec->evaluated = 1;
@@ -911,6 +925,7 @@ static void cleanup(run *r)
     td_interactions_free(&r->train_in);
     td_interactions_free(&r->test_in);
     free(r->history);
+    free(r->test_ptr);
     free(r->users);
     free(r->items);
 }
@@ -963,11 +978,11 @@ static int run_all(run *r)
         return rc;
 
     /* The final evaluation: the last epoch's, or the loaded model's when no epoch ran. */
-    te_metrics final;
+    wl_metrics final;
     if (r->history_count && r->history[r->history_count - 1].evaluated) {
         final = r->history[r->history_count - 1].m;
     } else {
-        wl_status st = te_evaluate(r->m, &r->d, s->k, &final);
+        wl_status st = evaluate_model(r, &final);
         if (st != WL_SUCCESS)
             return fail_wl(r, st, "evaluation failed");
         if (r->metrics && !r->history_count) {
