@@ -4,7 +4,8 @@
  * with a profiling queue of its own, buffers on it, the profiling times of
  * events and the spans between them, rates; and each benchmark's entry point
  * (bench_loss.c: wl_loss_cl; bench_model.c: --model, a step of the embedding
- * model). Options, JSON, the clock, the median and fatal errors are cli.h's.
+ * model; bench_eval.c: --evaluate, wl_model_evaluate). Options, JSON, the clock, the median and fatal errors are
+ * cli.h's.
  */
 #ifndef WL_TOOLS_BENCH_H
 #define WL_TOOLS_BENCH_H
@@ -40,6 +41,7 @@ typedef struct settings {
     outputs outputs;
     /* --model */
     int model, repeat_set, warmup_set, loss_only, model_only;
+    int evaluate; /* --evaluate */
     uint32_t users, items, dim;
     size_t model_rows, candidates;
     int modes[3];
@@ -77,5 +79,8 @@ int run_loss(const settings *s);
 
 /* The whole --model run (bench_model.c); the exit status. */
 int run_model(const settings *s);
+
+/* The whole --evaluate run (bench_eval.c); the exit status. */
+int run_evaluate(const settings *s);
 
 #endif

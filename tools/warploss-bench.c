@@ -1,8 +1,8 @@
 /*
- * warploss-bench: how fast wl_loss_cl runs (bench_loss.c) or, with --model,
- * one step of the embedding model (bench_model.c), as ratios against what the
- * same device and the same host do in the same run; what the two share is
- * bench.h. This file is the command line: the options and --help, the
+ * warploss-bench: how fast wl_loss_cl runs (bench_loss.c), with --model one
+ * step of the embedding model (bench_model.c), with --evaluate an evaluation
+ * (bench_eval.c), as ratios against what the same device and the same host
+ * do in the same run; what they share is bench.h. This file is the command line: the options and --help, the
  * defaults, the refusal of one benchmark's options with the other, and main.
  */
 #include <errno.h>
@@ -27,6 +27,7 @@ enum {
     OPT_OUTPUTS,
     OPT_JSON,
     OPT_MODEL,
+    OPT_EVALUATE,
     OPT_ROWS,
     OPT_CANDIDATES,
     OPT_DIM,
@@ -54,6 +55,10 @@ static const cli_option options[] = {
     [OPT_MODEL] = {"model", no_argument, NULL,
                    "time a step of the embedding model instead (wl_model_step_cl, wl_model_step and\n"
                    "the C reference step) on a synthetic model; --repeat defaults to 11, --warmup to 2"},
+    [OPT_EVALUATE] = {"evaluate", no_argument, NULL,
+                      "time wl_model_evaluate instead, against wl_model_rank on every pair and a\n"
+                      "training epoch, on warploss-train's default shape and MovieLens 100k's;\n"
+                      "--repeat defaults to 5, --warmup to 1"},
     [OPT_ROWS] = {"rows", required_argument, "N", "--model: rows per batch (default 4096)"},
     [OPT_CANDIDATES] = {"candidates", required_argument, "N", "--model: candidates per row (default 256)"},
     [OPT_DIM] = {"dim", required_argument, "N", "--model: embedding dimension (default 64)"},
@@ -185,6 +190,7 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         case OPT_OUTPUTS: bad = parse_outputs(value, &s->outputs); break;
         case OPT_JSON: s->json = 1; break;
         case OPT_MODEL: s->model = 1; break;
+        case OPT_EVALUATE: s->evaluate = 1; break;
         case OPT_ROWS:
             bad = parse_size(value, 1, (unsigned long long)1 << 26, &v);
             s->model_rows = (size_t)v;
@@ -232,6 +238,19 @@ int main(int argc, char **argv)
     int exit_status = 0;
     if (parse_arguments(argc, argv, &s, &exit_status))
         return exit_status;
+    if (s.evaluate) {
+        const int other = s.model ? 1 : s.loss_only ? s.loss_only : s.model_only;
+        if (other) {
+            fprintf(stderr, "%s: %s is not an option of --evaluate\n", cli_program, s.model ? "--model" : argv[other]);
+            cli_print_help(stderr, options, NULL, NULL);
+            return 2;
+        }
+        if (!s.repeat_set)
+            s.repeat = 5;
+        if (!s.warmup_set)
+            s.warmup = 1;
+        return run_evaluate(&s);
+    }
     /* the options of one benchmark are refused with the other's */
     const int misplaced = s.model ? s.loss_only : s.model_only;
     if (misplaced) {
