@@ -372,7 +372,8 @@ typedef struct wl_user_metrics {
  * out gets the means over the users with a held-out item; per_user (may be
  * NULL) [num_users] each user's values. The catalogue is scored with one
  * CLBlast SGEMM per block of users and ranked on the device; only per-user
- * counts come back. README.md, "Evaluation", has the details.
+ * counts come back. Blocks. A failure leaves out unchanged (per_user zeroed).
+ * README.md, "Evaluation", has the details.
  */
 WL_API wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k,
                                    int exclude_known, wl_metrics *out, wl_user_metrics *per_user);

@@ -297,12 +297,13 @@ wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *
     size_t evaluated = 0;
     for (uint32_t u = 0; u < num_users; ++u)
         evaluated += indptr[u + 1] > indptr[u];
-    memset(out, 0, sizeof *out);
-    out->k = k;
     if (per_user)
         memset(per_user, 0, (size_t)num_users * sizeof *per_user);
-    if (!evaluated)
+    if (!evaluated) {
+        memset(out, 0, sizeof *out);
+        out->k = k;
         return WL_SUCCESS;
+    }
     int32_t *users = malloc(evaluated * sizeof *users);
     cl_ulong *ptr = malloc((evaluated + 1) * sizeof *ptr);
     cl_ulong *counts = malloc(evaluated * EVAL_COUNTS * sizeof *counts);
@@ -368,6 +369,8 @@ wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *
             if (per_user)
                 per_user[users[e]] = one;
         }
+        memset(out, 0, sizeof *out);
+        out->k = k;
         out->users = evaluated;
         out->precision_at_k = precision / (double)evaluated;
         out->recall_at_k = recall / (double)evaluated;
