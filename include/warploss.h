@@ -51,7 +51,8 @@ typedef enum wl_status {
     WL_ERROR_BUILD = -4,            /* program build failed; the build log is in the error text */
     WL_ERROR_OUT_OF_MEMORY = -5,    /* host or device allocation failed, or too large */
     WL_ERROR_NONFINITE = -6,        /* NaN or Inf in the input while checking is on */
-    WL_ERROR_OPENCL = -7            /* any other OpenCL failure; its name is in the error text */
+    WL_ERROR_OPENCL = -7,           /* any other OpenCL failure; its name is in the error text */
+    WL_ERROR_FILE = -8              /* a file could not be read or written, or is not a valid model file */
 } wl_status;
 
 /* A fixed English name for a status ("invalid argument", ...); never NULL. */
@@ -377,6 +378,47 @@ typedef struct wl_user_metrics {
  */
 WL_API wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k,
                                    int exclude_known, wl_metrics *out, wl_user_metrics *per_user);
+
+/* ---------------------------------------------------------------- model files */
+
+/*
+ * A model file (format in README.md, "Model files") holds the options, the
+ * tables, the optimizer state (Adagrad's accumulators), the known positives
+ * and app_size bytes the application attaches (app may be NULL when
+ * app_size is 0), so that a loaded model resumes training exactly.
+ *
+ * wl_model_save reads the model back from the device and writes a temporary
+ * file in path's folder, then renames it over path: a failure (the detail
+ * names the file: WL_ERROR_FILE) leaves no partial file, and a file already
+ * at path untouched. A model with NaN or Inf in a table is not saved
+ * (WL_ERROR_NONFINITE). The library writes no other file.
+ */
+WL_API wl_status wl_model_save(wl_model *m, const char *path, const void *app, size_t app_size);
+
+/*
+ * Create a model on c from a model file (version 1, written by warploss-train
+ * before the library had model files, or 2). WL_ERROR_FILE, the detail naming
+ * the file and what was wrong, when it cannot be read or is not a valid model
+ * file (truncated, damaged, another format or version); a model that does not
+ * fit the device fails as wl_model_create does. *out is NULL on failure.
+ * app and app_size may both be NULL (the application bytes are dropped); else
+ * *app gets a copy of them, freed with wl_free (NULL when there are none,
+ * *app_size 0).
+ */
+WL_API wl_status wl_model_load(wl_context *c, const char *path, wl_model **out, void **app, size_t *app_size);
+
+/* The same in memory: the file's bytes in *data (malloc'd by the library,
+ * freed with wl_free) and *size; on failure *data is NULL. */
+WL_API wl_status wl_model_save_memory(wl_model *m, const void *app, size_t app_size, void **data, size_t *size);
+WL_API wl_status wl_model_load_memory(wl_context *c, const void *data, size_t size, wl_model **out, void **app,
+                                      size_t *app_size);
+
+/* Free what the library allocated for the caller (wl_model_load's application
+ * bytes, wl_model_save_memory's data). NULL is fine. */
+WL_API void wl_free(void *p);
+
+/* The options m was created with (item_bias 0 or 1): a loaded model's sizes and options. */
+WL_API wl_status wl_model_get_options(const wl_model *m, wl_model_options *out);
 
 #ifdef __cplusplus
 }

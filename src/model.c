@@ -271,8 +271,7 @@ static wl_status check_table(wl_context *c, wl_table t, const void *data, const 
     return WL_SUCCESS;
 }
 
-/* Read (blocking) bytes of buf into host, after every command of earlier calls. */
-static wl_status read_blocking(wl_context *c, cl_mem buf, size_t bytes, void *host, const char *what)
+wl_status model_read_blocking(wl_context *c, cl_mem buf, size_t bytes, void *host, const char *what)
 {
     wl_chain ch;
     wl_status st = wl_chain_start(&ch, c, 0, NULL);
@@ -318,8 +317,8 @@ wl_status wl_model_read(wl_model *m, wl_table t, float *out)
     wl_status st = check_table(m->c, t, out, "out");
     if (st != WL_SUCCESS)
         return st;
-    return read_blocking(m->c, m->table[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float), out,
-                         "clEnqueueReadBuffer(model table)");
+    return model_read_blocking(m->c, m->table[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float),
+                               out, "clEnqueueReadBuffer(model table)");
 }
 
 wl_status wl_model_write(wl_model *m, wl_table t, const float *in)
@@ -351,8 +350,8 @@ wl_status wl_model_read_state(wl_model *m, wl_table t, float *out)
         return st;
     if (!m->state[model_table_index(t)])
         return wl_fail(m->c, WL_ERROR_INVALID_ARGUMENT, "the SGD optimizer has no state to read");
-    return read_blocking(m->c, m->state[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float), out,
-                         "clEnqueueReadBuffer(model state)");
+    return model_read_blocking(m->c, m->state[model_table_index(t)], (size_t)model_table_count(m, t) * sizeof(float),
+                               out, "clEnqueueReadBuffer(model state)");
 }
 
 wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in)

@@ -55,5 +55,34 @@ wl_status model_check_ids(wl_context *c, const int32_t *ids, size_t count, uint3
 size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what);
 /* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
 wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out);
+/* Read (blocking) bytes of buf into host, after every command of earlier calls;
+ * what names the read in an error. */
+wl_status model_read_blocking(wl_context *c, cl_mem buf, size_t bytes, void *host, const char *what);
+
+/* ------------------------------------------------------------ model files (model_file.c) */
+
+/* A model file's content on the host: what wl_model_save writes and
+ * wl_model_load reads, without OpenCL (the fuzz harness parses with it). */
+typedef struct wl_model_file {
+    wl_model_options options;   /* item_bias 0 or 1 */
+    uint32_t version;           /* the version parsed (1 or 2); packing writes version 2 */
+    float *table[3], *state[3]; /* by wl_table; state NULL with SGD */
+    uint64_t *known_ptr;        /* [num_users + 1] */
+    int32_t *known_items;       /* [known_ptr[num_users]]; NULL when there are none */
+    const unsigned char *app;   /* the application bytes: inside the parsed data, or app_owned */
+    size_t app_size;
+    unsigned char *app_owned; /* what wl_model_file_free frees (version 1: built from the trainer's fields) */
+    unsigned skipped;         /* unknown optional sections skipped while parsing */
+} wl_model_file;
+
+/* Parse a model file of either version into *out (which holds pointers into
+ * data: keep data while using out->app). WL_ERROR_FILE with the reason in err
+ * (without the file's name), or WL_ERROR_OUT_OF_MEMORY; on failure *out is empty. */
+wl_status wl_model_file_parse(const unsigned char *data, size_t size, wl_model_file *out, char *err, size_t err_size);
+/* The version 2 bytes of f (malloc'd); refused (WL_ERROR_NONFINITE for NaN or
+ * Inf, else WL_ERROR_FILE) when parsing them back would refuse them. */
+wl_status wl_model_file_pack(const wl_model_file *f, unsigned char **out, size_t *size, char *err, size_t err_size);
+/* Free what parse allocated and empty f; NULL is fine. */
+void wl_model_file_free(wl_model_file *f);
 
 #endif

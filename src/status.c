@@ -24,6 +24,7 @@ const char *wl_status_string(wl_status s)
     case WL_ERROR_OUT_OF_MEMORY: return "out of memory";
     case WL_ERROR_NONFINITE: return "NaN or Inf in the input";
     case WL_ERROR_OPENCL: return "OpenCL error";
+    case WL_ERROR_FILE: return "file error or invalid model file";
     }
     return "unknown status";
 }

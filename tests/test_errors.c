@@ -202,7 +202,8 @@ static void test_status_strings(void **state)
 {
     (void)state;
     const wl_status all[] = {WL_SUCCESS,     WL_ERROR_INVALID_ARGUMENT, WL_ERROR_NO_DEVICE, WL_ERROR_KERNEL_SOURCE,
-                             WL_ERROR_BUILD, WL_ERROR_OUT_OF_MEMORY,    WL_ERROR_NONFINITE, WL_ERROR_OPENCL};
+                             WL_ERROR_BUILD, WL_ERROR_OUT_OF_MEMORY,    WL_ERROR_NONFINITE, WL_ERROR_OPENCL,
+                             WL_ERROR_FILE};
     const size_t n = sizeof all / sizeof all[0];
     for (size_t i = 0; i < n; ++i) {
         const char *s = wl_status_string(all[i]);
