@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "model_file.h"
+#include "export_npy.h"
 #include "train_data.h"
 #include "warploss.h"
 
@@ -523,14 +523,15 @@ typedef struct run {
     settings s;
     td_interactions train_in, test_in;
     td_dataset d;
-    mf_model loaded;
-    int have_loaded;
+    int have_loaded;                            /* r->m came from --load */
+    int64_t *loaded_user_ids, *loaded_item_ids; /* its ids (the application bytes) */
     wl_context *c;
     wl_model *m;
     wl_model_options mo;
     uint64_t epochs_done, batches_done; /* batches of the unfinished epoch epochs_done */
-    mf_model good;                      /* the last good model (end of an epoch), for --save after a NaN */
-    int have_good;
+    void *good;                         /* the last good model (end of an epoch), as a model file in memory, */
+    size_t good_size;                   /* for --save after a NaN */
+    uint64_t good_epochs;
     epoch_record *history;
     size_t history_count;
     uint64_t *test_ptr; /* the test pairs as CSR over the users (their items: d.test_items) */
@@ -556,21 +557,129 @@ static int fail_wl(run *r, wl_status st, const char *what)
     return fail(what, buf);
 }
 
-static int save_model(run *r, const mf_model *mf, const char *why)
+/*
+ * The application bytes of warploss-train's model files (README.md,
+ * "warploss-train"), little-endian: u64 epochs_done, u64 batches_done,
+ * i64 user_ids[U], i64 item_ids[I] (the original ids of the rows).
+ */
+static void put_le64(unsigned char *p, uint64_t v)
 {
-    char err[512];
-    if (mf_save(r->s.save, mf, err, sizeof err))
-        return fail("cannot save the model", err);
-    if (!r->s.quiet)
-        printf("saved %s%s (%llu epochs done)\n", r->s.save, why, (unsigned long long)mf->epochs_done);
+    for (int i = 0; i < 8; ++i)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* The application bytes for the model now (malloc'd, *size bytes). */
+static unsigned char *app_bytes(const run *r, size_t *size)
+{
+    const size_t nu = r->d.num_users, ni = r->d.num_items;
+    *size = 16 + 8 * (nu + ni);
+    unsigned char *app = cli_alloc(*size), *p = app + 16;
+    put_le64(app, r->epochs_done);
+    put_le64(app + 8, r->batches_done);
+    for (size_t u = 0; u < nu; ++u, p += 8)
+        put_le64(p, (uint64_t)r->d.user_ids[u]);
+    for (size_t i = 0; i < ni; ++i, p += 8)
+        put_le64(p, (uint64_t)r->d.item_ids[i]);
+    return app;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The first id that appears twice in ids[0 .. n), in *dup; 0 if they are distinct. */
+static int find_duplicate(const int64_t *ids, size_t n, int64_t *dup)
+{
+    int64_t *sorted = cli_alloc(n * sizeof *sorted + 1);
+    memcpy(sorted, ids, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_i64);
+    int found = 0;
+    for (size_t k = 1; k < n && !found; ++k)
+        if (sorted[k] == sorted[k - 1])
+            found = 1, *dup = sorted[k];
+    free(sorted);
+    return found;
+}
+
+/* The loaded model's application bytes: progress and ids, checked. */
+static int read_app_bytes(run *r, const unsigned char *app, size_t size)
+{
+    const char *path = r->s.load;
+    const size_t nu = r->mo.num_users, ni = r->mo.num_items, want = 16 + 8 * (nu + ni);
+    char buf[512];
+    if (size != want) {
+        snprintf(buf, sizeof buf,
+                 "%s: %zu application bytes, but warploss-train's model of %zu users and %zu items has %zu (not a "
+                 "model saved by warploss-train?)",
+                 path, size, nu, ni, want);
+        return fail("cannot load the model", buf);
+    }
+    r->epochs_done = get_le64(app);
+    r->batches_done = get_le64(app + 8);
+    r->loaded_user_ids = cli_alloc(nu * sizeof(int64_t) + 1);
+    r->loaded_item_ids = cli_alloc(ni * sizeof(int64_t) + 1);
+    const unsigned char *p = app + 16;
+    for (size_t u = 0; u < nu; ++u, p += 8)
+        r->loaded_user_ids[u] = (int64_t)get_le64(p);
+    for (size_t i = 0; i < ni; ++i, p += 8)
+        r->loaded_item_ids[i] = (int64_t)get_le64(p);
+    int64_t dup;
+    for (int items = 0; items < 2; ++items) {
+        if (find_duplicate(items ? r->loaded_item_ids : r->loaded_user_ids, items ? ni : nu, &dup)) {
+            snprintf(buf, sizeof buf, "%s: %s id %lld appears more than once: the file is damaged", path,
+                     items ? "item" : "user", (long long)dup);
+            return fail("cannot load the model", buf);
+        }
+    }
     return 0;
 }
 
-static int snapshot(run *r, mf_model *out)
+static int save_model(run *r, wl_model *m, const void *app, size_t app_size, uint64_t epochs, const char *why)
 {
-    mf_free(out);
-    wl_status st = mf_from_model(r->m, &r->mo, r->d.user_ids, r->d.item_ids, r->epochs_done, r->batches_done, out);
+    wl_status st = wl_model_save(m, r->s.save, app, app_size);
+    if (st != WL_SUCCESS)
+        return fail("cannot save the model", wl_context_last_error(r->c));
+    if (!r->s.quiet)
+        printf("saved %s%s (%llu epochs done)\n", r->s.save, why, (unsigned long long)epochs);
+    return 0;
+}
+
+/* Keep the model as it is now, as a model file in memory, for --save after a NaN. */
+static int snapshot(run *r)
+{
+    size_t app_size;
+    unsigned char *app = app_bytes(r, &app_size);
+    wl_free(r->good);
+    r->good = NULL;
+    wl_status st = wl_model_save_memory(r->m, app, app_size, &r->good, &r->good_size);
+    free(app);
+    r->good_epochs = r->epochs_done;
     return st == WL_SUCCESS ? 0 : fail_wl(r, st, "cannot read the model back from the device");
+}
+
+/* Save the last good model: loaded back from memory into a second model, saved from there. */
+static void save_good(run *r)
+{
+    wl_model *m = NULL;
+    void *app = NULL;
+    size_t app_size = 0;
+    wl_status st = wl_model_load_memory(r->c, r->good, r->good_size, &m, &app, &app_size);
+    if (st != WL_SUCCESS)
+        fail_wl(r, st, "cannot save the model");
+    else
+        save_model(r, m, app, app_size, r->good_epochs, " (the last good model)");
+    wl_free(app);
+    wl_model_destroy(m);
 }
 
 static int load_data(run *r)
@@ -648,7 +757,7 @@ static int load_data(run *r)
 static int check_loaded(run *r)
 {
     settings *s = &r->s;
-    const wl_model_options *o = &r->loaded.options;
+    const wl_model_options *o = &r->mo;
     char buf[256];
     if ((s->given[OPT_DIM] && s->dim != o->dim) || (s->given[OPT_OPTIMIZER] && s->optimizer != o->optimizer) ||
         (s->given[OPT_LR] && (float)s->lr != o->learning_rate) ||
@@ -671,48 +780,60 @@ static int check_loaded(run *r)
 
 static int ids_match(const run *r)
 {
-    const mf_model *f = &r->loaded;
-    if (f->options.num_users != r->d.num_users || f->options.num_items != r->d.num_items)
+    if (r->mo.num_users != r->d.num_users || r->mo.num_items != r->d.num_items)
         return 0;
-    return !memcmp(f->user_ids, r->d.user_ids, r->d.num_users * sizeof(int64_t)) &&
-           !memcmp(f->item_ids, r->d.item_ids, r->d.num_items * sizeof(int64_t));
+    return !memcmp(r->loaded_user_ids, r->d.user_ids, r->d.num_users * sizeof(int64_t)) &&
+           !memcmp(r->loaded_item_ids, r->d.item_ids, r->d.num_items * sizeof(int64_t));
+}
+
+static int create_context(run *r)
+{
+    wl_context_options co;
+    wl_context_options_default(&co);
+    co.device = r->s.device;
+    wl_status st = wl_context_create(&co, &r->c);
+    return st == WL_SUCCESS ? 0 : fail_wl(r, st, "cannot create the OpenCL context");
+}
+
+/* --load: the model from the file (on a new context), its progress and ids. */
+static int load_model(run *r)
+{
+    void *app = NULL;
+    size_t app_size = 0;
+    wl_status st = wl_model_load(r->c, r->s.load, &r->m, &app, &app_size);
+    if (st != WL_SUCCESS)
+        return fail("cannot load the model", wl_context_last_error(r->c));
+    r->have_loaded = 1;
+    wl_model_get_options(r->m, &r->mo);
+    const int rc = read_app_bytes(r, app, app_size);
+    wl_free(app);
+    return rc;
 }
 
 static int setup_model(run *r)
 {
     settings *s = &r->s;
-    wl_context_options co;
-    wl_context_options_default(&co);
-    co.device = s->device;
-    wl_status st = wl_context_create(&co, &r->c);
-    if (st != WL_SUCCESS)
-        return fail_wl(r, st, "cannot create the OpenCL context");
+    wl_status st;
     if (r->have_loaded) {
         if (!ids_match(r)) {
             char buf[256];
             snprintf(buf, sizeof buf, "it has %u users and %u items, the data %u and %u (or other ids)",
-                     r->loaded.options.num_users, r->loaded.options.num_items, r->d.num_users, r->d.num_items);
+                     r->mo.num_users, r->mo.num_items, r->d.num_users, r->d.num_items);
             fprintf(stderr, "%s: %s does not fit the data: %s; give the same --data, --min-rating and split\n",
                     cli_program, s->load, buf);
             return EXIT_FAIL;
         }
-        r->mo = r->loaded.options;
     } else {
+        if (!r->c && create_context(r))
+            return EXIT_FAIL;
         wl_model_options_default(&r->mo, r->d.num_users, r->d.num_items, s->dim);
         r->mo.seed = s->seed;
         r->mo.optimizer = s->optimizer;
         r->mo.learning_rate = (float)s->lr;
         r->mo.l2_users = r->mo.l2_items = (float)s->l2;
-    }
-    st = wl_model_create(r->c, &r->mo, &r->m);
-    if (st != WL_SUCCESS)
-        return fail_wl(r, st, "cannot create the model");
-    if (r->have_loaded) {
-        st = mf_to_model(&r->loaded, r->m);
+        st = wl_model_create(r->c, &r->mo, &r->m);
         if (st != WL_SUCCESS)
-            return fail_wl(r, st, "cannot write the loaded model to the device");
-        r->epochs_done = r->loaded.epochs_done;
-        r->batches_done = r->loaded.batches_done;
+            return fail_wl(r, st, "cannot create the model");
     }
     /* The training pairs are the known positives (sorted by user, item). */
     uint64_t *indptr = calloc((size_t)r->d.num_users + 1, sizeof *indptr);
@@ -788,8 +909,8 @@ static int train(run *r)
     const int tty = !s->quiet && isatty(1);
     const uint64_t last = r->epochs_done + s->epochs;
 
-    if (s->save && snapshot(r, &r->good) == 0)
-        r->have_good = 1;
+    if (s->save && snapshot(r))
+        return EXIT_FAIL;
     for (uint64_t ep = 0; ep < s->epochs; ++ep) {
         const uint64_t e = r->epochs_done;
         const double t0 = cli_now();
@@ -821,8 +942,8 @@ static int train(run *r)
                         "%s: the loss is %s at epoch %llu, batch %zu: training diverged; try a lower --lr (now %g)\n",
                         cli_program, isnan(res.loss) ? "NaN" : "infinite", (unsigned long long)e + 1, b,
                         (double)r->mo.learning_rate);
-                if (s->save && r->have_good)
-                    save_model(r, &r->good, " (the last good model)");
+                if (s->save && r->good)
+                    save_good(r);
                 return EXIT_FAIL;
             }
             loss += res.loss;
@@ -874,8 +995,8 @@ static int train(run *r)
             printf("\n");
             fflush(stdout);
         }
-        if (s->save && snapshot(r, &r->good) == 0)
-            r->have_good = 1;
+        if (s->save && snapshot(r))
+            return EXIT_FAIL;
     }
     return 0;
 }
@@ -918,9 +1039,9 @@ static void cleanup(run *r)
     wl_context_destroy(r->c);
     if (r->metrics)
         fclose(r->metrics);
-    mf_free(&r->good);
-    if (r->have_loaded)
-        mf_free(&r->loaded);
+    wl_free(r->good);
+    free(r->loaded_user_ids);
+    free(r->loaded_item_ids);
     td_dataset_free(&r->d);
     td_interactions_free(&r->train_in);
     td_interactions_free(&r->test_in);
@@ -936,9 +1057,8 @@ static int run_all(run *r)
     char err[1024];
     int rc;
     if (s->load) {
-        if (mf_load(s->load, &r->loaded, err, sizeof err))
-            return fail("cannot load the model", err);
-        r->have_loaded = 1;
+        if (create_context(r) || load_model(r))
+            return EXIT_FAIL;
         if ((rc = check_loaded(r)))
             return rc;
     }
@@ -960,19 +1080,18 @@ static int run_all(run *r)
     const double seconds = cli_now() - t0;
 
     rc = trained;
-    if (s->save || s->export_dir) {
-        mf_model now = {0};
-        if (snapshot(r, &now))
-            return EXIT_FAIL;
-        if (s->save && save_model(r, &now, trained == EXIT_INTERRUPTED ? " (interrupted)" : ""))
+    if (s->save) {
+        size_t app_size;
+        unsigned char *app = app_bytes(r, &app_size);
+        if (save_model(r, r->m, app, app_size, r->epochs_done, trained == EXIT_INTERRUPTED ? " (interrupted)" : ""))
             rc = EXIT_FAIL;
-        if (s->export_dir) {
-            if (mf_export_npy(s->export_dir, &now, err, sizeof err))
-                rc = fail("cannot export", err);
-            else if (!s->quiet)
-                printf("exported the tables and ids to %s/*.npy\n", s->export_dir);
-        }
-        mf_free(&now);
+        free(app);
+    }
+    if (s->export_dir) {
+        if (npy_export_model(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, err, sizeof err))
+            rc = fail("cannot export", err);
+        else if (!s->quiet)
+            printf("exported the tables and ids to %s/*.npy\n", s->export_dir);
     }
     if (trained == EXIT_INTERRUPTED)
         return rc;
