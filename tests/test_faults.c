@@ -27,12 +27,14 @@
 #include "reference.h"
 
 static char *warm_cache; /* holds the program after group_setup */
+static char *file_dir;   /* the model file of the model's walk, alone in it */
 static unsigned long points, recovered;
 
 static int group_setup(void **state)
 {
     (void)state;
     wl_context_destroy(wlt_temp_context("faults", &warm_cache));
+    file_dir = wlt_temp_dir("faults_files");
     if (wlf_hooked_calls() == 0) {
         fprintf(stderr, "the fault library is not interposed: no OpenCL call went through it\n");
         return -1;
@@ -45,6 +47,7 @@ static int group_teardown(void **state)
     (void)state;
     printf("fault points walked: %lu (%lu recovered without an error)\n", points, recovered);
     wlt_free_temp_dir(&warm_cache);
+    wlt_free_temp_dir(&file_dir);
     return 0;
 }
 
@@ -494,8 +497,9 @@ static void test_loss_device(void **state)
 /* Every OpenCL call of one model's life on a fresh context (the model program
  * from the cache): create, set_known, step with per-row candidates and a
  * result, a sampled step without one, step_cl with a result and a done event,
- * a table's read and write, the state's (Adagrad), recommend, rank and
- * evaluate. After
+ * a table's read and write, the state's (Adagrad), saving the model to a
+ * file and loading it into a second model (a failed save leaves no file, a
+ * failed load no model), recommend, rank and evaluate. After
  * each fault the model (if created) is copied into a fresh one and both take
  * the same step: results, tables and state must be bitwise equal, so a failed
  * call left nothing behind (a step's accumulators included). */
@@ -537,6 +541,8 @@ static const char *const model_stages[] = {"wl_model_create",
                                            "wl_model_step_cl",
                                            "wl_model_read/write",
                                            "wl_model_read_state/write_state",
+                                           "wl_model_save",
+                                           "wl_model_load",
                                            "wl_model_step (shared, SGEMM)",
                                            "wl_model_recommend",
                                            "wl_model_rank",
@@ -590,24 +596,48 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
                  (s = wl_model_write_state(m, WL_TABLE_USERS, v)) != WL_SUCCESS))
         return s;
     *stage = 7;
+    static const char app[] = "application bytes";
+    char *path = wlt_join(file_dir, "model.wlm");
+    remove(path);
+    s = wl_model_save(m, path, app, sizeof app);
+    if (s != WL_SUCCESS && wlt_count_files(file_dir) != 0)
+        fail_msg("a failed wl_model_save (%s) left a file", wl_status_string(s));
+    if (s == WL_SUCCESS) {
+        *stage = 8;
+        wl_model *loaded = (wl_model *)&loaded;
+        void *app_back = &app_back;
+        size_t app_size = 1;
+        s = wl_model_load(c, path, &loaded, &app_back, &app_size);
+        if (s != WL_SUCCESS && (loaded || app_back || app_size))
+            fail_msg("a failed wl_model_load (%s) gave a model or application bytes", wl_status_string(s));
+        if (s == WL_SUCCESS && (app_size != sizeof app || memcmp(app_back, app, sizeof app) != 0))
+            fail_msg("wl_model_load gave other application bytes");
+        wl_free(s == WL_SUCCESS ? app_back : NULL);
+        wl_model_destroy(loaded);
+    }
+    remove(path);
+    free(path);
+    if (s != WL_SUCCESS)
+        return s;
+    *stage = 9;
     b.neg_items = d->neg + M_NEG, b.shared_negatives = 1;
     if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
         return s;
-    *stage = 8;
+    *stage = 10;
     int32_t top[4 * 3];
     float top_scores[4 * 3];
     if ((s = wl_model_recommend(m, 4, d->users, 3, 1, top, top_scores)) != WL_SUCCESS)
         return s;
-    *stage = 9;
+    *stage = 11;
     uint32_t ranks[4];
     if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
         return s;
-    *stage = 10;
+    *stage = 12;
     wl_metrics metrics;
     wl_user_metrics per_user[M_USERS];
     if ((s = wl_model_evaluate(m, d->indptr, d->known, 3, 1, &metrics, per_user)) != WL_SUCCESS)
         return s;
-    *stage = 11;
+    *stage = 13;
     return WL_SUCCESS;
 }
 
