@@ -5,7 +5,8 @@
  * chunks of rows and gives the results of one call (offenders, gradients and
  * row losses bitwise, the sum and mean to 1e-5) and of the reference; a row
  * that cannot fit, and wl_loss_cl scratch beyond the limit, are refused with
- * WL_ERROR_OUT_OF_MEMORY and a message giving the limit.
+ * WL_ERROR_OUT_OF_MEMORY and a message giving the limit; so is a model file
+ * whose tables do not fit the device (wl_model_load_memory).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -242,12 +243,37 @@ static void test_loss_cl_scratch(void **state)
     wl_context_destroy(row);
 }
 
+/* A valid model file saved on the device's own limit: its gradient sums (8 bytes
+ * a table element) do not fit the lowered one; nothing is made. */
+static void test_model_file_too_large(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    wl_model_options_default(&o, 100, 200, 64);
+    wl_model *m = NULL;
+    assert_int_equal(wl_model_create(whole, &o, &m), WL_SUCCESS);
+    void *data = NULL;
+    size_t size = 0;
+    assert_int_equal(wl_model_save_memory(m, NULL, 0, &data, &size), WL_SUCCESS);
+    wl_model_destroy(m);
+    const long before = wlf_live_total();
+    wl_model *loaded = (wl_model *)&loaded;
+    assert_int_equal(wl_model_load_memory(limited, data, size, &loaded, NULL, NULL), WL_ERROR_OUT_OF_MEMORY);
+    assert_null(loaded);
+    const char *msg = wl_context_last_error(limited);
+    if (!strstr(msg, "(memory)") || !strstr(msg, LIMIT_TEXT))
+        fail_msg("the message does not name the input and the limit: \"%s\"", msg);
+    assert_int_equal(wlf_live_total(), before);
+    wl_free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_row_too_large),
         cmocka_unit_test(test_loss_cl_scratch),
+        cmocka_unit_test(test_model_file_too_large),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
