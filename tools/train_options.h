@@ -1,0 +1,71 @@
+/*
+ * warploss-train's command line: the options, their defaults and --help, and
+ * the settings they give (train_options.c). The loop that uses them is
+ * warploss-train.c.
+ */
+#ifndef WL_TRAIN_OPTIONS_H
+#define WL_TRAIN_OPTIONS_H
+
+#include <stdint.h>
+
+#include "train_data.h"
+#include "warploss.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+/* The options, in --help's order; settings.given[] is indexed by them. */
+enum {
+    OPT_HELP,
+    OPT_DATA,
+    OPT_TEST,
+    OPT_FORMAT,
+    OPT_MIN_RATING,
+    OPT_TEST_FRACTION,
+    OPT_SEED,
+    OPT_DIM,
+    OPT_EPOCHS,
+    OPT_NEGATIVES,
+    OPT_SHARED,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_OPTIMIZER,
+    OPT_L2,
+    OPT_K,
+    OPT_EVAL_EVERY,
+    OPT_DEVICE,
+    OPT_METRICS,
+    OPT_SAVE,
+    OPT_LOAD,
+    OPT_EXPORT,
+    OPT_PLOT,
+    OPT_RECOMMEND,
+    OPT_SYNTHETIC,
+    OPT_SKIP_BAD,
+    OPT_QUIET,
+    OPT_WRITE_SPLIT,
+    OPT_COUNT
+};
+
+/* What the command line asked for (the defaults filled in). */
+typedef struct settings {
+    const char *data, *test, *device, *metrics, *save, *load, *export_dir, *plot, *recommend, *write_split;
+    td_format format;
+    int use_min_rating;
+    double min_rating, test_fraction;
+    uint64_t seed;
+    uint32_t dim;
+    uint64_t epochs;
+    uint32_t negatives, batch, k, eval_every;
+    int shared, skip_bad, quiet;
+    double lr, l2;
+    wl_optimizer optimizer;
+    uint32_t syn_users, syn_items;
+    uint64_t syn_interactions;
+    int given[OPT_COUNT];
+} settings;
+
+/* Parse the command line into s: 0, or EXIT_USAGE after a message on stderr;
+ * --help prints the help and exits 0. */
+int train_parse_args(int argc, char **argv, settings *s);
+
+#endif
