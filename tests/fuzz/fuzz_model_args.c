@@ -5,7 +5,8 @@
  * tables the first time an input uses them: wl_model_create with any
  * options, wl_model_step with any loss options and batch (rows, negatives,
  * ids, shared or sampled candidates), wl_model_set_known with any CSR,
- * wl_model_recommend, wl_model_rank, and read/write of a table or its state
+ * wl_model_recommend, wl_model_rank, wl_model_evaluate with any held-out
+ * CSR, k and exclude_known, and read/write of a table or its state
  * with any table number, plus every call with a NULL model. Each call's
  * status must be WL_ERROR_INVALID_ARGUMENT exactly when the host oracle
  * below (the documented rules) says the arguments are invalid, with a
@@ -458,6 +459,89 @@ static void op_recommend(fuzz_reader *r, int mi, uint8_t flags)
     free(users), free(items), free(scores);
 }
 
+/* wl_model_evaluate with any held-out CSR (built as op_set_known's), k and exclude_known. */
+static void op_evaluate(fuzz_reader *r, int mi, uint8_t flags)
+{
+    uint64_t indptr[NU + 1];
+    indptr[0] = (flags & 1) ? fuzz_byte(r) % 3 : 0;
+    for (int u = 0; u < NU; ++u) {
+        const uint8_t b = fuzz_byte(r);
+        indptr[u + 1] = b == 0xff ? indptr[u] - 1 : b == 0xfe ? indptr[u] + ((uint64_t)1 << 40) : indptr[u] + b % 5;
+    }
+    const uint8_t kb = fuzz_byte(r);
+    const uint32_t k = kb == 0xff ? UINT32_MAX : kb % 16;
+    const int exclude = (int8_t)fuzz_byte(r);
+    const int null_indptr = (flags & 6) == 6, null_items = (flags & 6) == 4, null_out = (flags & 0x18) == 0x18;
+    const int with_users = !(flags & 0x20);
+    const uint64_t total = indptr[NU];
+    int invalid = null_out || k == 0 || null_indptr || indptr[0] != 0;
+    for (int u = 0; u < NU; ++u)
+        invalid |= indptr[u + 1] < indptr[u];
+    invalid |= total && null_items;
+    const int too_large = !invalid && total > ctx->max_alloc / 4;
+    if (!invalid && !too_large && total > MAX_KNOWN)
+        return;
+    const size_t n = !invalid && !too_large ? (size_t)total : 4;
+    int32_t *items = calloc(n ? n : 1, sizeof *items);
+    FUZZ_CHECK(items != NULL, "out of memory");
+    if (!invalid && !too_large) {
+        for (int u = 0; u < NU && !invalid; ++u) {
+            invalid |= indptr[u + 1] - indptr[u] > NI;
+            for (uint64_t j = indptr[u]; j < indptr[u + 1] && !invalid; ++j) {
+                const uint8_t b = fuzz_byte(r);
+                const int32_t prev = j > indptr[u] ? items[j - 1] : -1;
+                const int32_t special[8] = {-1, NI, prev, prev - 1, NI - 1, INT32_MAX, INT32_MIN, 0};
+                items[j] = b >= 0xf8 ? special[b - 0xf8] : prev + 1 + b % 3;
+                invalid |= items[j] < 0 || items[j] >= NI || items[j] <= prev;
+            }
+        }
+    }
+    const wl_status want = invalid ? WL_ERROR_INVALID_ARGUMENT : too_large ? WL_ERROR_OUT_OF_MEMORY : WL_SUCCESS;
+    wl_metrics out, sentinel;
+    wl_user_metrics per_user[NU], user_sentinel[NU];
+    memset(&sentinel, 0x5a, sizeof sentinel);
+    memset(user_sentinel, 0x5a, sizeof user_sentinel);
+    out = sentinel;
+    memcpy(per_user, user_sentinel, sizeof per_user);
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    const wl_status st = wl_model_evaluate(models[mi], null_indptr ? NULL : indptr, null_items ? NULL : items, k,
+                                           exclude, null_out ? NULL : &out, with_users ? per_user : NULL);
+    expect("wl_model_evaluate", st, want);
+    take(mi, &after);
+    FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "wl_model_evaluate changed the model");
+    if (st != WL_SUCCESS) {
+        FUZZ_CHECK(!memcmp(&out, &sentinel, sizeof out), "a refused evaluation wrote its result");
+        FUZZ_CHECK(!memcmp(per_user, user_sentinel, sizeof per_user), "a refused evaluation wrote per-user values");
+        free(items);
+        return;
+    }
+    uint64_t users = 0;
+    for (int u = 0; u < NU; ++u) {
+        const uint32_t held = (uint32_t)(indptr[u + 1] - indptr[u]);
+        users += held > 0;
+        if (!with_users)
+            continue;
+        const wl_user_metrics *x = &per_user[u];
+        FUZZ_CHECK(x->held_out == held && x->hits <= held, "user %d: held out %u, hits %u of %u", u, x->held_out,
+                   x->hits, held);
+        if (!held)
+            continue;
+        FUZZ_CHECK(x->precision_at_k == (double)x->hits / k && x->recall_at_k == (double)x->hits / held &&
+                       x->mrr == 1.0 / (1.0 + x->best) && x->auc >= 0.0 && x->auc <= 1.0 && x->best < NI,
+                   "user %d: precision %g recall %g mrr %g auc %g best %u", u, x->precision_at_k, x->recall_at_k,
+                   x->mrr, x->auc, x->best);
+    }
+    FUZZ_CHECK(out.k == k && out.users == users, "k %u users %llu, want %u %llu", out.k, (unsigned long long)out.users,
+               k, (unsigned long long)users);
+    FUZZ_CHECK(users || (out.precision_at_k == 0 && out.auc == 0), "no user evaluated but metrics are not 0");
+    FUZZ_CHECK(out.auc >= 0 && out.auc <= 1 && out.mrr >= 0 && out.mrr <= 1 && out.recall_at_k >= 0 &&
+                   out.recall_at_k <= 1,
+               "metrics out of range: auc %g mrr %g recall %g", out.auc, out.mrr, out.recall_at_k);
+    free(items);
+}
+
 static void op_rank(fuzz_reader *r, int mi, uint8_t flags)
 {
     const int any = flags & 1;
@@ -575,8 +659,11 @@ static void op_null_model(void)
     FUZZ_CHECK(wl_model_step_cl(NULL, &lo, &bc, NULL, 0, NULL, &done) == WL_ERROR_INVALID_ARGUMENT, "step_cl(NULL)");
     FUZZ_CHECK(wl_model_recommend(NULL, 1, ids, 1, 0, out, NULL) == WL_ERROR_INVALID_ARGUMENT, "recommend(NULL)");
     FUZZ_CHECK(wl_model_rank(NULL, 1, ids, ids, 0, ranks) == WL_ERROR_INVALID_ARGUMENT, "rank(NULL)");
+    wl_metrics metrics;
+    FUZZ_CHECK(wl_model_evaluate(NULL, indptr, NULL, 1, 0, &metrics, NULL) == WL_ERROR_INVALID_ARGUMENT,
+               "evaluate(NULL)");
     wl_model_destroy(NULL);
-    calls += 9;
+    calls += 10;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -594,8 +681,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             reset(mi), used |= 1 << mi;
         switch (op & 7) {
         case 0: op_create(&r, flags); break;
-        case 1:
-        case 6: op_step(&r, mi, flags); break;
+        case 1: op_step(&r, mi, flags); break;
+        case 6: op_evaluate(&r, mi, flags); break;
         case 2: op_set_known(&r, mi, flags); break;
         case 3: op_recommend(&r, mi, flags); break;
         case 4: op_rank(&r, mi, flags); break;
