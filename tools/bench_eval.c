@@ -13,8 +13,12 @@
  * 1,892 users); "ml-100k" MovieLens 100k's ua split (943 users, 1,682
  * items, 90,570 training pairs, 10 held out per user). The pairs are drawn
  * at random in that shape (seed 1), the model has dimension 32 and is
- * trained one epoch first. Medians over --repeat runs after --warmup; both
- * paths must give the same metrics.
+ * trained one epoch first. Medians over --repeat runs after --warmup. Both
+ * paths rank with CLBlast's SGEMM scores, but CLBlast picks its kernel by
+ * the product's size (one user's row per pair against one per user), and its
+ * kernels may round a dot product differently in the last bit, which can move
+ * a near-tie by one rank: the largest difference of a metric between the two
+ * paths is reported, and one above 1e-3 fails the run.
  */
 #include <math.h>
 #include <stdint.h>
@@ -46,7 +50,7 @@ typedef struct eval_result {
     const eval_shape *shape;
     double evaluate_seconds, ranks_seconds, epoch_seconds;
     wl_metrics metrics;
-    int same;
+    double difference; /* the largest |metric(evaluate) - metric(ranks)| over the rounds */
 } eval_result;
 
 /* count distinct random items per user as CSR: about total / users each, spread over the first `users` users. */
@@ -122,10 +126,14 @@ static double epoch(wl_model *m, wl_context *c, const eval_shape *sh, cl_mem use
     return cli_now() - t0;
 }
 
-static int same_metrics(const wl_metrics *a, const wl_metrics *b)
+/* The largest difference between two evaluations' metrics (1 if their users differ). */
+static double metrics_difference(const wl_metrics *a, const wl_metrics *b)
 {
-    return a->users == b->users && fabs(a->precision_at_k - b->precision_at_k) < 1e-9 &&
-           fabs(a->recall_at_k - b->recall_at_k) < 1e-9 && fabs(a->auc - b->auc) < 1e-9 && fabs(a->mrr - b->mrr) < 1e-9;
+    if (a->users != b->users)
+        return 1.0;
+    const double d[4] = {fabs(a->precision_at_k - b->precision_at_k), fabs(a->recall_at_k - b->recall_at_k),
+                         fabs(a->auc - b->auc), fabs(a->mrr - b->mrr)};
+    return fmax(fmax(d[0], d[1]), fmax(d[2], d[3]));
 }
 
 static void measure_eval(const settings *s, device *d, const eval_shape *sh, eval_result *out)
@@ -177,7 +185,7 @@ static void measure_eval(const settings *s, device *d, const eval_shape *sh, eva
     double *t_ranks = cli_alloc((size_t)s->repeat * sizeof(double));
     double *t_epoch = cli_alloc((size_t)s->repeat * sizeof(double));
     wl_metrics a, b;
-    out->same = 1;
+    out->difference = 0;
     for (int r = -s->warmup; r < s->repeat; ++r) {
         double t0 = cli_now();
         cli_check_wl(wl_model_evaluate(m, held_ptr, held, 10, 1, &a, NULL), c);
@@ -185,7 +193,7 @@ static void measure_eval(const settings *s, device *d, const eval_shape *sh, eva
         t0 = cli_now();
         metrics_from_ranks(m, c, &actual, known_ptr, held_ptr, held, pair_users, ranks, &b);
         const double tr = cli_now() - t0;
-        out->same &= same_metrics(&a, &b);
+        out->difference = fmax(out->difference, metrics_difference(&a, &b));
         /* the epoch last: the model the next round evaluates has moved, both paths see the same one */
         const double tp = epoch(m, c, &actual, users_buf, items_buf, (uint64_t)(r + s->warmup + 1));
         if (r >= 0)
@@ -234,7 +242,7 @@ static void print_eval_json(const settings *s, const device *d, const eval_resul
                             x->evaluate_seconds > 0 ? x->ranks_seconds / x->evaluate_seconds : 0.0);
         cli_json_add_number(o, "evaluate_per_epoch", "%.4g",
                             x->epoch_seconds > 0 ? x->evaluate_seconds / x->epoch_seconds : 0.0);
-        cJSON_AddBoolToObject(o, "same_metrics", x->same);
+        cli_json_add_number(o, "metrics_difference", "%.3g", x->difference);
         cJSON_AddItemToArray(list, o);
     }
     char *text = cJSON_Print(doc);
@@ -252,23 +260,25 @@ int run_evaluate(const settings *s)
     if (!s->json) {
         printf("device: %s (%s); medians of %d after %d warm-up\n", wl_context_device_name(d.wl), d.platform, s->repeat,
                s->warmup);
-        printf("%-8s %6s %6s %10s %10s %10s %8s %10s\n", "shape", "users", "items", "evaluate_s", "ranks_s", "epoch_s",
-               "speedup", "eval/epoch");
+        printf("%-8s %6s %6s %10s %10s %10s %8s %10s %10s\n", "shape", "users", "items", "evaluate_s", "ranks_s",
+               "epoch_s", "speedup", "eval/epoch", "metric_dif");
     }
     for (int k = 0; k < 2; ++k) {
         eval_result *x = &results[k];
         measure_eval(s, &d, &shapes[k], x);
-        failed |= !x->same;
+        failed |= x->difference > 1e-3;
         if (!s->json)
-            printf("%-8s %6u %6u %10.4f %10.4f %10.4f %8.2f %10.2f\n", x->shape->name, x->shape->users, x->shape->items,
-                   x->evaluate_seconds, x->ranks_seconds, x->epoch_seconds,
+            printf("%-8s %6u %6u %10.4f %10.4f %10.4f %8.2f %10.2f %10.2g\n", x->shape->name, x->shape->users,
+                   x->shape->items, x->evaluate_seconds, x->ranks_seconds, x->epoch_seconds,
                    x->evaluate_seconds > 0 ? x->ranks_seconds / x->evaluate_seconds : 0.0,
-                   x->epoch_seconds > 0 ? x->evaluate_seconds / x->epoch_seconds : 0.0);
+                   x->epoch_seconds > 0 ? x->evaluate_seconds / x->epoch_seconds : 0.0, x->difference);
     }
     if (s->json)
         print_eval_json(s, &d, results, 2);
     if (failed)
-        fprintf(stderr, "%s: wl_model_evaluate's metrics differ from those of wl_model_rank's ranks\n", cli_program);
+        fprintf(stderr,
+                "%s: wl_model_evaluate's metrics differ from those of wl_model_rank's ranks by more than 1e-3\n",
+                cli_program);
     wl_context_destroy(d.wl);
     return failed ? 1 : 0;
 }
