@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "train_options.h"
 #include "train_output.h"
 
 /* ------------------------------------------------------------ the SVG chart */
@@ -200,4 +201,13 @@ void train_progress(uint64_t epoch, uint64_t last, size_t done, size_t total, do
     printf("\repoch %llu/%llu [%s] %3.0f%%  %8.0f pos/s  loss %.4f  ETA %4.1f s ", (unsigned long long)epoch,
            (unsigned long long)last, bar, total ? 100.0 * (double)done / (double)total : 100.0, rate, loss, eta);
     fflush(stdout);
+}
+
+int train_fail(const char *what, const char *detail)
+{
+    if (detail && *detail)
+        fprintf(stderr, "%s: %s: %s\n", cli_program, what, detail);
+    else
+        fprintf(stderr, "%s: %s\n", cli_program, what);
+    return EXIT_FAIL;
 }

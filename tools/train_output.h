@@ -34,6 +34,8 @@ int train_write_pairs(const char *path, const td_dataset *d, size_t n, const int
 const char *train_optimizer_name(wl_optimizer o);
 /* The final metrics line, after prefix. */
 void train_print_metrics(const char *prefix, const wl_metrics *m);
+/* "program: what: detail" (or "program: what") on stderr; EXIT_FAIL. */
+int train_fail(const char *what, const char *detail);
 /* The progress bar of an epoch on a terminal. */
 void train_progress(uint64_t epoch, uint64_t last, size_t done, size_t total, double elapsed, double loss);
 

@@ -26,6 +26,7 @@
 #include "export_npy.h"
 #include "train_data.h"
 #include "train_file.h"
+#include "train_input.h"
 #include "train_options.h"
 #include "train_output.h"
 #include "warploss.h"
@@ -64,7 +65,6 @@ static void on_sigint(int sig)
 
 typedef struct run {
     settings s;
-    td_interactions train_in, test_in;
     td_dataset d;
     int have_loaded;           /* r->m came from --load */
     train_progress_ids loaded; /* its progress and ids (the application bytes) */
@@ -83,28 +83,19 @@ typedef struct run {
     FILE *metrics;
 } run;
 
-static int fail(const char *what, const char *detail)
-{
-    if (detail && *detail)
-        fprintf(stderr, "%s: %s: %s\n", cli_program, what, detail);
-    else
-        fprintf(stderr, "%s: %s\n", cli_program, what);
-    return EXIT_FAIL;
-}
-
 static int fail_wl(run *r, wl_status st, const char *what)
 {
     const char *detail = wl_context_last_error(r->c);
     char buf[512];
     snprintf(buf, sizeof buf, "%s (%s)", detail && *detail ? detail : "", wl_status_string(st));
-    return fail(what, buf);
+    return train_fail(what, buf);
 }
 
 static int save_model(run *r, wl_model *m, const void *app, size_t app_size, uint64_t epochs, const char *why)
 {
     wl_status st = wl_model_save(m, r->s.save, app, app_size);
     if (st != WL_SUCCESS)
-        return fail("cannot save the model", wl_context_last_error(r->c));
+        return train_fail("cannot save the model", wl_context_last_error(r->c));
     if (!r->s.quiet)
         printf("saved %s%s (%llu epochs done)\n", r->s.save, why, (unsigned long long)epochs);
     return 0;
@@ -136,77 +127,6 @@ static void save_good(run *r)
         save_model(r, m, app, app_size, r->good_epochs, " (the last good model)");
     wl_free(app);
     wl_model_destroy(m);
-}
-
-static int load_data(run *r)
-{
-    settings *s = &r->s;
-    char err[1024];
-    td_read_report rep;
-    if (s->data) {
-        td_read_options o = {s->format, s->use_min_rating, (float)s->min_rating, s->skip_bad};
-        double t0 = cli_now();
-        if (td_read_file(s->data, &o, &r->train_in, &rep, err, sizeof err))
-            return fail(err, NULL);
-        if (!s->quiet) {
-            printf("data: %s (%s): %zu lines in %.2f s", s->data, td_format_name(rep.format), rep.lines,
-                   cli_now() - t0);
-            if (s->use_min_rating)
-                printf(", %zu below --min-rating %g", rep.below_min, s->min_rating);
-            if (s->skip_bad)
-                printf(", %zu bad lines skipped (first: line %zu)", rep.bad_lines, rep.first_bad);
-            printf("\n");
-        }
-        if (s->test) {
-            if (td_read_file(s->test, &o, &r->test_in, &rep, err, sizeof err))
-                return fail(err, NULL);
-            if (!s->quiet) {
-                printf("test: %s (%s): %zu lines", s->test, td_format_name(rep.format), rep.lines);
-                if (s->skip_bad)
-                    printf(", %zu bad lines skipped", rep.bad_lines);
-                printf("\n");
-            }
-        }
-    } else {
-        if (td_synthetic(s->syn_users, s->syn_items, s->syn_interactions, s->seed, &r->train_in))
-            return fail("out of memory for the synthetic set", NULL);
-        if (!s->quiet)
-            printf("data: synthetic, %u users x %u items, %zu interactions (seed %llu; --synthetic U,I,N)\n",
-                   s->syn_users, s->syn_items, r->train_in.count, (unsigned long long)s->seed);
-    }
-    if (td_build(&r->train_in, s->test ? &r->test_in : NULL, s->test_fraction, s->seed, &r->d, err, sizeof err))
-        return fail(err, NULL);
-    td_interactions_free(&r->train_in);
-    td_interactions_free(&r->test_in);
-    if (!s->quiet) {
-        printf("split: %u users, %u items, %zu train pairs, %zu test pairs", r->d.num_users, r->d.num_items,
-               r->d.train_count, r->d.test_count);
-        if (s->test)
-            printf(" (--test)");
-        else
-            printf(" (%g per user held out, seed %llu)", s->test_fraction, (unsigned long long)s->seed);
-        printf(", %zu test pairs dropped (user or item not in train)", r->d.test_dropped);
-        if (r->d.test_in_train || r->d.test_duplicates)
-            printf(", %zu test pairs also in train and %zu repeated left out", r->d.test_in_train,
-                   r->d.test_duplicates);
-        if (r->d.train_duplicates)
-            printf(", %zu duplicate pairs merged", r->d.train_duplicates);
-        printf("\n");
-    }
-    if (s->write_split) {
-        char path[4096];
-        if (train_make_dir(s->write_split))
-            return fail("cannot create the folder", s->write_split);
-        snprintf(path, sizeof path, "%s/train.tsv", s->write_split);
-        if (train_write_pairs(path, &r->d, r->d.train_count, r->d.train_users, r->d.train_items))
-            return fail("cannot write", path);
-        snprintf(path, sizeof path, "%s/test.tsv", s->write_split);
-        if (train_write_pairs(path, &r->d, r->d.test_count, r->d.test_users, r->d.test_items))
-            return fail("cannot write", path);
-        if (!s->quiet)
-            printf("split written to %s/train.tsv and test.tsv\n", s->write_split);
-    }
-    return 0;
 }
 
 /* The model file's options against the flags: the file wins; an explicit different value is an error. */
@@ -258,7 +178,7 @@ static int load_model(run *r)
     size_t app_size = 0;
     wl_status st = wl_model_load(r->c, r->s.load, &r->m, &app, &app_size);
     if (st != WL_SUCCESS)
-        return fail("cannot load the model", wl_context_last_error(r->c));
+        return train_fail("cannot load the model", wl_context_last_error(r->c));
     r->have_loaded = 1;
     wl_model_get_options(r->m, &r->mo);
     char err[512];
@@ -266,7 +186,7 @@ static int load_model(run *r)
                                          sizeof err);
     wl_free(app);
     if (bad)
-        return fail("cannot load the model", err);
+        return train_fail("cannot load the model", err);
     r->epochs_done = r->loaded.epochs_done;
     r->batches_done = r->loaded.batches_done;
     return 0;
@@ -300,7 +220,7 @@ static int setup_model(run *r)
     /* The training pairs are the known positives (sorted by user, item). */
     uint64_t *indptr = calloc((size_t)r->d.num_users + 1, sizeof *indptr);
     if (!indptr)
-        return fail("out of memory", NULL);
+        return train_fail("out of memory", NULL);
     for (size_t j = 0; j < r->d.train_count; ++j)
         ++indptr[r->d.train_users[j] + 1];
     for (uint32_t u = 0; u < r->d.num_users; ++u)
@@ -312,7 +232,7 @@ static int setup_model(run *r)
     /* The test pairs (sorted by user, item) as CSR, for wl_model_evaluate. */
     r->test_ptr = calloc((size_t)r->d.num_users + 1, sizeof *r->test_ptr);
     if (!r->test_ptr)
-        return fail("out of memory", NULL);
+        return train_fail("out of memory", NULL);
     for (size_t j = 0; j < r->d.test_count; ++j)
         ++r->test_ptr[r->d.test_users[j] + 1];
     for (uint32_t u = 0; u < r->d.num_users; ++u)
@@ -358,10 +278,10 @@ static int train(run *r)
     r->items = cli_alloc(n * sizeof *r->items);
     r->users_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(int32_t), NULL, &err);
     if (err != CL_SUCCESS)
-        return fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
+        return train_fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
     r->items_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(int32_t), NULL, &err);
     if (err != CL_SUCCESS)
-        return fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
+        return train_fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
     r->history = cli_alloc(s->epochs * sizeof *r->history);
 
     wl_loss_options lo;
@@ -381,7 +301,7 @@ static int train(run *r)
         if (err == CL_SUCCESS)
             err = clEnqueueWriteBuffer(q, r->items_buf, CL_TRUE, 0, n * sizeof(int32_t), r->items, 0, NULL, NULL);
         if (err != CL_SUCCESS)
-            return fail("cannot upload the interactions", "clEnqueueWriteBuffer failed");
+            return train_fail("cannot upload the interactions", "clEnqueueWriteBuffer failed");
         double loss = 0, last_draw = t0;
         size_t stopped_at = batches;
         for (size_t b = r->batches_done; b < batches; ++b) {
@@ -505,8 +425,6 @@ static void cleanup(run *r)
     free(r->loaded.user_ids);
     free(r->loaded.item_ids);
     td_dataset_free(&r->d);
-    td_interactions_free(&r->train_in);
-    td_interactions_free(&r->test_in);
     free(r->history);
     free(r->test_ptr);
     free(r->users);
@@ -524,10 +442,10 @@ static int run_all(run *r)
         if ((rc = check_loaded(r)))
             return rc;
     }
-    if ((rc = load_data(r)) || (rc = setup_model(r)))
+    if ((rc = train_load_data(&r->s, &r->d)) || (rc = setup_model(r)))
         return rc;
     if (s->metrics && !(r->metrics = fopen(s->metrics, "a")))
-        return fail("cannot open", s->metrics);
+        return train_fail("cannot open", s->metrics);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -551,7 +469,7 @@ static int run_all(run *r)
     }
     if (s->export_dir) {
         if (npy_export_model(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, err, sizeof err))
-            rc = fail("cannot export", err);
+            rc = train_fail("cannot export", err);
         else if (!s->quiet)
             printf("exported the tables and ids to %s/*.npy\n", s->export_dir);
     }
@@ -587,7 +505,7 @@ static int run_all(run *r)
                  s->data ? s->data : "synthetic", r->d.num_users, r->d.num_items, r->d.train_count, r->mo.dim,
                  s->negatives, train_optimizer_name(r->mo.optimizer), (double)r->mo.learning_rate);
         if (train_write_plot(s->plot, r->history, r->history_count, s->k, sub))
-            rc = fail("cannot write", s->plot);
+            rc = train_fail("cannot write", s->plot);
         else if (!s->quiet)
             printf("plot written to %s\n", s->plot);
     }
