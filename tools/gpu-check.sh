@@ -4,7 +4,7 @@
 # private OCL_ICD_VENDORS folder whose nvidia.icd names libnvidia-opencl.so.1),
 # prints the card, builds in a fresh folder, runs the tests (poisoned buffers;
 # the model again with the 32-bit scatter), the benchmark (table and --json,
-# the model's step with each scatter), warploss-train and
+# the model's step with each scatter, the evaluation), warploss-train and
 # warploss-devices --check, each line of figures prefixed with the card's
 # name. Bounded: every step has a timeout (about 20 minutes if every step
 # used all of its own; a few minutes when they pass).
@@ -146,6 +146,10 @@ fi
 say "warploss-bench --model, 32-bit scatter, on $CARD"
 WARPLOSS_SCATTER=atomic32 timeout 90 "$BENCH" --device "$WARPLOSS_DEVICE" --model --repeat 11 2>&1 \
     | sed "s/^/[$CARD] /" || fail "warploss-bench --model (atomic32)"
+
+say "warploss-bench --evaluate on $CARD"
+timeout 120 "$BENCH" --device "$WARPLOSS_DEVICE" --evaluate 2>&1 | sed "s/^/[$CARD] /" \
+    || fail "warploss-bench --evaluate"
 
 say "warploss-train on $CARD"
 timeout 120 "$BUILD/tools/warploss-train" --device "$WARPLOSS_DEVICE" 2>&1 | sed "s/^/[$CARD] /" \
