@@ -369,10 +369,8 @@ wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in)
 
 /* ------------------------------------------------------------ known positives */
 
-wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t *items)
+wl_status model_check_sets(wl_model *m, const uint64_t *indptr, const int32_t *items, const char *what)
 {
-    if (!m)
-        return WL_ERROR_INVALID_ARGUMENT;
     wl_context *c = m->c;
     const uint32_t users = m->o.num_users, num_items = m->o.num_items;
     if (!indptr)
@@ -389,9 +387,8 @@ wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t 
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "items is NULL but indptr[%u] = %llu", (unsigned)users,
                        (unsigned long long)total);
     if (total > c->max_alloc / sizeof(int32_t) || total > SIZE_MAX / sizeof(int32_t))
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
-                       "%llu known positives need more than the device's largest allocation (%llu bytes)",
-                       (unsigned long long)total, (unsigned long long)c->max_alloc);
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "%llu %s need more than the device's largest allocation (%llu bytes)",
+                       (unsigned long long)total, what, (unsigned long long)c->max_alloc);
     for (uint32_t u = 0; u < users; ++u) {
         for (uint64_t k = indptr[u]; k < indptr[u + 1]; ++k) {
             if (items[k] < 0 || (uint32_t)items[k] >= num_items)
@@ -399,16 +396,28 @@ wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t 
                                (unsigned long long)k, (int)items[k], (unsigned)num_items);
             if (k > indptr[u] && items[k] <= items[k - 1])
                 return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
-                               "items[%llu] = %d is not greater than items[%llu] = %d (user %u's known positives "
-                               "must be strictly ascending)",
+                               "items[%llu] = %d is not greater than items[%llu] = %d (user %u's %s must be "
+                               "strictly ascending)",
                                (unsigned long long)k, (int)items[k], (unsigned long long)k - 1, (int)items[k - 1],
-                               (unsigned)u);
+                               (unsigned)u, what);
         }
     }
+    return WL_SUCCESS;
+}
+
+wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t *items)
+{
+    if (!m)
+        return WL_ERROR_INVALID_ARGUMENT;
+    wl_context *c = m->c;
+    const uint32_t users = m->o.num_users;
+    wl_status st = model_check_sets(m, indptr, items, "known positives");
+    if (st != WL_SUCCESS)
+        return st;
+    const uint64_t total = indptr[users];
     /* new buffers first, so that a failure leaves the previous set in place;
      * commands already queued keep the old buffers alive */
     cl_mem ptr = NULL, list = NULL;
-    wl_status st = WL_SUCCESS;
     if (total) {
         st = model_buffer(c, ((size_t)users + 1) * sizeof(cl_ulong), indptr, "the known positives' indptr", &ptr);
         if (st == WL_SUCCESS)

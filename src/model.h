@@ -49,6 +49,10 @@ wl_status model_buffer(wl_context *c, size_t bytes, const void *host, const char
 void model_release(cl_mem *buf);
 /* WL_ERROR_INVALID_ARGUMENT naming name[k] for the first id outside [0, limit). */
 wl_status model_check_ids(wl_context *c, const int32_t *ids, size_t count, uint32_t limit, const char *name);
+/* Item sets per user as CSR (known positives, held-out items): indptr[num_users + 1]
+ * from 0, non-decreasing, items in range and strictly ascending within a user;
+ * the error names what they are. */
+wl_status model_check_sets(wl_model *m, const uint64_t *indptr, const int32_t *items, const char *what);
 /* Rows per block of an SGEMM whose output rows have `cols` floats (and whose
  * input rows dim floats), at most n and SCAN_SLICE, at least 1; 0 (with the
  * error set) if one row does not fit. what names the output in the error. */

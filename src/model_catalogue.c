@@ -176,46 +176,6 @@ wl_status wl_model_rank(wl_model *m, size_t n, const int32_t *users, const int32
 /* The counts wl_model_evaluate reads back per evaluated user (model_catalogue.cl). */
 enum { EVAL_HITS, EVAL_BEST, EVAL_OVERLAP, EVAL_AUC, EVAL_KNOWN, EVAL_COUNTS };
 
-static wl_status check_held_out(wl_model *m, const uint64_t *indptr, const int32_t *items)
-{
-    wl_context *c = m->c;
-    const uint32_t users = m->o.num_users, num_items = m->o.num_items;
-    if (!indptr)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr is NULL");
-    if (indptr[0] != 0)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr[0] = %llu; it must be 0", (unsigned long long)indptr[0]);
-    for (uint32_t u = 0; u < users; ++u)
-        if (indptr[u + 1] < indptr[u])
-            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "indptr[%u] = %llu is less than indptr[%u] = %llu",
-                           (unsigned)u + 1, (unsigned long long)indptr[u + 1], (unsigned)u,
-                           (unsigned long long)indptr[u]);
-    const uint64_t total = indptr[users];
-    if (total && !items)
-        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "items is NULL but indptr[%u] = %llu", (unsigned)users,
-                       (unsigned long long)total);
-    if (total > c->max_alloc / sizeof(int32_t) || total > SIZE_MAX / sizeof(int32_t))
-        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
-                       "%llu held-out items need more than the device's largest allocation (%llu bytes)",
-                       (unsigned long long)total, (unsigned long long)c->max_alloc);
-    for (uint32_t u = 0; u < users; ++u) {
-        if (indptr[u + 1] - indptr[u] > num_items)
-            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "user %u has %llu held-out items; there are %u items",
-                           (unsigned)u, (unsigned long long)(indptr[u + 1] - indptr[u]), (unsigned)num_items);
-        for (uint64_t j = indptr[u]; j < indptr[u + 1]; ++j) {
-            if (items[j] < 0 || (uint32_t)items[j] >= num_items)
-                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "items[%llu] = %d is out of range [0, %u)",
-                               (unsigned long long)j, (int)items[j], (unsigned)num_items);
-            if (j > indptr[u] && items[j] <= items[j - 1])
-                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
-                               "items[%llu] = %d is not greater than items[%llu] = %d (user %u's held-out items "
-                               "must be strictly ascending)",
-                               (unsigned long long)j, (int)items[j], (unsigned long long)j - 1, (int)items[j - 1],
-                               (unsigned)u);
-        }
-    }
-    return WL_SUCCESS;
-}
-
 /* One user's metrics from the device's counts. */
 static void user_metrics(uint32_t num_items, uint32_t k, uint64_t held_out, const cl_ulong *counts,
                          wl_user_metrics *out)
@@ -289,7 +249,7 @@ wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "out is NULL");
     if (k == 0)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "k is 0; it must be at least 1");
-    wl_status st = check_held_out(m, indptr, items);
+    wl_status st = model_check_sets(m, indptr, items, "held-out items");
     if (st != WL_SUCCESS)
         return st;
     const uint32_t num_users = m->o.num_users;
