@@ -190,6 +190,22 @@ wl_context *wlt_context_with_plan(const char *cache_dir, int plan)
     exit_without_context(cache_dir, s, wlt_plan_names[plan]);
 }
 
+void wlt_plan_contexts(const char *tag, wl_context *ctxs[WLT_PLANS], char **cache_dir)
+{
+    *cache_dir = wlt_temp_dir(tag);
+    for (int p = 0; p < WLT_PLANS; ++p)
+        ctxs[p] = wlt_context_with_plan(*cache_dir, p);
+}
+
+void wlt_plan_contexts_free(wl_context *ctxs[WLT_PLANS], char **cache_dir)
+{
+    for (int p = 0; p < WLT_PLANS; ++p) {
+        wl_context_destroy(ctxs[p]);
+        ctxs[p] = NULL;
+    }
+    wlt_free_temp_dir(cache_dir);
+}
+
 wl_context *wlt_temp_context(const char *tag, char **cache_dir)
 {
     *cache_dir = wlt_temp_dir(tag);

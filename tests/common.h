@@ -66,6 +66,11 @@ extern const char *const wlt_plan_names[WLT_PLANS];
 
 /* wlt_context_or_skip with plan wlt_plan_names[plan] on the default device. */
 wl_context *wlt_context_with_plan(const char *cache_dir, int plan);
+/* Group setup of a test that runs on every plan: a new temporary cache folder
+ * (*cache_dir, from wlt_temp_dir(tag)) and ctxs[p] with plan p on it. Undo
+ * with wlt_plan_contexts_free. */
+void wlt_plan_contexts(const char *tag, wl_context *ctxs[WLT_PLANS], char **cache_dir);
+void wlt_plan_contexts_free(wl_context *ctxs[WLT_PLANS], char **cache_dir);
 
 /* Group setup: a new temporary cache folder (*cache_dir, from
  * wlt_temp_dir(tag)) and a context on it from wlt_context_or_skip. Undo with

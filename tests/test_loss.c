@@ -30,18 +30,14 @@ static char *cache_dir;
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("loss");
-    for (int v = 0; v < VARIANTS; ++v)
-        ctxs[v] = wlt_context_with_plan(cache_dir, v);
+    wlt_plan_contexts("loss", ctxs, &cache_dir);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int v = 0; v < VARIANTS; ++v)
-        wl_context_destroy(ctxs[v]);
-    wlt_free_temp_dir(&cache_dir);
+    wlt_plan_contexts_free(ctxs, &cache_dir);
     return 0;
 }
 

@@ -31,18 +31,14 @@ static char *cache_dir;
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("model");
-    for (int p = 0; p < WLT_PLANS; ++p)
-        ctxs[p] = wlt_context_with_plan(cache_dir, p);
+    wlt_plan_contexts("model", ctxs, &cache_dir);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int p = 0; p < WLT_PLANS; ++p)
-        wl_context_destroy(ctxs[p]);
-    wlt_free_temp_dir(&cache_dir);
+    wlt_plan_contexts_free(ctxs, &cache_dir);
     return 0;
 }
 

@@ -45,9 +45,7 @@ static char *cache_dir, *work_dir;
 static int group_setup(void **state)
 {
     (void)state;
-    cache_dir = wlt_temp_dir("model_file");
-    for (int p = 0; p < WLT_PLANS; ++p)
-        ctxs[p] = wlt_context_with_plan(cache_dir, p);
+    wlt_plan_contexts("model_file", ctxs, &cache_dir);
     ctx = ctxs[0];
     work_dir = wlt_temp_dir("model_file_work");
     return 0;
@@ -56,9 +54,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int p = 0; p < WLT_PLANS; ++p)
-        wl_context_destroy(ctxs[p]);
-    wlt_free_temp_dir(&cache_dir);
+    wlt_plan_contexts_free(ctxs, &cache_dir);
     wlt_free_temp_dir(&work_dir);
     return 0;
 }

@@ -329,45 +329,65 @@ static void op_step(fuzz_reader *r, int mi, uint8_t flags)
     free(users), free(pos), free(neg);
 }
 
-static void op_set_known(fuzz_reader *r, int mi, uint8_t flags)
+/* An indptr[NU + 1] from the input: indptr[0] 0 (or, with flags bit 0, 0 to 2),
+ * then per user a step of 0 to 4, or one back (0xff), or 2^40 on (0xfe). */
+static void read_indptr(fuzz_reader *r, uint8_t flags, uint64_t indptr[NU + 1])
 {
-    uint64_t indptr[NU + 1];
     indptr[0] = (flags & 1) ? fuzz_byte(r) % 3 : 0;
     for (int u = 0; u < NU; ++u) {
         const uint8_t b = fuzz_byte(r);
         indptr[u + 1] = b == 0xff ? indptr[u] - 1 : b == 0xfe ? indptr[u] + ((uint64_t)1 << 40) : indptr[u] + b % 5;
     }
+}
+
+/* Whether the indptr itself breaks a rule (indptr[0], a step back). */
+static int bad_indptr(const uint64_t indptr[NU + 1])
+{
+    int bad = indptr[0] != 0;
+    for (int u = 0; u < NU; ++u)
+        bad |= indptr[u + 1] < indptr[u];
+    return bad;
+}
+
+/* The items of a valid indptr from the input, each the user's previous + 1 to 3
+ * or a special value, up to the first that breaks a rule (range, ascending);
+ * 1 if one does. mark[u][x] is set for the items before it (may be NULL). */
+static int read_items(fuzz_reader *r, const uint64_t indptr[NU + 1], int32_t *items, unsigned char mark[NU][NI])
+{
+    for (int u = 0; u < NU; ++u) {
+        for (uint64_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+            const uint8_t b = fuzz_byte(r);
+            const int32_t prev = k > indptr[u] ? items[k - 1] : -1;
+            const int32_t special[8] = {-1, NI, prev, prev - 1, NI - 1, INT32_MAX, INT32_MIN, 0};
+            items[k] = b >= 0xf8 ? special[b - 0xf8] : prev + 1 + b % 3;
+            if (items[k] < 0 || items[k] >= NI || items[k] <= prev)
+                return 1;
+            if (mark)
+                mark[u][items[k]] = 1;
+        }
+    }
+    return 0;
+}
+
+static void op_set_known(fuzz_reader *r, int mi, uint8_t flags)
+{
+    uint64_t indptr[NU + 1];
+    read_indptr(r, flags, indptr);
     const int null_indptr = (flags & 6) == 6, null_items = (flags & 6) == 4;
     const uint64_t total = indptr[NU];
-    int invalid = null_indptr || indptr[0] != 0;
-    for (int u = 0; u < NU; ++u)
-        invalid |= indptr[u + 1] < indptr[u];
+    int invalid = null_indptr || bad_indptr(indptr);
     invalid |= total && null_items;
     const int too_large = total > ctx->max_alloc / 4;
     if (!invalid && !too_large && total > MAX_KNOWN)
         return;
     const size_t n = !invalid && !too_large ? (size_t)total : 4;
-    int32_t *items = malloc((n ? n : 1) * sizeof *items);
+    int32_t *items = calloc(n ? n : 1, sizeof *items);
     FUZZ_CHECK(items != NULL, "out of memory");
-    for (size_t k = 0; k < n; ++k)
-        items[k] = 0;
     unsigned char want_known[NU][NI];
     memset(want_known, 0, sizeof want_known);
-    if (!invalid && !too_large) {
-        /* up to the first bad item (the rest stays 0: the call stops there) */
-        for (int u = 0; u < NU && !invalid; ++u) {
-            for (uint64_t k = indptr[u]; k < indptr[u + 1] && !invalid; ++k) {
-                const uint8_t b = fuzz_byte(r);
-                const int32_t prev = k > indptr[u] ? items[k - 1] : -1;
-                const int32_t special[8] = {-1, NI, prev, prev - 1, NI - 1, INT32_MAX, INT32_MIN, 0};
-                items[k] = b >= 0xf8 ? special[b - 0xf8] : prev + 1 + b % 3;
-                if (items[k] < 0 || items[k] >= NI || items[k] <= prev)
-                    invalid = 1;
-                else
-                    want_known[u][items[k]] = 1;
-            }
-        }
-    }
+    /* up to the first bad item (the rest stays 0: the call stops there) */
+    if (!invalid && !too_large)
+        invalid = read_items(r, indptr, items, want_known);
     const wl_status want = invalid ? WL_ERROR_INVALID_ARGUMENT : too_large ? WL_ERROR_OUT_OF_MEMORY : WL_SUCCESS;
     int32_t rec_before[NU * NI], rec_after[NU * NI];
     take_known(mi, rec_before);
@@ -463,20 +483,14 @@ static void op_recommend(fuzz_reader *r, int mi, uint8_t flags)
 static void op_evaluate(fuzz_reader *r, int mi, uint8_t flags)
 {
     uint64_t indptr[NU + 1];
-    indptr[0] = (flags & 1) ? fuzz_byte(r) % 3 : 0;
-    for (int u = 0; u < NU; ++u) {
-        const uint8_t b = fuzz_byte(r);
-        indptr[u + 1] = b == 0xff ? indptr[u] - 1 : b == 0xfe ? indptr[u] + ((uint64_t)1 << 40) : indptr[u] + b % 5;
-    }
+    read_indptr(r, flags, indptr);
     const uint8_t kb = fuzz_byte(r);
     const uint32_t k = kb == 0xff ? UINT32_MAX : kb % 16;
     const int exclude = (int8_t)fuzz_byte(r);
     const int null_indptr = (flags & 6) == 6, null_items = (flags & 6) == 4, null_out = (flags & 0x18) == 0x18;
     const int with_users = !(flags & 0x20);
     const uint64_t total = indptr[NU];
-    int invalid = null_out || k == 0 || null_indptr || indptr[0] != 0;
-    for (int u = 0; u < NU; ++u)
-        invalid |= indptr[u + 1] < indptr[u];
+    int invalid = null_out || k == 0 || null_indptr || bad_indptr(indptr);
     invalid |= total && null_items;
     const int too_large = !invalid && total > ctx->max_alloc / 4;
     if (!invalid && !too_large && total > MAX_KNOWN)
@@ -484,18 +498,8 @@ static void op_evaluate(fuzz_reader *r, int mi, uint8_t flags)
     const size_t n = !invalid && !too_large ? (size_t)total : 4;
     int32_t *items = calloc(n ? n : 1, sizeof *items);
     FUZZ_CHECK(items != NULL, "out of memory");
-    if (!invalid && !too_large) {
-        for (int u = 0; u < NU && !invalid; ++u) {
-            invalid |= indptr[u + 1] - indptr[u] > NI;
-            for (uint64_t j = indptr[u]; j < indptr[u + 1] && !invalid; ++j) {
-                const uint8_t b = fuzz_byte(r);
-                const int32_t prev = j > indptr[u] ? items[j - 1] : -1;
-                const int32_t special[8] = {-1, NI, prev, prev - 1, NI - 1, INT32_MAX, INT32_MIN, 0};
-                items[j] = b >= 0xf8 ? special[b - 0xf8] : prev + 1 + b % 3;
-                invalid |= items[j] < 0 || items[j] >= NI || items[j] <= prev;
-            }
-        }
-    }
+    if (!invalid && !too_large)
+        invalid = read_items(r, indptr, items, NULL);
     const wl_status want = invalid ? WL_ERROR_INVALID_ARGUMENT : too_large ? WL_ERROR_OUT_OF_MEMORY : WL_SUCCESS;
     wl_metrics out, sentinel;
     wl_user_metrics per_user[NU], user_sentinel[NU];
