@@ -15,9 +15,10 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
+
+import lsan_tracer
 
 SKIP = 77
 TOOL = None
@@ -53,9 +54,7 @@ def run(*args, env=None, unset=()):
         e.pop(name, None)
     if env:
         e.update(env)
-    p = subprocess.run([TOOL] + list(args), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, timeout=240)
-    return p.returncode, p.stdout, p.stderr
+    return lsan_tracer.run([TOOL] + list(args), env=e, timeout=240)
 
 
 def check(cond, what, detail=""):
