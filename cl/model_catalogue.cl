@@ -109,12 +109,15 @@ ulong wl_group_sum(ulong v, local ulong *scratch)
  * out[r] the user's counts: hits (ranks below k), the best rank, how many
  * held-out items are also known positives (exclude_known only), the sum over
  * the ranks in ascending order r_(i) of max(0, r_(i) - i) (AUC's), and the
- * number of known positives (exclude_known only).
+ * number of known positives (exclude_known only). among (NULL: every item)
+ * restricts the catalogue: the items x with among[x] == 0 neither rank nor
+ * count (the host checked that every held-out item is among them).
  */
 kernel void wl_model_evaluate(uint n, ulong first, uint num_items, uint k, const global int *users,
                               const global ulong *ptr, const global int *items, const global float *dot,
                               const global float *bias, const global ulong *known_ptr, const global int *known_items,
-                              int exclude_known, global uint *ranks, global ulong *out, local ulong *scratch)
+                              int exclude_known, global uint *ranks, const global uchar *among, global ulong *out,
+                              local ulong *scratch)
 {
     const uint r = (uint)get_group_id(0), lid = (uint)get_local_id(0), size = (uint)get_local_size(0);
     if (r >= n)
@@ -132,10 +135,10 @@ kernel void wl_model_evaluate(uint n, ulong first, uint num_items, uint k, const
         const float target = row[t] + bias[t];
         uint above = 0;
         for (uint x = lid; x < num_items; x += size)
-            above += row[x] + bias[x] > target;
+            above += (!among || among[x]) && row[x] + bias[x] > target;
         for (ulong q = kp + lid; q < ke; q += size) {
             const int x = known_items[q];
-            above -= row[x] + bias[x] > target; /* never t itself: s(t) > s(t) is false */
+            above -= (!among || among[x]) && row[x] + bias[x] > target; /* never t itself: s(t) > s(t) is false */
         }
         const ulong total = wl_group_sum(above, scratch);
         if (lid == 0)
@@ -172,6 +175,10 @@ kernel void wl_model_evaluate(uint n, ulong first, uint num_items, uint k, const
         }
         overlap += lo < ke && known_items[lo] == items[j];
     }
+    ulong known = 0; /* the known positives in the catalogue */
+    for (ulong q = kp + lid; q < ke; q += size)
+        known += !among || among[known_items[q]];
+    known = wl_group_sum(known, scratch);
     hits = wl_group_sum(hits, scratch);
     best = wl_group_sum(best, scratch);
     overlap = wl_group_sum(overlap, scratch);
@@ -182,6 +189,6 @@ kernel void wl_model_evaluate(uint n, ulong first, uint num_items, uint k, const
         o[1] = best;
         o[2] = overlap;
         o[3] = auc;
-        o[4] = ke - kp;
+        o[4] = known;
     }
 }

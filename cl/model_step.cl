@@ -24,6 +24,16 @@
  * in. Each row of U or V that receives a term is claimed once (flag) and
  * appended to its touched list, which wl_model_update (model_update.cl) walks.
  *
+ * The hybrid model (src/model_features.c): U, V and bias are then the
+ * representations p, q, b, and a side with a feature matrix (uptr, iptr not
+ * NULL) scatters each term to every feature of the row, times its weight:
+ * the accumulators, flags and touched lists are the feature tables'. A side
+ * without one (NULL) is its own feature, weight 1: today's bits.
+ *
+ * sample_w (NULL: all 1) weights each row's loss and gradient; a row whose
+ * weight is negative or not finite is refused like an id out of range, and a
+ * row of weight 0 is scanned but adds nothing.
+ *
  * With dot not NULL (shared candidates) the candidates' dot products come
  * from CLBlast's SGEMM of the launch's block of rows (src/model.c):
  * s_c = dot[(b - row_base) * negatives + j] + b[c]; the positive's score is
@@ -47,31 +57,68 @@ void wl_touch(global int *flag, global uint *touched, global uint *count, uint r
         touched[atomic_inc(count)] = row;
 }
 
+/* Add t to element d of the accumulator rows of row's features, times their
+ * weights (ptr NULL: the row is its own feature, weight 1). */
+void wl_feature_add(global wl_acc *acc, uint dim, uint d, const global ulong *ptr, const global int *idx,
+                    const global float *wts, int row, float t)
+{
+    if (!ptr) {
+        wl_fixed_add(acc, (ulong)row * dim + d, t);
+        return;
+    }
+    for (ulong k = ptr[row]; k < ptr[row + 1]; ++k)
+        wl_fixed_add(acc, (ulong)idx[k] * dim + d, wts[k] * t);
+}
+
+/* Claim row's features (ptr NULL: the row itself). */
+void wl_feature_touch(global int *flag, global uint *touched, global uint *count, const global ulong *ptr,
+                      const global int *idx, int row)
+{
+    if (!ptr) {
+        wl_touch(flag, touched, count, (uint)row);
+        return;
+    }
+    for (ulong k = ptr[row]; k < ptr[row + 1]; ++k)
+        wl_touch(flag, touched, count, (uint)idx[k]);
+}
+
 /* The gradient terms of a row that stopped at candidate c, dimensions
  * first, first + step, ..., and (first == 0) the bias terms, the touched
  * rows and nothing else. */
 void wl_model_scatter(uint dim, int item_bias, int u, int i, int c, float g, const global float *U,
                       const global float *V, global wl_acc *acc_u, global wl_acc *acc_v, global wl_acc *acc_b,
                       global int *flag_u, global int *flag_v, global uint *touched_u, global uint *touched_v,
-                      global uint *control, uint first, uint step)
+                      global uint *control, uint first, uint step, const global ulong *uptr, const global int *uidx,
+                      const global float *uwts, const global ulong *iptr, const global int *iidx,
+                      const global float *iwts)
 {
     const global float *user_row = U + (ulong)u * dim, *vi = V + (ulong)i * dim, *vc = V + (ulong)c * dim;
-    const ulong gu = (ulong)u * dim, gi = (ulong)i * dim, gc = (ulong)c * dim;
     for (uint d = first; d < dim; d += step) {
-        wl_fixed_add(acc_u, gu + d, g * (vc[d] - vi[d]));
+        wl_feature_add(acc_u, dim, d, uptr, uidx, uwts, u, g * (vc[d] - vi[d]));
         const float t = g * user_row[d];
-        wl_fixed_add(acc_v, gi + d, -t);
-        wl_fixed_add(acc_v, gc + d, t);
+        wl_feature_add(acc_v, dim, d, iptr, iidx, iwts, i, -t);
+        wl_feature_add(acc_v, dim, d, iptr, iidx, iwts, c, t);
     }
     if (first)
         return;
     if (item_bias) {
-        wl_fixed_add(acc_b, (ulong)i, -g);
-        wl_fixed_add(acc_b, (ulong)c, g);
+        wl_feature_add(acc_b, 1, 0, iptr, iidx, iwts, i, -g);
+        wl_feature_add(acc_b, 1, 0, iptr, iidx, iwts, c, g);
     }
-    wl_touch(flag_u, touched_u, &control[0], (uint)u);
-    wl_touch(flag_v, touched_v, &control[1], (uint)i);
-    wl_touch(flag_v, touched_v, &control[1], (uint)c);
+    wl_feature_touch(flag_u, touched_u, &control[0], uptr, uidx, u);
+    wl_feature_touch(flag_v, touched_v, &control[1], iptr, iidx, i);
+    wl_feature_touch(flag_v, touched_v, &control[1], iptr, iidx, c);
+}
+
+/* Row b's sample weight (1 without weights), and whether it is refused. */
+float wl_sample_weight(const global float *sample_w, ulong idx, int *bad)
+{
+    if (!sample_w)
+        return 1.0f;
+    const float w = sample_w[idx];
+    if (!(w >= 0.0f && w <= FLT_MAX))
+        *bad = 1;
+    return w;
 }
 
 /* The id of candidate j of row b (not checked: the callers check the range). */
@@ -92,13 +139,16 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
                           const global int *known_items, const global float *weight, global wl_acc *acc_u,
                           global wl_acc *acc_v, global wl_acc *acc_b, global int *flag_u, global int *flag_v,
                           global uint *touched_u, global uint *touched_v, global uint *control, global int *row_out,
-                          ulong row_base, const global float *dot)
+                          ulong row_base, const global float *dot, const global float *sample_w,
+                          const global ulong *uptr, const global int *uidx, const global float *uwts,
+                          const global ulong *iptr, const global int *iidx, const global float *iwts)
 {
     const ulong b = row_base + get_global_id(0);
     if (b >= rows)
         return;
     const int u = users[offset + b], i = positives[offset + b];
     int bad = u < 0 || (uint)u >= num_users || i < 0 || (uint)i >= num_items;
+    const float sw = wl_sample_weight(sample_w, offset + b, &bad);
     int stop = -1, c = -1;
     float s_i = 0.0f, s_c = 0.0f;
     if (!bad) {
@@ -157,12 +207,13 @@ kernel void wl_model_scan(uint rows, uint negatives, uint dim, uint num_users, u
     float g = 0.0f, loss = 0.0f;
     uint trials = bad ? 0u : negatives;
     if (stop >= 0) {
-        const float w = weight[stop];
+        const float w = weight[stop] * sw;
         trials = (uint)stop + 1u;
         loss = w * ((margin - s_i) + s_c);
         g = w * scale;
-        wl_model_scatter(dim, item_bias, u, i, c, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u, touched_v,
-                         control, 0, 1);
+        if (sw != 0.0f)
+            wl_model_scatter(dim, item_bias, u, i, c, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u,
+                             touched_v, control, 0, 1, uptr, uidx, uwts, iptr, iidx, iwts);
     }
     row_out[4 * b + 0] = stop;
     row_out[4 * b + 1] = as_int(g);
@@ -178,7 +229,10 @@ kernel void wl_model_scan_groups(uint rows, uint negatives, uint dim, uint num_u
                                  const global int *known_items, const global float *weight, global wl_acc *acc_u,
                                  global wl_acc *acc_v, global wl_acc *acc_b, global int *flag_u, global int *flag_v,
                                  global uint *touched_u, global uint *touched_v, global uint *control,
-                                 global int *row_out, ulong row_base, const global float *dot)
+                                 global int *row_out, ulong row_base, const global float *dot,
+                                 const global float *sample_w, const global ulong *uptr, const global int *uidx,
+                                 const global float *uwts, const global ulong *iptr, const global int *iidx,
+                                 const global float *iwts)
 {
     local int first_stop, first_bad;
     local float s_i_shared, s_c_shared;
@@ -188,7 +242,8 @@ kernel void wl_model_scan_groups(uint rows, uint negatives, uint dim, uint num_u
     if (b >= rows) /* the whole group leaves alike */
         return;
     const int u = users[offset + b], i = positives[offset + b];
-    const int ids_bad = u < 0 || (uint)u >= num_users || i < 0 || (uint)i >= num_items;
+    int ids_bad = u < 0 || (uint)u >= num_users || i < 0 || (uint)i >= num_items;
+    const float sw = wl_sample_weight(sample_w, offset + b, &ids_bad);
     const global float *user_row = U + (ulong)(ids_bad ? 0 : u) * dim;
     if (lid == 0) {
         first_stop = (int)negatives;
@@ -239,11 +294,12 @@ kernel void wl_model_scan_groups(uint rows, uint negatives, uint dim, uint num_u
     barrier(CLK_LOCAL_MEM_FENCE);
     float g = 0.0f, loss = 0.0f;
     if (stop >= 0) {
-        const float w = weight[stop];
+        const float w = weight[stop] * sw;
         loss = w * ((margin - s_i) + s_c_shared);
         g = w * scale;
-        wl_model_scatter(dim, item_bias, u, i, c_shared, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u,
-                         touched_v, control, lid, group);
+        if (sw != 0.0f)
+            wl_model_scatter(dim, item_bias, u, i, c_shared, g, U, V, acc_u, acc_v, acc_b, flag_u, flag_v, touched_u,
+                             touched_v, control, lid, group, uptr, uidx, uwts, iptr, iidx, iwts);
     }
     if (lid == 0) {
         if (bad)

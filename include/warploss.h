@@ -267,17 +267,24 @@ typedef struct wl_model_options {
     wl_optimizer optimizer;             /* default WL_OPTIMIZER_ADAGRAD */
     float learning_rate;                /* default 0.05; finite, > 0 */
     float l2_users, l2_items;           /* default 0; finite, >= 0 */
+    /* The hybrid model (README.md, "Features"): 0 (the default) gives a side
+     * its identity, one row per user (item) of U (V and b), today's model;
+     * F > 0 makes U (V and b) a table of F feature rows, each user (item)
+     * the weighted sum of the rows its feature matrix names. */
+    uint32_t num_user_features, num_item_features;
 } wl_model_options;
 
 WL_API void wl_model_options_default(wl_model_options *o, uint32_t num_users, uint32_t num_items, uint32_t dim);
 
-/* Create a model on c (which it uses until destroyed): U and V uniform in
+/* Create a model on c (which it uses until destroyed): U and V (the feature
+ * tables of a side with features) uniform in
  * [-0.5/dim, 0.5/dim) from the seed, b = 0, Adagrad accumulators 1, no known
  * positives. */
 WL_API wl_status wl_model_create(wl_context *c, const wl_model_options *o, wl_model **out);
 WL_API void wl_model_destroy(wl_model *m); /* NULL is fine */
 
-/* The whole table t, row-major (WL_TABLE_ITEM_BIAS: num_items floats). */
+/* The whole table t, row-major (WL_TABLE_ITEM_BIAS: num_items floats; a
+ * side with features: its feature table, num_*_features rows). */
 WL_API wl_status wl_model_read(wl_model *m, wl_table t, float *out);
 /* Replace table t; its optimizer state is reset (Adagrad accumulators to 1). */
 WL_API wl_status wl_model_write(wl_model *m, wl_table t, const float *in);
@@ -292,13 +299,38 @@ WL_API wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in);
  * left out of wl_model_recommend and wl_model_rank. Replaces the previous set. */
 WL_API wl_status wl_model_set_known(wl_model *m, const uint64_t *indptr, const int32_t *items);
 
+/*
+ * A side's feature matrix (side WL_TABLE_USERS: one row per user over the
+ * num_user_features features; WL_TABLE_ITEMS: one row per item over the
+ * num_item_features) as CSR: indptr[rows + 1] (indptr[0] = 0,
+ * non-decreasing), features[indptr[rows]] in [0, num_*_features) and
+ * strictly ascending within a row, weights[indptr[rows]] finite (NULL: all
+ * 1). A row may be empty (its representation is 0). Until set, row r has
+ * feature r with weight 1 where r < num_*_features, none otherwise.
+ * Replaces the previous matrix (the tables and state are kept); refused,
+ * changing nothing, for a side without features or a bad matrix.
+ */
+WL_API wl_status wl_model_set_features(wl_model *m, wl_table side, const uint64_t *indptr, const int32_t *features,
+                                       const float *weights);
+/* The matrix in use (the model's own copy, valid until the next
+ * wl_model_set_features or wl_model_destroy); weights never NULL. A side
+ * without features: WL_ERROR_INVALID_ARGUMENT. */
+WL_API wl_status wl_model_get_features(const wl_model *m, wl_table side, const uint64_t **indptr,
+                                       const int32_t **features, const float **weights);
+/* The representations the scores use, computed on the device (LightFM's
+ * get_user_representations / get_item_representations): WL_TABLE_USERS
+ * p_u [num_users x dim], WL_TABLE_ITEMS q_i [num_items x dim],
+ * WL_TABLE_ITEM_BIAS b_i [num_items]. A side without features: its table. */
+WL_API wl_status wl_model_read_representations(wl_model *m, wl_table t, float *out);
+
 typedef struct wl_batch {
     size_t rows;
     const int32_t *users, *positives; /* [rows] each */
     size_t negatives;                 /* candidates per row (LightFM's max_sampled), >= 1 */
     const int32_t *neg_items;         /* [rows x negatives]; [negatives] if shared; NULL: sampled on the device */
     int shared_negatives;
-    uint64_t sample_key; /* sampled: the candidates depend on (seed, key, row, j) only */
+    uint64_t sample_key;  /* sampled: the candidates depend on (seed, key, row, j) only */
+    const float *weights; /* [rows] sample weights (LightFM's sample_weight), finite, >= 0; NULL: all 1 */
 } wl_batch;
 
 typedef struct wl_step_result {
@@ -325,6 +357,7 @@ typedef struct wl_batch_cl {
     cl_mem neg_items; /* NULL: sampled on the device */
     int shared_negatives;
     uint64_t sample_key;
+    cl_mem weights; /* float, from element offset; NULL: all 1 */
 } wl_batch_cl;
 WL_API wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batch_cl *b, wl_step_result *r,
                                   cl_uint num_wait, const cl_event *wait, cl_event *done);
@@ -335,6 +368,15 @@ WL_API wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const 
  * candidates gets -1 and -Inf in the rest of its row. */
 WL_API wl_status wl_model_recommend(wl_model *m, size_t n, const int32_t *users, size_t k, int exclude_known,
                                     int32_t *items, float *scores);
+
+/* wl_model_recommend for n users given as feature rows (users who were not
+ * in the training data: cold start), CSR over the user features as
+ * wl_model_set_features takes it (a side without features: over the rows of
+ * U), each row's items to leave out as CSR (exclude_ptr[n + 1],
+ * exclude_items strictly ascending per row; both NULL: none). */
+WL_API wl_status wl_model_recommend_features(wl_model *m, size_t n, const uint64_t *indptr, const int32_t *features,
+                                             const float *weights, const uint64_t *exclude_ptr,
+                                             const int32_t *exclude_items, size_t k, int32_t *items, float *scores);
 
 /* For each pair (users[j], items[j]): the number of items x other than
  * items[j] (and not a known positive of the user if exclude_known) with
@@ -378,12 +420,19 @@ typedef struct wl_user_metrics {
  */
 WL_API wl_status wl_model_evaluate(wl_model *m, const uint64_t *indptr, const int32_t *items, uint32_t k,
                                    int exclude_known, wl_metrics *out, wl_user_metrics *per_user);
+/* The same with the catalogue restricted to the items x with among[x] != 0
+ * (among [num_items]; NULL: every item): ranks and N count only those, and
+ * every held-out item must be one of them (cold-start items ranked among the
+ * cold items, say). */
+WL_API wl_status wl_model_evaluate_among(wl_model *m, const uint8_t *among, const uint64_t *indptr,
+                                         const int32_t *items, uint32_t k, int exclude_known, wl_metrics *out,
+                                         wl_user_metrics *per_user);
 
 /* ---------------------------------------------------------------- model files */
 
 /*
  * A model file (format in README.md, "Model files") holds the options, the
- * tables, the optimizer state (Adagrad's accumulators), the known positives
+ * tables, the optimizer state (Adagrad's accumulators), the known positives, the feature matrices
  * and app_size bytes the application attaches (app may be NULL when
  * app_size is 0), so that a loaded model resumes training exactly.
  *

@@ -4,7 +4,8 @@
  * and optimizer state (read, write), the known positives, and the helpers
  * the other rooms of the model share (src/model.h): buffers, id checks, and
  * the SGEMM blocks and row gathers of the step (model_step.c) and the
- * catalogue queries (model_catalogue.c). Model files are model_file.c.
+ * catalogue queries (model_catalogue.c). Feature matrices and
+ * representations are model_features.c, model files model_file.c.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -41,7 +42,17 @@ uint64_t model_mix64(uint64_t z)
 /* Rows of table t and floats per row. */
 uint64_t model_table_rows(const wl_model *m, wl_table t)
 {
-    return t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items;
+    if (t == WL_TABLE_USERS)
+        return m->o.num_user_features ? m->o.num_user_features : m->o.num_users;
+    return m->o.num_item_features ? m->o.num_item_features : m->o.num_items;
+}
+
+uint32_t model_entities(const wl_model *m, wl_table t) { return t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items; }
+
+cl_mem model_rep(const wl_model *m, wl_table t)
+{
+    const int k = model_table_index(t);
+    return m->rep[k] ? m->rep[k] : m->table[k];
 }
 
 uint64_t model_table_count(const wl_model *m, wl_table t)
@@ -124,7 +135,12 @@ static wl_status check_model_options(wl_context *c, const wl_model_options *o)
         return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "optimizer is %d; use WL_OPTIMIZER_ADAGRAD or WL_OPTIMIZER_SGD",
                        (int)o->optimizer);
     /* the largest buffer is a table's accumulators, 8 bytes per element */
-    const uint64_t largest = (uint64_t)(o->num_users > o->num_items ? o->num_users : o->num_items) * o->dim;
+    const uint32_t user_rows = o->num_user_features ? o->num_user_features : o->num_users;
+    const uint32_t item_rows = o->num_item_features ? o->num_item_features : o->num_items;
+    uint32_t widest = user_rows > item_rows ? user_rows : item_rows;
+    widest = widest > o->num_users ? widest : o->num_users;
+    widest = widest > o->num_items ? widest : o->num_items;
+    const uint64_t largest = (uint64_t)widest * o->dim;
     if (largest > c->max_alloc / sizeof(cl_long) || largest > SIZE_MAX / sizeof(cl_long))
         return wl_fail(c, WL_ERROR_OUT_OF_MEMORY,
                        "a table of %llu elements needs %llu bytes of gradient sums; the device's largest allocation "
@@ -165,6 +181,7 @@ void wl_model_destroy(wl_model *m)
     model_release(&m->control);
     model_release(&m->known_ptr);
     model_release(&m->known_items);
+    model_features_release(m);
     wl_weight_table_release(&m->weights);
     free(m);
 }
@@ -183,7 +200,7 @@ static wl_status model_init(wl_model *m)
         st = model_buffer(c, count * sizeof(float), init, model_table_name((wl_table)t), &m->table[t]);
         free(init);
     }
-    const size_t items = o->num_items;
+    const size_t items = (size_t)model_table_rows(m, WL_TABLE_ITEM_BIAS);
     static const char *const state_names[3] = {"the user table's Adagrad state", "the item table's Adagrad state",
                                                "the item biases' Adagrad state"};
     static const char *const acc_names[3] = {"the user gradient sums", "the item gradient sums",
@@ -206,6 +223,8 @@ static wl_status model_init(wl_model *m)
     }
     if (st == WL_SUCCESS)
         st = model_buffer(c, CONTROL_COUNT * sizeof(cl_uint), NULL, "the step counters", &m->control);
+    if (st == WL_SUCCESS)
+        st = model_features_init(m);
     if (st != WL_SUCCESS)
         return st;
 
@@ -337,6 +356,7 @@ wl_status wl_model_write(wl_model *m, wl_table t, const float *in)
                                "in[%zu] = %g, but the model has no item biases (item_bias is 0): b stays 0", k,
                                (double)in[k]);
     }
+    m->rep_stale = 1;
     return write_blocking(m->c, m->table[model_table_index(t)], count * sizeof(float), in,
                           m->state[model_table_index(t)], "clEnqueueWriteBuffer(model table)");
 }
@@ -457,14 +477,14 @@ size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
     return block < n ? block : n;
 }
 
-/* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
+/* Enqueue out[r] = row ids[offset + r] of t's representations, r < count (model_gather.cl). */
 wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out)
 {
     const cl_ulong count64 = count, offset64 = offset;
-    const cl_uint limit = t == WL_TABLE_USERS ? m->o.num_users : m->o.num_items;
-    const wl_arg args[] = {WL_ARG(count64), WL_ARG(m->o.dim), WL_ARG(limit),
-                           WL_ARG(ids),     WL_ARG(offset64), WL_ARG(m->table[model_table_index(t)]),
-                           WL_ARG(out)};
+    const cl_uint limit = model_entities(m, t);
+    const cl_mem source = model_rep(m, t);
+    const wl_arg args[] = {WL_ARG(count64),  WL_ARG(m->o.dim), WL_ARG(limit), WL_ARG(ids),
+                           WL_ARG(offset64), WL_ARG(source),   WL_ARG(out)};
     const wl_launch l = {WL_KERNEL_MODEL_GATHER, count * m->o.dim, 0, args, sizeof args / sizeof args[0]};
     return wl_enqueue_kernel(ch, &l);
 }

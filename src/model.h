@@ -1,8 +1,9 @@
 /*
  * The embedding model's private parts, shared by its rooms: model.c (options,
  * lifecycle, tables and state, known positives, the SGEMM blocks),
- * model_step.c (the WARP step), model_catalogue.c (recommend, rank, evaluate)
- * and model_file.c (saving and loading).
+ * model_features.c (the hybrid model's feature matrices and
+ * representations), model_step.c (the WARP step), model_catalogue.c
+ * (recommend, rank, evaluate) and model_file.c (saving and loading).
  */
 #ifndef WL_MODEL_H
 #define WL_MODEL_H
@@ -30,6 +31,17 @@ struct wl_model {
     cl_mem control;                /* uint[CONTROL_COUNT], model_step.cl */
     cl_mem known_ptr, known_items; /* the known positives as CSR; NULL: none */
     uint64_t known_count;          /* the known positives' number */
+    /* the feature matrices by side (0 users, 1 items; all NULL for a side
+     * without features): the host copy (model_features.c) and the device's */
+    struct model_features {
+        uint64_t *indptr;     /* [rows + 1] */
+        int32_t *features;    /* [indptr[rows]] */
+        float *weights;       /* [indptr[rows]] */
+        uint32_t widest;      /* the most features in one row */
+        cl_mem ptr, idx, wts; /* the same on the device (idx, wts NULL when there are none) */
+    } feat[2];
+    cl_mem rep[3]; /* the representations p, q, b of the sides with features (NULL: the table is its own) */
+    int rep_stale; /* rep does not follow the tables yet (model_represent brings it up to date) */
     wl_weight_table weights;
     /* a step failed after its scan but before its update: the accumulators and
      * flags may hold that scan's terms, so the next step clears them first */
@@ -38,7 +50,8 @@ struct wl_model {
 
 /* splitmix64's finaliser (the initial tables and the sampling keys) */
 uint64_t model_mix64(uint64_t z);
-/* Rows of table t, elements of table t, t as an index of the model's arrays, t's name in errors. */
+/* Rows of table t (its features' number for a side with features), elements
+ * of table t, t as an index of the model's arrays, t's name in errors. */
 uint64_t model_table_rows(const wl_model *m, wl_table t);
 uint64_t model_table_count(const wl_model *m, wl_table t);
 int model_table_index(wl_table t);
@@ -57,7 +70,26 @@ wl_status model_check_sets(wl_model *m, const uint64_t *indptr, const int32_t *i
  * input rows dim floats), at most n and SCAN_SLICE, at least 1; 0 (with the
  * error set) if one row does not fit. what names the output in the error. */
 size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what);
-/* Enqueue out[r] = row ids[offset + r] of table t, r < count (model_gather.cl). */
+/* Users (t WL_TABLE_USERS) or items (otherwise) of the model: the rows of its representations. */
+uint32_t model_entities(const wl_model *m, wl_table t);
+/* The representations of t (the table itself for a side without features). */
+cl_mem model_rep(const wl_model *m, wl_table t);
+/* Enqueue the representations of the sides with features if a change to the
+ * tables or the matrices left them behind (model_features.c). */
+wl_status model_represent(wl_chain *ch, wl_model *m);
+/* Enqueue out[r] = sum_k weights[k] * table[features[k]] over k in
+ * [ptr[r], ptr[r + 1]), r < rows, rows of `dim` floats (model_features.cl). */
+wl_status model_represent_rows(wl_chain *ch, wl_model *m, size_t rows, uint32_t dim, cl_mem ptr, cl_mem idx, cl_mem wts,
+                               cl_mem table, cl_mem out);
+/* Check a feature matrix of `rows` rows over `num_features` features (or the
+ * rows of the table for a side without them); what names it in errors. */
+wl_status model_check_features(wl_context *c, size_t rows, uint32_t num_features, const uint64_t *indptr,
+                               const int32_t *features, const float *weights, const char *what);
+/* Free the feature matrices and representations. */
+void model_features_release(wl_model *m);
+/* Set up a new model's feature matrices (the identity where it fits). */
+wl_status model_features_init(wl_model *m);
+/* Enqueue out[r] = row ids[offset + r] of t's representations, r < count (model_gather.cl). */
 wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out);
 /* Read (blocking) bytes of buf into host, after every command of earlier calls;
  * what names the read in an error. */
@@ -73,6 +105,9 @@ typedef struct wl_model_file {
     float *table[3], *state[3]; /* by wl_table; state NULL with SGD */
     uint64_t *known_ptr;        /* [num_users + 1] */
     int32_t *known_items;       /* [known_ptr[num_users]]; NULL when there are none */
+    uint64_t *feat_ptr[2];      /* the feature matrices by side (users, items): [rows + 1]; NULL without */
+    int32_t *feat_idx[2];       /* [feat_ptr[s][rows]] (NULL when empty) */
+    float *feat_w[2];           /* the same */
     const unsigned char *app;   /* the application bytes: inside the parsed data, or app_owned */
     size_t app_size;
     unsigned char *app_owned; /* what wl_model_file_free frees (version 1: built from the trainer's fields) */

@@ -21,21 +21,29 @@
  *       40    4  f32      l2_users      finite, >= 0
  *       44    4  f32      l2_items      finite, >= 0
  *       48    8  u64      seed
- *       56    8  u64      reserved, 0
+ *       56    4  u32      num_user_features FU (0: none, each user its own row of U)
+ *       60    4  u32      num_item_features FI (0: none)
  *       64               sections, each: u32 tag (4 ASCII characters, first at the
  *                        lowest address), u32 flags, u64 length, then length bytes:
- *                          "TABL" flags 0  f32 U[U x D], V[I x D], b[I] (b all 0 without item_bias)
+ *                          "TABL" flags 0  f32 U[RU x D], V[RI x D], b[RI] (b all 0 without item_bias),
+ *                                          RU = FU or U without user features, RI = FI or I
  *                          "ADAG" flags 0  Adagrad only: the accumulators, same shapes, finite, > 0
  *                          "KNOW" flags 0  known positives: u64 indptr[U + 1] (indptr[0] = 0,
  *                                          non-decreasing), i32 items[indptr[U]] in [0, I),
  *                                          strictly ascending within a user
+ *                          "UFEA" flags 0  with user features only: u64 indptr[U + 1], i32
+ *                                          features[n] in [0, FU) strictly ascending per row,
+ *                                          f32 weights[n] finite (n = indptr[U])
+ *                          "IFEA" flags 0  with item features only: the same over I rows and FI
  *                          "APPL" flags 1  the application's bytes (any length, 0 too)
  *   end - 8           8  u64      checksum: 64-bit FNV-1a (offset basis 0xcbf29ce484222325,
  *                                 prime 0x100000001b3) over every byte before it
  *
  * Flags bit 0: optional (a reader that does not know the tag skips the
  * section; an unknown tag without it is refused); the other bits are 0. The
- * known sections come once each, in the order above (ADAG only with Adagrad),
+ * known sections come once each, in the order above (ADAG only with Adagrad,
+ * UFEA and IFEA only with features; a file without features is byte for
+ * byte what the library wrote before it had them),
  * with exactly the lengths their shapes give; unknown optional sections may
  * come between them; the checksum follows the last section directly.
  *
@@ -67,9 +75,9 @@
 #define FLAG_OPTIONAL 1u
 
 /* The known sections, in their order in the file. */
-enum { SEC_TABLES, SEC_ADAGRAD, SEC_KNOWN, SEC_APP, SEC_COUNT };
-static const char section_tags[SEC_COUNT][5] = {"TABL", "ADAG", "KNOW", "APPL"};
-static const uint32_t section_flags[SEC_COUNT] = {0, 0, 0, FLAG_OPTIONAL};
+enum { SEC_TABLES, SEC_ADAGRAD, SEC_KNOWN, SEC_USER_FEATURES, SEC_ITEM_FEATURES, SEC_APP, SEC_COUNT };
+static const char section_tags[SEC_COUNT][5] = {"TABL", "ADAG", "KNOW", "UFEA", "IFEA", "APPL"};
+static const uint32_t section_flags[SEC_COUNT] = {0, 0, 0, 0, 0, FLAG_OPTIONAL};
 
 static const char *const table_names[3] = {"the user table", "the item table", "the item biases"};
 static const char *const state_names[3] = {"the user table's accumulators", "the item table's accumulators",
@@ -142,8 +150,10 @@ static int mul_ok(size_t a, size_t b, size_t *out)
 static int table_sizes(const wl_model_options *o, size_t count[3], size_t *bytes)
 {
     size_t total;
-    return mul_ok(o->num_users, o->dim, &count[0]) && mul_ok(o->num_items, o->dim, &count[1]) &&
-           (count[2] = o->num_items, add_ok(count[0], count[1], &total)) && add_ok(total, count[2], &total) &&
+    const uint32_t users = o->num_user_features ? o->num_user_features : o->num_users;
+    const uint32_t items = o->num_item_features ? o->num_item_features : o->num_items;
+    return mul_ok(users, o->dim, &count[0]) && mul_ok(items, o->dim, &count[1]) &&
+           (count[2] = items, add_ok(count[0], count[1], &total)) && add_ok(total, count[2], &total) &&
            mul_ok(total, 4, bytes);
 }
 
@@ -161,6 +171,35 @@ static wl_status say(char *err, size_t err_size, wl_status st, const char *fmt, 
 }
 
 /* ------------------------------------------------------------ checks */
+
+/* A side's feature matrix (rows, features, the side's name): a CSR as
+ * wl_model_set_features takes it. */
+static wl_status check_features(const uint64_t *ptr, const int32_t *idx, const float *w, uint32_t rows,
+                                uint32_t features, const char *side, char *err, size_t err_size)
+{
+    if (ptr[0] != 0)
+        return say(err, err_size, WL_ERROR_FILE, "%s features: indptr[0] is %llu; it must be 0", side,
+                   (unsigned long long)ptr[0]);
+    for (uint32_t r = 0; r < rows; ++r)
+        if (ptr[r + 1] < ptr[r])
+            return say(err, err_size, WL_ERROR_FILE, "%s features: indptr[%u] = %llu is less than indptr[%u] = %llu",
+                       side, (unsigned)r + 1, (unsigned long long)ptr[r + 1], (unsigned)r, (unsigned long long)ptr[r]);
+    for (uint32_t r = 0; r < rows; ++r) {
+        for (uint64_t k = ptr[r]; k < ptr[r + 1]; ++k) {
+            if (idx[k] < 0 || (uint32_t)idx[k] >= features)
+                return say(err, err_size, WL_ERROR_FILE, "%s features: features[%llu] = %d is out of range [0, %u)",
+                           side, (unsigned long long)k, (int)idx[k], (unsigned)features);
+            if (k > ptr[r] && idx[k] <= idx[k - 1])
+                return say(err, err_size, WL_ERROR_FILE,
+                           "%s features: features[%llu] = %d after %d: row %u's features are not strictly ascending",
+                           side, (unsigned long long)k, (int)idx[k], (int)idx[k - 1], (unsigned)r);
+            if (!isfinite(w[k]))
+                return say(err, err_size, WL_ERROR_NONFINITE, "%s features: weights[%llu] is %g: NaN or Inf", side,
+                           (unsigned long long)k, (double)w[k]);
+        }
+    }
+    return WL_SUCCESS;
+}
 
 static wl_status check_options(const wl_model_options *o, char *err, size_t err_size)
 {
@@ -236,6 +275,13 @@ static wl_status check_content(const wl_model_file *f, char *err, size_t err_siz
                            (unsigned long long)k, (int)x, (int)f->known_items[k - 1], (unsigned)u);
         }
     }
+    const uint32_t rows[2] = {o->num_users, o->num_items}, features[2] = {o->num_user_features, o->num_item_features};
+    for (int s = 0; s < 2; ++s) {
+        wl_status st;
+        if (features[s] && (st = check_features(f->feat_ptr[s], f->feat_idx[s], f->feat_w[s], rows[s], features[s],
+                                                s ? "item" : "user", err, err_size)) != WL_SUCCESS)
+            return st;
+    }
     return WL_SUCCESS;
 }
 
@@ -251,6 +297,11 @@ void wl_model_file_free(wl_model_file *f)
     }
     free(f->known_ptr);
     free(f->known_items);
+    for (int s = 0; s < 2; ++s) {
+        free(f->feat_ptr[s]);
+        free(f->feat_idx[s]);
+        free(f->feat_w[s]);
+    }
     free(f->app_owned);
     memset(f, 0, sizeof *f);
 }
@@ -270,6 +321,10 @@ static void read_options(const unsigned char *d, uint32_t version, wl_model_opti
     o->l2_users = get_f32(d + at + 4);
     o->l2_items = get_f32(d + at + 8);
     o->seed = get_u64(d + (version == 1 ? 56 : 48));
+    if (version == 2) {
+        o->num_user_features = get_u32(d + 56);
+        o->num_item_features = get_u32(d + 60);
+    }
     o->item_bias = *item_bias <= 1 ? (int)*item_bias : 2;
     o->optimizer = *optimizer <= 1 ? (wl_optimizer)*optimizer : (wl_optimizer)2;
 }
@@ -343,7 +398,7 @@ static wl_status parse_options(parse_state *ps, const unsigned char *d, uint32_t
 {
     uint32_t item_bias, optimizer;
     read_options(d, version, o, &item_bias, &optimizer);
-    if (version == 1 ? get_u32(d + 36) || get_u32(d + 52) || get_u64(d + 80) : get_u64(d + 56) != 0)
+    if (version == 1 && (get_u32(d + 36) || get_u32(d + 52) || get_u64(d + 80)))
         return refuse(ps, "a reserved header field is not 0");
     if (item_bias > 1)
         return refuse(ps, "item_bias is %u; it must be 0 or 1", (unsigned)item_bias);
@@ -445,7 +500,8 @@ static wl_status parse_v2(parse_state *ps, const unsigned char *d, size_t size, 
             if (seen[s])
                 return refuse(ps, "section %s appears twice", tag);
             if (s < last)
-                return refuse(ps, "section %s after %s; the order is TABL, ADAG, KNOW, APPL", tag, section_tags[last]);
+                return refuse(ps, "section %s after %s; the order is TABL, ADAG, KNOW, UFEA, IFEA, APPL", tag,
+                              section_tags[last]);
             if (flags != section_flags[s])
                 return refuse(ps, "section %s has flags 0x%x; it must have 0x%x", tag, (unsigned)flags,
                               (unsigned)section_flags[s]);
@@ -456,13 +512,39 @@ static wl_status parse_v2(parse_state *ps, const unsigned char *d, size_t size, 
         }
         at += SECTION_HEADER + (size_t)len;
     }
-    static const char *const missing[SEC_COUNT] = {"the tables", "the Adagrad state", "the known positives",
+    static const char *const missing[SEC_COUNT] = {"the tables",
+                                                   "the Adagrad state",
+                                                   "the known positives",
+                                                   "the user feature matrix",
+                                                   "the item feature matrix",
                                                    "the application bytes"};
+    const int wanted[SEC_COUNT] = {1, adagrad, 1, o.num_user_features != 0, o.num_item_features != 0, 1};
     for (int s = 0; s < SEC_COUNT; ++s)
-        if (!seen[s] && (s != SEC_ADAGRAD || adagrad))
+        if (!seen[s] && wanted[s])
             return refuse(ps, "the section %s (%s) is missing", section_tags[s], missing[s]);
     if (seen[SEC_ADAGRAD] && !adagrad)
         return refuse(ps, "an ADAG section (Adagrad state) in a model trained with SGD");
+    for (int s = SEC_USER_FEATURES; s <= SEC_ITEM_FEATURES; ++s)
+        if (seen[s] && !wanted[s])
+            return refuse(ps, "a %s section (%s) in a model without them (num_%s_features is 0)", section_tags[s],
+                          missing[s], s == SEC_USER_FEATURES ? "user" : "item");
+    /* the feature matrices: indptr[rows + 1], then n features and n weights */
+    size_t feat_n[2] = {0, 0};
+    for (int s = 0; s < 2; ++s) {
+        const int sec = SEC_USER_FEATURES + s;
+        const size_t rows = s ? o.num_items : o.num_users;
+        if (!seen[sec])
+            continue;
+        const size_t fptr = (rows + 1) * 8;
+        if (length[sec] < fptr || (length[sec] - fptr) % 8 != 0)
+            return refuse(ps, "section %s has %zu bytes: not indptr[%zu] (%zu bytes) and whole 8-byte entries",
+                          section_tags[sec], length[sec], rows + 1, fptr);
+        feat_n[s] = (length[sec] - fptr) / 8;
+        const uint64_t stated = get_u64(d + offset[sec] + fptr - 8);
+        if (stated != feat_n[s])
+            return refuse(ps, "section %s: indptr[%zu] is %llu, but the section holds %zu entries", section_tags[sec],
+                          rows, (unsigned long long)stated, feat_n[s]);
+    }
     if (length[SEC_TABLES] != tables)
         return refuse(ps, "section TABL has %zu bytes, but %u users, %u items, dim %u need %zu", length[SEC_TABLES],
                       (unsigned)o.num_users, (unsigned)o.num_items, (unsigned)o.dim, tables);
@@ -491,6 +573,23 @@ static wl_status parse_v2(parse_state *ps, const unsigned char *d, size_t size, 
         f->known_ptr[u] = get_u64(p);
     for (size_t k = 0; k < known; ++k, p += 4)
         f->known_items[k] = (int32_t)get_u32(p);
+    for (int s = 0; s < 2; ++s) {
+        const int sec = SEC_USER_FEATURES + s;
+        const size_t rows = s ? o.num_items : o.num_users, n = feat_n[s];
+        if (!seen[sec])
+            continue;
+        f->feat_ptr[s] = malloc((rows + 1) * sizeof *f->feat_ptr[s]);
+        f->feat_idx[s] = malloc(n ? n * sizeof *f->feat_idx[s] : 1);
+        if (!f->feat_ptr[s] || !f->feat_idx[s])
+            return out_of_memory(ps);
+        p = d + offset[sec];
+        for (size_t r = 0; r <= rows; ++r, p += 8)
+            f->feat_ptr[s][r] = get_u64(p);
+        for (size_t k = 0; k < n; ++k, p += 4)
+            f->feat_idx[s][k] = (int32_t)get_u32(p);
+        if (!decode_floats(p, n, &f->feat_w[s]))
+            return out_of_memory(ps);
+    }
     f->app = d + offset[SEC_APP];
     f->app_size = length[SEC_APP];
     return WL_SUCCESS;
@@ -558,14 +657,26 @@ wl_status wl_model_file_pack(const wl_model_file *f, unsigned char **out, size_t
     const int adagrad = o->optimizer == WL_OPTIMIZER_ADAGRAD;
     if ((st = check_content(f, err, err_size)) != WL_SUCCESS)
         return st;
-    size_t count[3], tables, known_bytes, total;
+    size_t count[3], tables, known_bytes, total, feat_bytes[2] = {0, 0};
     const uint64_t known = f->known_ptr[o->num_users];
-    if (!table_sizes(o, count, &tables) || known > SIZE_MAX / 4 ||
+    const uint32_t feat_rows[2] = {o->num_users, o->num_items};
+    const int has_feat[2] = {o->num_user_features != 0, o->num_item_features != 0};
+    int ok = 1;
+    for (int s = 0; s < 2; ++s) {
+        const uint64_t n = has_feat[s] ? f->feat_ptr[s][feat_rows[s]] : 0;
+        if (has_feat[s])
+            ok = ok && n <= SIZE_MAX / 8 && add_ok(((size_t)feat_rows[s] + 1) * 8, (size_t)n * 8, &feat_bytes[s]);
+    }
+    if (!ok || !table_sizes(o, count, &tables) || known > SIZE_MAX / 4 ||
         !add_ok(((size_t)o->num_users + 1) * 8, (size_t)known * 4, &known_bytes) ||
         !add_ok(V2_HEADER + 8u + SECTION_HEADER * (adagrad ? 4u : 3u), tables, &total) ||
         (adagrad && !add_ok(total, tables, &total)) || !add_ok(total, known_bytes, &total) ||
         !add_ok(total, f->app_size, &total))
         return say(err, err_size, WL_ERROR_OUT_OF_MEMORY, "the model file would be larger than this machine's size_t");
+    for (int s = 0; s < 2; ++s)
+        if (has_feat[s] && !add_ok(total, feat_bytes[s] + SECTION_HEADER, &total))
+            return say(err, err_size, WL_ERROR_OUT_OF_MEMORY,
+                       "the model file would be larger than this machine's size_t");
     unsigned char *buf = malloc(total), *p = buf;
     if (!buf)
         return say(err, err_size, WL_ERROR_OUT_OF_MEMORY, "out of host memory for a model file of %zu bytes", total);
@@ -581,7 +692,8 @@ wl_status wl_model_file_pack(const wl_model_file *f, unsigned char **out, size_t
     p = put_f32(p, o->l2_users);
     p = put_f32(p, o->l2_items);
     p = put_u64(p, o->seed);
-    p = put_u64(p, 0);
+    p = put_u32(p, o->num_user_features);
+    p = put_u32(p, o->num_item_features);
     for (int s = SEC_TABLES; s <= SEC_ADAGRAD; ++s) {
         if (s == SEC_ADAGRAD && !adagrad)
             continue;
@@ -597,6 +709,18 @@ wl_status wl_model_file_pack(const wl_model_file *f, unsigned char **out, size_t
         p = put_u64(p, f->known_ptr[u]);
     for (uint64_t k = 0; k < known; ++k)
         p = put_u32(p, (uint32_t)f->known_items[k]);
+    for (int s = 0; s < 2; ++s) {
+        if (!has_feat[s])
+            continue;
+        const uint64_t n = f->feat_ptr[s][feat_rows[s]];
+        p = put_section(p, SEC_USER_FEATURES + s, feat_bytes[s]);
+        for (size_t r = 0; r <= feat_rows[s]; ++r)
+            p = put_u64(p, f->feat_ptr[s][r]);
+        for (uint64_t k = 0; k < n; ++k)
+            p = put_u32(p, (uint32_t)f->feat_idx[s][k]);
+        for (uint64_t k = 0; k < n; ++k)
+            p = put_f32(p, f->feat_w[s][k]);
+    }
     p = put_section(p, SEC_APP, f->app_size);
     if (f->app_size)
         memcpy(p, f->app, f->app_size);
@@ -667,6 +791,23 @@ static wl_status read_model(wl_model *m, const void *app, size_t app_size, wl_mo
         if (st == WL_SUCCESS)
             st = model_read_blocking(c, m->known_items, (size_t)m->known_count * sizeof(int32_t), f->known_items,
                                      "clEnqueueReadBuffer(known positives)");
+    }
+    /* the feature matrices from the model's host copy */
+    for (int s = 0; s < 2 && st == WL_SUCCESS; ++s) {
+        const struct model_features *mf = &m->feat[s];
+        if (!mf->indptr)
+            continue;
+        const size_t rows = model_entities(m, s ? WL_TABLE_ITEMS : WL_TABLE_USERS), n = (size_t)mf->indptr[rows];
+        f->feat_ptr[s] = malloc((rows + 1) * sizeof *f->feat_ptr[s]);
+        f->feat_idx[s] = malloc((n ? n : 1) * sizeof *f->feat_idx[s]);
+        f->feat_w[s] = malloc((n ? n : 1) * sizeof *f->feat_w[s]);
+        if (!f->feat_ptr[s] || !f->feat_idx[s] || !f->feat_w[s])
+            return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for the feature matrices");
+        memcpy(f->feat_ptr[s], mf->indptr, (rows + 1) * sizeof *f->feat_ptr[s]);
+        if (n) {
+            memcpy(f->feat_idx[s], mf->features, n * sizeof *f->feat_idx[s]);
+            memcpy(f->feat_w[s], mf->weights, n * sizeof *f->feat_w[s]);
+        }
     }
     return st;
 }
@@ -778,7 +919,8 @@ wl_status wl_model_save(wl_model *m, const char *path, const void *app, size_t a
 }
 
 /* A new model on c from parsed content: create, then the tables, then the
- * state (writing a table resets its state), then the known positives. */
+ * state (writing a table resets its state), then the known positives and the
+ * feature matrices. */
 static wl_status build_model(wl_context *c, const wl_model_file *f, wl_model **out)
 {
     wl_model *m;
@@ -791,6 +933,10 @@ static wl_status build_model(wl_context *c, const wl_model_file *f, wl_model **o
         st = wl_model_write_state(m, (wl_table)t, f->state[t]);
     if (st == WL_SUCCESS && f->known_ptr[f->options.num_users])
         st = wl_model_set_known(m, f->known_ptr, f->known_items);
+    for (int s = 0; s < 2 && st == WL_SUCCESS; ++s)
+        if (f->feat_ptr[s])
+            st = wl_model_set_features(m, s ? WL_TABLE_ITEMS : WL_TABLE_USERS, f->feat_ptr[s], f->feat_idx[s],
+                                       f->feat_w[s]);
     if (st != WL_SUCCESS) {
         wl_model_destroy(m);
         return st;

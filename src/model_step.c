@@ -20,6 +20,7 @@
  * the result, the call reports WL_ERROR_INVALID_ARGUMENT naming the first such
  * row (the other rows' update is applied all the same).
  */
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +49,10 @@ static wl_status check_step(wl_model *m, const wl_loss_options *lo, const void *
 /* The id buffers of one step. */
 typedef struct step_ids {
     cl_mem users, positives, neg; /* neg NULL: sampled */
-    size_t offset;                /* element offset of row 0 in users and positives */
+    size_t offset;                /* element offset of row 0 in users, positives and weights */
     int shared;
     uint64_t sample_key;
+    cl_mem weights; /* the rows' sample weights; NULL: all 1 */
 } step_ids;
 
 /* Clear what a failed step may have left in the accumulators and flags. */
@@ -90,7 +92,8 @@ static wl_status step_result(wl_model *m, size_t rows, const cl_int *out, const 
     if (control[CONTROL_BAD])
         return wl_fail(m->c, WL_ERROR_INVALID_ARGUMENT,
                        "batch row %u has a user, positive or candidate id out of range (users [0, %u), items [0, "
-                       "%u)); that row was left out, the other rows were applied",
+                       "%u)) or a sample weight that is negative or not finite; that row was left out, the other "
+                       "rows were applied",
                        (unsigned)(0xFFFFFFFFu - control[CONTROL_BAD]), (unsigned)m->o.num_users,
                        (unsigned)m->o.num_items);
     return WL_SUCCESS;
@@ -117,8 +120,12 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
         m->dirty = 0;
     }
     const cl_uint zero = 0;
-    if ((st = wl_enqueue_fill(ch, m->control, &zero, sizeof zero, CONTROL_COUNT * sizeof zero)) != WL_SUCCESS)
+    if ((st = wl_enqueue_fill(ch, m->control, &zero, sizeof zero, CONTROL_COUNT * sizeof zero)) != WL_SUCCESS ||
+        (st = model_represent(ch, m)) != WL_SUCCESS)
         return st;
+    const cl_mem rep_u = model_rep(m, WL_TABLE_USERS), rep_v = model_rep(m, WL_TABLE_ITEMS),
+                 rep_b = model_rep(m, WL_TABLE_ITEM_BIAS);
+    const struct model_features *uf = &m->feat[0], *vf = &m->feat[1];
 
     const float scale = lo->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
     const cl_uint rows32 = (cl_uint)rows, neg32 = (cl_uint)negatives;
@@ -159,37 +166,25 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
         }
         if (st != WL_SUCCESS)
             break;
-        const wl_arg args[] = {WL_ARG(rows32),
-                               WL_ARG(neg32),
-                               WL_ARG(o->dim),
-                               WL_ARG(o->num_users),
-                               WL_ARG(o->num_items),
-                               WL_ARG(lo->margin),
-                               WL_ARG(scale),
-                               WL_ARG(item_bias),
-                               WL_ARG(ids->users),
-                               WL_ARG(ids->positives),
-                               WL_ARG(ids->neg),
-                               WL_ARG(offset),
-                               WL_ARG(mode),
-                               WL_ARG(key),
-                               WL_ARG(m->table[0]),
-                               WL_ARG(m->table[1]),
-                               WL_ARG(m->table[2]),
-                               WL_ARG(m->known_ptr),
-                               WL_ARG(m->known_items),
-                               WL_ARG(m->weights.table),
-                               WL_ARG(m->acc[0]),
-                               WL_ARG(m->acc[1]),
-                               WL_ARG(m->acc[2]),
-                               WL_ARG(m->flag[0]),
-                               WL_ARG(m->flag[1]),
-                               WL_ARG(m->touched[0]),
-                               WL_ARG(m->touched[1]),
-                               WL_ARG(m->control),
-                               WL_ARG(row_out),
-                               WL_ARG(base),
-                               WL_ARG(dots)};
+        const wl_arg args[] = {WL_ARG(rows32),         WL_ARG(neg32),
+                               WL_ARG(o->dim),         WL_ARG(o->num_users),
+                               WL_ARG(o->num_items),   WL_ARG(lo->margin),
+                               WL_ARG(scale),          WL_ARG(item_bias),
+                               WL_ARG(ids->users),     WL_ARG(ids->positives),
+                               WL_ARG(ids->neg),       WL_ARG(offset),
+                               WL_ARG(mode),           WL_ARG(key),
+                               WL_ARG(rep_u),          WL_ARG(rep_v),
+                               WL_ARG(rep_b),          WL_ARG(m->known_ptr),
+                               WL_ARG(m->known_items), WL_ARG(m->weights.table),
+                               WL_ARG(m->acc[0]),      WL_ARG(m->acc[1]),
+                               WL_ARG(m->acc[2]),      WL_ARG(m->flag[0]),
+                               WL_ARG(m->flag[1]),     WL_ARG(m->touched[0]),
+                               WL_ARG(m->touched[1]),  WL_ARG(m->control),
+                               WL_ARG(row_out),        WL_ARG(base),
+                               WL_ARG(dots),           WL_ARG(ids->weights),
+                               WL_ARG(uf->ptr),        WL_ARG(uf->idx),
+                               WL_ARG(uf->wts),        WL_ARG(vf->ptr),
+                               WL_ARG(vf->idx),        WL_ARG(vf->wts)};
         const wl_launch l = {groups ? WL_KERNEL_MODEL_SCAN_GROUPS : WL_KERNEL_MODEL_SCAN, groups ? n * local : n, local,
                              args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(ch, &l);
@@ -199,9 +194,12 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
         return st;
     }
 
-    /* upper bounds of the touched lists: each row touches one user and two items */
-    const cl_uint user_slots = (cl_uint)(rows < o->num_users ? rows : o->num_users);
-    const size_t item_slots = rows <= o->num_items / 2 ? 2 * rows : o->num_items;
+    /* upper bounds of the touched lists: each row touches one user and two
+     * items, each as many rows of the table as its features (one without) */
+    const uint64_t u_rows = model_table_rows(m, WL_TABLE_USERS), v_rows = model_table_rows(m, WL_TABLE_ITEMS);
+    const uint64_t u_width = uf->ptr ? uf->widest : 1, v_width = vf->ptr ? vf->widest : 1;
+    const cl_uint user_slots = (cl_uint)(u_width && rows <= u_rows / u_width ? rows * u_width : u_rows);
+    const size_t item_slots = (size_t)(v_width && rows <= v_rows / 2 / v_width ? 2 * rows * v_width : v_rows);
     const cl_float lr = o->learning_rate;
     const wl_arg args[] = {WL_ARG(user_slots),    WL_ARG(o->dim),      WL_ARG(lr),
                            WL_ARG(o->l2_users),   WL_ARG(o->l2_items), WL_ARG(item_bias),
@@ -212,6 +210,7 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
                            WL_ARG(m->touched[1]), WL_ARG(m->control)};
     const wl_launch l = {WL_KERNEL_MODEL_UPDATE, (size_t)user_slots + item_slots, 0, args,
                          sizeof args / sizeof args[0]};
+    m->rep_stale = 1; /* the tables change (or a failure leaves them unknown) */
     if ((st = wl_enqueue_kernel(ch, &l)) != WL_SUCCESS) {
         m->dirty = 1; /* the scan ran: its terms wait in the accumulators */
         return st;
@@ -276,6 +275,10 @@ wl_status wl_model_step(wl_model *m, const wl_loss_options *lo, const wl_batch *
         return st;
     if (rows && b->neg_items && (st = model_check_ids(c, b->neg_items, neg_count, m->o.num_items, "neg_items")))
         return st;
+    for (size_t k = 0; b->weights && k < rows; ++k)
+        if (!(b->weights[k] >= 0.0f && b->weights[k] <= FLT_MAX))
+            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "weights[%zu] is %g; a sample weight is finite and >= 0", k,
+                           (double)b->weights[k]);
     if (r)
         memset(r, 0, sizeof *r);
     if (rows == 0)
@@ -285,17 +288,20 @@ wl_status wl_model_step(wl_model *m, const wl_loss_options *lo, const wl_batch *
      * copies at creation): the call need not wait for the device, the caller
      * may reuse its arrays at once, and releasing the buffers after the
      * enqueue is safe (the queued commands keep them alive). */
-    step_ids ids = {NULL, NULL, NULL, 0, b->shared_negatives, b->sample_key};
+    step_ids ids = {NULL, NULL, NULL, 0, b->shared_negatives, b->sample_key, NULL};
     st = model_buffer(c, rows * sizeof(int32_t), b->users, "the batch's users", &ids.users);
     if (st == WL_SUCCESS)
         st = model_buffer(c, rows * sizeof(int32_t), b->positives, "the batch's positives", &ids.positives);
     if (st == WL_SUCCESS && b->neg_items)
         st = model_buffer(c, neg_count * sizeof(int32_t), b->neg_items, "the batch's candidates", &ids.neg);
+    if (st == WL_SUCCESS && b->weights)
+        st = model_buffer(c, rows * sizeof(float), b->weights, "the batch's sample weights", &ids.weights);
     if (st == WL_SUCCESS)
         st = step_enqueue(m, lo, rows, negatives, &ids, r, 0, NULL, NULL);
     model_release(&ids.users);
     model_release(&ids.positives);
     model_release(&ids.neg);
+    model_release(&ids.weights);
     return st;
 }
 
@@ -321,7 +327,8 @@ wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batc
             return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "offset + rows (%zu + %zu) overflows", b->offset, rows);
         const size_t need = (b->offset + rows) * sizeof(int32_t);
         if ((st = wl_check_buffer(c, b->users, need, "users")) != WL_SUCCESS ||
-            (st = wl_check_buffer(c, b->positives, need, "positives")) != WL_SUCCESS)
+            (st = wl_check_buffer(c, b->positives, need, "positives")) != WL_SUCCESS ||
+            (b->weights && (st = wl_check_buffer(c, b->weights, need, "weights")) != WL_SUCCESS))
             return st;
         if (b->neg_items) {
             const size_t neg_rows = b->shared_negatives ? 1 : b->offset + rows;
@@ -334,6 +341,7 @@ wl_status wl_model_step_cl(wl_model *m, const wl_loss_options *lo, const wl_batc
     }
     if (r)
         memset(r, 0, sizeof *r);
-    const step_ids ids = {b->users, b->positives, b->neg_items, b->offset, b->shared_negatives, b->sample_key};
+    const step_ids ids = {b->users,      b->positives, b->neg_items, b->offset, b->shared_negatives,
+                          b->sample_key, b->weights};
     return step_enqueue(m, lo, rows, negatives, &ids, r, num_wait, wait, done);
 }

@@ -22,7 +22,8 @@ extern const size_t wl_kernel_file_count;
  */
 #define WL_PROGRAM_TABLE(X)                                                                                            \
     X(LOSS, "loss", "compare.cl", "scatter.cl", "scan.cl", "reduce.cl", "check.cl")                                    \
-    X(MODEL, "model", "model_common.cl", "model_gather.cl", "model_step.cl", "model_update.cl", "model_catalogue.cl")
+    X(MODEL, "model", "model_common.cl", "model_gather.cl", "model_step.cl", "model_update.cl", "model_catalogue.cl",  \
+      "model_features.cl")
 
 /* Every kernel, once: X(ID, program ID, name in the .cl file). */
 #define WL_KERNEL_TABLE(X)                                                                                             \
@@ -36,7 +37,8 @@ extern const size_t wl_kernel_file_count;
     X(MODEL_GATHER, MODEL, "wl_model_gather")                                                                          \
     X(MODEL_TOP_K, MODEL, "wl_model_top_k")                                                                            \
     X(MODEL_RANK, MODEL, "wl_model_rank")                                                                              \
-    X(MODEL_EVALUATE, MODEL, "wl_model_evaluate")
+    X(MODEL_EVALUATE, MODEL, "wl_model_evaluate")                                                                      \
+    X(MODEL_REPRESENT, MODEL, "wl_model_represent")
 
 #define WL_PROGRAM_ENUM(id, name, ...) WL_PROGRAM_##id,
 #define WL_KERNEL_ENUM(id, program, name) WL_KERNEL_##id,

@@ -463,6 +463,125 @@ void ref_model_step(ref_model *m, const wl_loss_options *lo, size_t rows, const 
     free(tv);
 }
 
+/* ------------------------------------------------------------ the hybrid model */
+
+void ref_represent(const ref_features *f, size_t rows, uint32_t dim, const float *table, float *out)
+{
+    for (size_t r = 0; r < rows; ++r) {
+        for (uint32_t d = 0; d < dim; ++d) {
+            float s = 0.0f;
+            if (!f->ptr) {
+                s = table[r * dim + d];
+            } else {
+                for (uint64_t k = f->ptr[r]; k < f->ptr[r + 1]; ++k) {
+                    const float t = f->w[k] * table[(size_t)f->idx[k] * dim + d];
+                    s = k == f->ptr[r] ? t : s + t;
+                }
+            }
+            out[r * dim + d] = s;
+        }
+    }
+}
+
+/* Add t times each feature's weight of row to G (element d of rows of n), and mark the features touched. */
+static void ref_feature_add(const ref_features *f, int32_t row, size_t n, size_t d, double t, double *G,
+                            unsigned char *touched)
+{
+    if (!f->ptr) {
+        G[(size_t)row * n + d] += t;
+        touched[row] = 1;
+        return;
+    }
+    for (uint64_t k = f->ptr[row]; k < f->ptr[row + 1]; ++k) {
+        G[(size_t)f->idx[k] * n + d] += (double)(f->w[k] * (float)t);
+        touched[f->idx[k]] = 1;
+    }
+}
+
+void ref_feature_step(ref_model *m, uint32_t num_users, uint32_t num_items, const ref_features *uf,
+                      const ref_features *vf, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                      const int32_t *positives, size_t negatives, const int32_t *cands, const float *sw,
+                      wl_step_result *r, int64_t *stop)
+{
+    const wl_model_options *o = &m->o; /* num_users, num_items: the tables' rows */
+    const size_t dim = o->dim;
+    ref_model rep;
+    memset(&rep, 0, sizeof rep);
+    rep.o = *o;
+    rep.o.num_users = num_users;
+    rep.o.num_items = num_items;
+    rep.U = ref_alloc((size_t)num_users * dim * sizeof(float) + 1);
+    rep.V = ref_alloc((size_t)num_items * dim * sizeof(float) + 1);
+    rep.b = ref_alloc((size_t)num_items * sizeof(float) + 1);
+    ref_represent(uf, num_users, o->dim, m->U, rep.U);
+    ref_represent(vf, num_items, o->dim, m->V, rep.V);
+    ref_represent(vf, num_items, 1, m->b, rep.b);
+    const float scale = lo->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
+    double *GU = calloc((size_t)o->num_users * dim + 1, sizeof(double));
+    double *GV = calloc((size_t)o->num_items * dim + 1, sizeof(double));
+    double *Gb = calloc((size_t)o->num_items + 1, sizeof(double));
+    unsigned char *tu = calloc((size_t)o->num_users + 1, 1), *tv = calloc((size_t)o->num_items + 1, 1);
+    if (!GU || !GV || !Gb || !tu || !tv) {
+        fprintf(stderr, "reference: out of memory\n");
+        abort();
+    }
+    double sum = 0.0;
+    uint64_t offenders = 0, trials = 0;
+    for (size_t row = 0; row < rows; ++row) {
+        const int32_t u = users[row], i = positives[row];
+        const int32_t *c = cands + row * negatives;
+        const int64_t j = ref_scan(&rep, lo->margin, u, i, negatives, c, &trials);
+        if (stop)
+            stop[row] = j;
+        if (j < 0)
+            continue;
+        offenders++;
+        const int32_t x = c[j];
+        const float weight = sw ? sw[row] : 1.0f;
+        const float w = (float)ref_rank_weight(lo->num_labels, (uint64_t)j + 1, lo->weighting) * weight;
+        const float si = ref_model_score(&rep, u, i), sx = ref_model_score(&rep, u, x);
+        sum += (double)(w * ((lo->margin - si) + sx));
+        if (weight == 0.0f)
+            continue;
+        const float g = w * scale;
+        const float *pu = rep.U + (size_t)u * dim, *pi = rep.V + (size_t)i * dim, *px = rep.V + (size_t)x * dim;
+        for (size_t d = 0; d < dim; ++d) {
+            const float tU = g * (px[d] - pi[d]);
+            const float tV = g * pu[d];
+            ref_feature_add(uf, u, dim, d, (double)tU, GU, tu);
+            ref_feature_add(vf, i, dim, d, -(double)tV, GV, tv);
+            ref_feature_add(vf, x, dim, d, (double)tV, GV, tv);
+        }
+        if (o->item_bias) {
+            ref_feature_add(vf, i, 1, 0, -(double)g, Gb, tv);
+            ref_feature_add(vf, x, 1, 0, (double)g, Gb, tv);
+        }
+    }
+    for (uint32_t f = 0; f < o->num_users; ++f)
+        if (tu[f])
+            ref_update_row(o, m->U + (size_t)f * dim, m->AU + (size_t)f * dim, GU + (size_t)f * dim, dim, o->l2_users);
+    for (uint32_t f = 0; f < o->num_items; ++f) {
+        if (!tv[f])
+            continue;
+        ref_update_row(o, m->V + (size_t)f * dim, m->AV + (size_t)f * dim, GV + (size_t)f * dim, dim, o->l2_items);
+        if (o->item_bias)
+            ref_update_row(o, m->b + f, m->Ab + f, Gb + f, 1, 0.0f);
+    }
+    if (r) {
+        r->loss = sum * (double)scale;
+        r->offenders = offenders;
+        r->scores = trials;
+    }
+    free(GU);
+    free(GV);
+    free(Gb);
+    free(tu);
+    free(tv);
+    free(rep.U);
+    free(rep.V);
+    free(rep.b);
+}
+
 static double ref_score_double(const ref_model *m, int32_t u, int32_t x)
 {
     const uint32_t dim = m->o.dim;

@@ -119,6 +119,32 @@ void ref_model_recommend(const ref_model *m, size_t n, const int32_t *users, siz
 void ref_model_rank(const ref_model *m, size_t n, const int32_t *users, const int32_t *items, int exclude_known,
                     uint32_t *ranks);
 
+/* ------------------------------------------------------------ the hybrid model (features) */
+
+/* A side's feature matrix as CSR (ptr NULL: each row is its own feature, weight 1). */
+typedef struct ref_features {
+    const uint64_t *ptr;
+    const int32_t *idx;
+    const float *w;
+} ref_features;
+
+/* The representations of `rows` rows under f (README.md, "Features"): out[r] = sum_k w_k * table[idx_k] in float,
+ * the products added in k order starting from the first (an empty row: 0). */
+void ref_represent(const ref_features *f, size_t rows, uint32_t dim, const float *table, float *out);
+
+/*
+ * One step of the hybrid model. m holds the feature tables: create it with num_users = the user table's rows
+ * (num_user_features, or the users without) and num_items likewise, so that its initial tables are the library's;
+ * num_users and num_items are the entities (users, items) the batch's ids and uf, vf's rows count. The scan runs on
+ * the representations; each gradient term goes to every feature of its row times the feature's weight (summed in
+ * double), then L2 and the optimizer update each touched feature row. sw: the rows' sample weights (NULL: 1); a
+ * row of weight 0 adds nothing. No known positives.
+ */
+void ref_feature_step(ref_model *m, uint32_t num_users, uint32_t num_items, const ref_features *uf,
+                      const ref_features *vf, const wl_loss_options *lo, size_t rows, const int32_t *users,
+                      const int32_t *positives, size_t negatives, const int32_t *cands, const float *sw,
+                      wl_step_result *r, int64_t *stop);
+
 /* ------------------------------------------------------------ evaluation */
 
 /* One user's metrics (wl_user_metrics) from its n held-out items' ranks,

@@ -567,7 +567,7 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     if ((s = wl_model_set_known(m, d->indptr, d->known)) != WL_SUCCESS)
         return s;
     *stage = 2;
-    wl_batch b = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0};
+    wl_batch b = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0, NULL};
     wl_step_result r;
     if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
         return s;
@@ -576,7 +576,7 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     if ((s = wl_model_step(m, &lo, &b, NULL)) != WL_SUCCESS)
         return s;
     *stage = 4;
-    const wl_batch_cl bc = {M_ROWS / 2, M_ROWS / 2, ids[0], ids[1], M_NEG, ids[2], 0, 0};
+    const wl_batch_cl bc = {M_ROWS / 2, M_ROWS / 2, ids[0], ids[1], M_NEG, ids[2], 0, 0, NULL};
     cl_event done = NULL;
     s = wl_model_step_cl(m, &lo, &bc, &r, 0, NULL, &done);
     if ((s == WL_SUCCESS) != (done != NULL))
@@ -667,7 +667,7 @@ static void check_model_works(const char *label, wl_context *c, wl_model *m, int
     if (wl_model_set_known(m, d->indptr, d->known) != WL_SUCCESS ||
         wl_model_set_known(f, d->indptr, d->known) != WL_SUCCESS)
         fail_msg("%s: set_known after the fault: %s", label, wl_context_last_error(c));
-    const wl_batch batch = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0};
+    const wl_batch batch = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0, NULL};
     wl_step_result r1, r2;
     const wl_status s1 = wl_model_step(m, &lo, &batch, &r1), s2 = wl_model_step(f, &lo, &batch, &r2);
     if (s1 != WL_SUCCESS || s2 != WL_SUCCESS)

@@ -246,7 +246,7 @@ static void batch_make(batch *x, const wl_model_options *o, int mode, size_t row
             for (size_t j = 0; j < negatives; ++j)
                 x->expanded[r * negatives + j] = ref_sample(o->seed, x->key, r, j, o->num_items, x->positives[r]);
     }
-    x->b = (wl_batch){rows, x->users, x->positives, negatives, x->neg, mode == MODE_SHARED, x->key};
+    x->b = (wl_batch){rows, x->users, x->positives, negatives, x->neg, mode == MODE_SHARED, x->key, NULL};
 }
 
 static void batch_free(batch *x)
@@ -881,7 +881,7 @@ static void test_step_cl(void **state)
         cl_mem users = wlt_make_buffer(cx, x.rows * sizeof(int32_t), x.users);
         cl_mem pos = wlt_make_buffer(cx, x.rows * sizeof(int32_t), x.positives);
         cl_mem neg = mode == MODE_ROWS ? wlt_make_buffer(cx, x.rows * negatives * sizeof(int32_t), x.neg) : NULL;
-        wl_batch_cl bc = {rows, offset, users, pos, negatives, neg, 0, x.key};
+        wl_batch_cl bc = {rows, offset, users, pos, negatives, neg, 0, x.key, NULL};
         int32_t *cands = wlt_alloc(rows * negatives * sizeof(int32_t));
         for (size_t row = 0; row < rows; ++row)
             for (size_t j = 0; j < negatives; ++j)
@@ -1424,7 +1424,7 @@ static void test_errors_calls(void **state)
         cl_context cx = wl_context_cl_context(ctxs[0]);
         int32_t ids[4] = {0, 1, 2, 3};
         cl_mem bu = wlt_make_buffer(cx, sizeof ids, ids), bp = wlt_make_buffer(cx, sizeof ids, ids);
-        wl_batch_cl bc = {4, 0, bu, bp, 0, NULL, 0, 1};
+        wl_batch_cl bc = {4, 0, bu, bp, 0, NULL, 0, 1, NULL};
         guard_check(&g, wl_model_step_cl(m, &lo, &bc, &r, 0, NULL, NULL), "step_cl: negatives 0");
         bc.negatives = 2;
         guard_check(&g, wl_model_step_cl(m, &lo_none, &bc, &r, 0, NULL, NULL), "step_cl: WL_REDUCE_NONE");

@@ -67,7 +67,7 @@ static void warm_up(wl_context *c, wl_model **m)
         fail_msg("warm-up: wl_model_evaluate: %s", wl_context_last_error(c));
     wl_loss_options lo;
     wl_loss_options_default(&lo, ITEMS);
-    const wl_batch batch = {BATCH, users, positives, CANDS, neg, 1, 1};
+    const wl_batch batch = {BATCH, users, positives, CANDS, neg, 1, 1, NULL};
     if (wl_model_step(*m, &lo, &batch, NULL) != WL_SUCCESS)
         fail_msg("warm-up: wl_model_step: %s", wl_context_last_error(c));
 }
@@ -193,7 +193,7 @@ static void model_step(wl_context *c, wl_model *m, ref_model *r, const wl_model_
     wl_loss_options_default(&lo, ITEMS);
     wl_step_result want, got;
     ref_model_step(r, &lo, BATCH, users, positives, CANDS, expanded, &want, NULL);
-    const wl_batch batch = {BATCH, users, positives, CANDS, mode == 2 ? NULL : neg, mode == 1, key};
+    const wl_batch batch = {BATCH, users, positives, CANDS, mode == 2 ? NULL : neg, mode == 1, key, NULL};
     check(c, wl_model_step(m, &lo, &batch, &got), what);
     if (got.offenders != want.offenders || got.scores != want.scores ||
         !(fabs(got.loss - want.loss) <= 1e-5 * fabs(want.loss) + 1e-6))

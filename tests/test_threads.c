@@ -284,7 +284,7 @@ static void *own_model(void *arg)
             users[r] = (r * 7 + step) % MU, pos[r] = (r * 13 + step * 5) % MI;
         for (int j = 0; j < MNEG; ++j)
             neg[j] = (j * 31 + step * 17) % MI;
-        const wl_batch b = {MROWS, users, pos, MNEG, step % 2 ? NULL : neg, 1, (uint64_t)step};
+        const wl_batch b = {MROWS, users, pos, MNEG, step % 2 ? NULL : neg, 1, (uint64_t)step, NULL};
         wl_step_result r;
         s = wl_model_step(m, &lo, &b, &r);
     }

@@ -160,9 +160,10 @@ static void measure_model(const settings *s, device *d, wl_model *m, ref_model *
     cl_mem users_buf = new_buffer(d, rows * sizeof(int32_t), users);
     cl_mem positives_buf = new_buffer(d, rows * sizeof(int32_t), positives);
     cl_mem neg_buf = neg_count ? new_buffer(d, neg_count * sizeof(int32_t), neg) : NULL;
-    const wl_batch_cl bcl = {rows, 0, users_buf, positives_buf, negatives, neg_buf, mode == CAND_SHARED, SAMPLE_KEY};
-    const wl_batch bh = {rows,      users, positives, negatives, mode == CAND_SAMPLED ? NULL : neg, mode == CAND_SHARED,
-                         SAMPLE_KEY};
+    const wl_batch_cl bcl = {rows,       0,   users_buf, positives_buf, negatives, neg_buf, mode == CAND_SHARED,
+                             SAMPLE_KEY, NULL};
+    const wl_batch bh = {
+        rows, users, positives, negatives, mode == CAND_SAMPLED ? NULL : neg, mode == CAND_SHARED, SAMPLE_KEY, NULL};
     cl_command_queue queue = wl_context_queue(d->wl);
 
     /* The three steps take turns, so that the load of a shared machine weighs on all alike. */

@@ -293,7 +293,7 @@ static int model_step(wl_context *c, wl_model *m, ref_model *ref, const wl_loss_
         for (size_t j = 0; j < MODEL_NEGATIVES; ++j)
             cands[b * MODEL_NEGATIVES + j] = sampled ? ref_sample(ref->o.seed, key, b, j, MODEL_ITEMS, positives[b])
                                                      : (int32_t)(ref_rng_next(&g) % MODEL_ITEMS);
-    const wl_batch batch = {MODEL_ROWS, users, positives, MODEL_NEGATIVES, sampled ? NULL : cands, 0, key};
+    const wl_batch batch = {MODEL_ROWS, users, positives, MODEL_NEGATIVES, sampled ? NULL : cands, 0, key, NULL};
     wl_step_result got, want;
     const wl_status st = wl_model_step(m, lo, &batch, &got);
     if (st != WL_SUCCESS) {

@@ -307,8 +307,8 @@ static void op_step(fuzz_reader *r, int mi, uint8_t flags)
         neg[k] = fits ? id_of(r, NI) : 0;
         invalid |= neg[k] < 0 || neg[k] >= NI;
     }
-    const wl_batch b = {rows, null_users ? NULL : users, null_pos ? NULL : pos, negatives, sampled ? NULL : neg, shared,
-                        key};
+    const wl_batch b = {
+        rows, null_users ? NULL : users, null_pos ? NULL : pos, negatives, sampled ? NULL : neg, shared, key, NULL};
     snapshot before, after;
     take(mi, &before);
     wl_step_result res;
@@ -647,8 +647,8 @@ static void op_null_model(void)
 {
     wl_loss_options lo;
     wl_loss_options_default(&lo, NI);
-    const wl_batch b = {0, NULL, NULL, 1, NULL, 0, 0};
-    const wl_batch_cl bc = {0, 0, NULL, NULL, 1, NULL, 0, 0};
+    const wl_batch b = {0, NULL, NULL, 1, NULL, 0, 0, NULL};
+    const wl_batch_cl bc = {0, 0, NULL, NULL, 1, NULL, 0, 0, NULL};
     const uint64_t indptr[NU + 1] = {0};
     float f[NI * DIM];
     int32_t ids[1] = {0}, out[1];
