@@ -800,13 +800,211 @@ static void test_model_sgd(void **state)
     free(saved);
 }
 
+/* ------------------------------------------------------------ the hybrid model */
+
+/* The feature calls: a model with user and item features (identity plus 3
+ * more each), its matrices set, a weighted step (the representations, the
+ * feature scatter), the representations read, users recommended from feature
+ * rows with exclusions, an evaluation among a subset, and the model saved and
+ * loaded with its matrices. After each fault the model (if created) is copied
+ * into a fresh one and both take the same step. */
+enum { F_USER_FEATURES = M_USERS + 3, F_ITEM_FEATURES = M_ITEMS + 3 };
+
+typedef struct feature_data {
+    uint64_t uptr[M_USERS + 1], iptr[M_ITEMS + 1];
+    int32_t uidx[2 * M_USERS], iidx[2 * M_ITEMS];
+    float uw[2 * M_USERS], iw[2 * M_ITEMS], weights[M_ROWS];
+    uint8_t among[M_ITEMS];
+} feature_data;
+
+static feature_data make_feature_data(void)
+{
+    feature_data f;
+    f.uptr[0] = f.iptr[0] = 0;
+    for (int u = 0; u < M_USERS; ++u) {
+        f.uptr[u + 1] = f.uptr[u] + 2;
+        f.uidx[2 * u] = u, f.uidx[2 * u + 1] = M_USERS + u % 3;
+        f.uw[2 * u] = 0.5f, f.uw[2 * u + 1] = 0.5f;
+    }
+    for (int x = 0; x < M_ITEMS; ++x) {
+        f.iptr[x + 1] = f.iptr[x] + 2;
+        f.iidx[2 * x] = x, f.iidx[2 * x + 1] = M_ITEMS + x % 3;
+        f.iw[2 * x] = 0.75f, f.iw[2 * x + 1] = 0.25f;
+        f.among[x] = 1;
+    }
+    for (int r = 0; r < M_ROWS; ++r)
+        f.weights[r] = r % 4 ? 1.5f : 0.0f;
+    return f;
+}
+
+static void feature_options(wl_model_options *o)
+{
+    model_options(o, 0);
+    o->num_user_features = F_USER_FEATURES;
+    o->num_item_features = F_ITEM_FEATURES;
+}
+
+static const char *const feature_stages[] = {"wl_model_create (features)",
+                                             "wl_model_set_features",
+                                             "wl_model_step (features, weights)",
+                                             "wl_model_read_representations",
+                                             "wl_model_recommend_features",
+                                             "wl_model_evaluate_among",
+                                             "wl_model_save_memory/load_memory (features)",
+                                             "(all done)"};
+
+static wl_status feature_calls(wl_context *c, const model_data *d, const feature_data *f, wl_model **out, int *stage)
+{
+    wl_model_options o;
+    feature_options(&o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, M_ITEMS);
+    wl_status s;
+    *out = NULL;
+    *stage = 0;
+    if ((s = wl_model_create(c, &o, out)) != WL_SUCCESS)
+        return s;
+    wl_model *m = *out;
+    *stage = 1;
+    if ((s = wl_model_set_features(m, WL_TABLE_USERS, f->uptr, f->uidx, f->uw)) != WL_SUCCESS ||
+        (s = wl_model_set_features(m, WL_TABLE_ITEMS, f->iptr, f->iidx, f->iw)) != WL_SUCCESS)
+        return s;
+    *stage = 2;
+    const wl_batch b = {M_ROWS, d->users, d->pos, M_NEG, NULL, 0, 5, f->weights};
+    wl_step_result r;
+    if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
+        return s;
+    *stage = 3;
+    float rep[M_ITEMS * M_DIM];
+    if ((s = wl_model_read_representations(m, WL_TABLE_ITEMS, rep)) != WL_SUCCESS)
+        return s;
+    *stage = 4;
+    int32_t top[4 * 3];
+    if ((s = wl_model_recommend_features(m, 4, f->uptr, f->uidx, f->uw, d->indptr, d->known, 3, top, NULL)))
+        return s;
+    *stage = 5;
+    wl_metrics metrics;
+    if ((s = wl_model_evaluate_among(m, f->among, d->indptr, d->known, 3, 1, &metrics, NULL)) != WL_SUCCESS)
+        return s;
+    *stage = 6;
+    void *data = NULL;
+    size_t size = 0;
+    if ((s = wl_model_save_memory(m, NULL, 0, &data, &size)) != WL_SUCCESS)
+        return s;
+    wl_model *loaded = NULL;
+    s = wl_model_load_memory(c, data, size, &loaded, NULL, NULL);
+    if (s != WL_SUCCESS && loaded)
+        fail_msg("a failed wl_model_load_memory (%s) gave a model", wl_status_string(s));
+    wl_model_destroy(loaded);
+    wl_free(data);
+    if (s != WL_SUCCESS)
+        return s;
+    *stage = 7;
+    return WL_SUCCESS;
+}
+
+/* m, copied into a fresh feature model: the same step on both gives bitwise equal results and tables. */
+static void check_features_work(const char *label, wl_context *c, wl_model *m, const model_data *d,
+                                const feature_data *f)
+{
+    wl_model_options o;
+    feature_options(&o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, M_ITEMS);
+    wl_model *g = NULL;
+    if (wl_model_create(c, &o, &g) != WL_SUCCESS)
+        fail_msg("%s: a fresh model: %s", label, wl_context_last_error(c));
+    static float a[F_ITEM_FEATURES * M_DIM], b[F_ITEM_FEATURES * M_DIM];
+    const size_t count[3] = {F_USER_FEATURES * M_DIM, F_ITEM_FEATURES * M_DIM, F_ITEM_FEATURES};
+    for (int t = 0; t < 3; ++t)
+        if (wl_model_read(m, (wl_table)t, a) != WL_SUCCESS || wl_model_write(g, (wl_table)t, a) != WL_SUCCESS ||
+            wl_model_read_state(m, (wl_table)t, a) != WL_SUCCESS || wl_model_write_state(g, (wl_table)t, a))
+            fail_msg("%s: copying table %d after the fault: %s", label, t, wl_context_last_error(c));
+    wl_model *both[2] = {m, g};
+    for (int k = 0; k < 2; ++k)
+        if (wl_model_set_features(both[k], WL_TABLE_USERS, f->uptr, f->uidx, f->uw) != WL_SUCCESS ||
+            wl_model_set_features(both[k], WL_TABLE_ITEMS, f->iptr, f->iidx, f->iw) != WL_SUCCESS)
+            fail_msg("%s: set_features after the fault: %s", label, wl_context_last_error(c));
+    const wl_batch batch = {M_ROWS, d->users, d->pos, M_NEG, d->neg, 0, 0, f->weights};
+    wl_step_result r1, r2;
+    if (wl_model_step(m, &lo, &batch, &r1) != WL_SUCCESS || wl_model_step(g, &lo, &batch, &r2) != WL_SUCCESS)
+        fail_msg("%s: the step after the fault: %s", label, wl_context_last_error(c));
+    if (memcmp(&r1.loss, &r2.loss, sizeof r1.loss) || r1.offenders != r2.offenders)
+        fail_msg("%s: the step after the fault gives loss %.17g, a fresh model %.17g", label, r1.loss, r2.loss);
+    for (int t = 0; t < 3; ++t) {
+        if (wl_model_read(m, (wl_table)t, a) != WL_SUCCESS || wl_model_read(g, (wl_table)t, b) != WL_SUCCESS)
+            fail_msg("%s: reading back: %s", label, wl_context_last_error(c));
+        if (memcmp(a, b, count[t] * sizeof(float)))
+            fail_msg("%s: table %d differs from a fresh model's after the same step", label, t);
+    }
+    wl_model_destroy(g);
+}
+
+static void test_features(void **state)
+{
+    (void)state;
+    const char *label = "wl_model (features)";
+    const model_data d = make_model_data();
+    const feature_data f = make_feature_data();
+    const long base = wlf_live_total();
+    cl_mem ids[3];
+    wl_model *m;
+    int stage;
+    unsigned long count[WLF_KIND_COUNT];
+    static unsigned char in_blas[WLF_KIND_COUNT][4096];
+    for (int run = 0; run < 2; ++run) {
+        wl_context *c = model_context(&d, ids);
+        wlf_reset_counts();
+        if (feature_calls(c, &d, &f, &m, &stage) != WL_SUCCESS)
+            fail_msg("%s: %s: %s", label, feature_stages[stage], wl_context_last_error(c));
+        for (int i = 0; i < WLF_KIND_COUNT; ++i) {
+            count[i] = wlf_count((wlf_kind)i);
+            if (count[i] > sizeof in_blas[i])
+                fail_msg("%s: %lu calls of %s, more than this test keeps", label, count[i], wlf_kind_name((wlf_kind)i));
+            for (unsigned long n = 1; n <= count[i]; ++n)
+                in_blas[i][n - 1] = strstr(wlf_caller((wlf_kind)i, n), "libclblast") != NULL;
+        }
+        check_features_work(label, c, m, &d, &f);
+        wl_model_destroy(m);
+        release_ids(ids);
+        wl_context_destroy(c);
+    }
+    const unsigned long before = points;
+    for (int kind = 0; kind < WLF_KIND_COUNT; ++kind) {
+        cl_int errs[2];
+        errors_for((wlf_kind)kind, errs);
+        for (unsigned long n = 1; n <= count[kind]; ++n) {
+            if (n > 1 && in_blas[kind][n - 1] && in_blas[kind][n - 2])
+                continue;
+            const int e = (int)(n % 2);
+            wl_context *c = model_context(&d, ids);
+            wlf_reset_counts();
+            wlf_arm((wlf_kind)kind, n, errs[e]);
+            const wl_status s = feature_calls(c, &d, &f, &m, &stage);
+            wlf_disarm();
+            char what[200];
+            snprintf(what, sizeof what, "%s, %s", label, feature_stages[stage]);
+            judge(what, (wlf_kind)kind, n, errs[e], s, wl_context_last_error(c));
+            if (m)
+                check_features_work(what, c, m, &d, &f);
+            wl_model_destroy(m);
+            release_ids(ids);
+            wl_context_destroy(c);
+            if (wlf_live_total() != base)
+                fail_msg("%s: %s #%lu failed with %d: %ld OpenCL objects leaked", what, wlf_kind_name((wlf_kind)kind),
+                         n, (int)errs[e], wlf_live_total() - base);
+        }
+    }
+    printf("%s: %lu fault points\n", label, points - before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_compiling),  cmocka_unit_test(test_create_from_cache),
         cmocka_unit_test(test_create_with_queue), cmocka_unit_test(test_loss_host),
         cmocka_unit_test(test_loss_device),       cmocka_unit_test(test_model_adagrad),
-        cmocka_unit_test(test_model_sgd),
+        cmocka_unit_test(test_model_sgd),         cmocka_unit_test(test_features),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

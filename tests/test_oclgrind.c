@@ -6,7 +6,9 @@
  * the offenders, the row scan's partial sums, wl_reduce_sum, check_finite);
  * the model (each candidate mode, known positives, Adagrad and SGD, shared
  * candidates through CLBlast's SGEMM and wl_model_gather, recommend with and
- * without exclude_known, rank, evaluate). Results are checked against the C reference,
+ * without exclude_known, rank, evaluate); the hybrid model (feature matrices,
+ * weighted steps, representations, users as feature rows, evaluation among a
+ * subset). Results are checked against the C reference,
  * so a kernel the simulator stopped half-way fails here too.
  */
 #include <setjmp.h>
@@ -32,7 +34,9 @@ static wl_context *ctxs[PLANS];
 static char *cache_dir;
 
 enum { USERS = 12, ITEMS = 30, DIM = 8, BATCH = 16, CANDS = 6, TOP = 5 };
-static wl_model *warm[PLANS];
+static wl_model *warm[PLANS], *warm_features[PLANS];
+static void features_all(wl_context *c, wl_model *m);
+static void feature_options(wl_model_options *o);
 static void loss_all(wl_context *c);
 
 /* Every context's buffers are allocated at their largest before the library
@@ -72,6 +76,16 @@ static void warm_up(wl_context *c, wl_model **m)
         fail_msg("warm-up: wl_model_step: %s", wl_context_last_error(c));
 }
 
+/* The feature model of a context, through every feature call once. */
+static void warm_up_features(wl_context *c, wl_model **m)
+{
+    wl_model_options o;
+    feature_options(&o);
+    if (wl_model_create(c, &o, m) != WL_SUCCESS)
+        fail_msg("warm-up: wl_model_create (features): %s", wl_context_last_error(c));
+    features_all(c, *m);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -82,6 +96,8 @@ static int group_setup(void **state)
         loss_all(ctxs[p]);
     for (int p = 0; p < PLANS; ++p)
         warm_up(ctxs[p], &warm[p]);
+    for (int p = 0; p < PLANS; ++p)
+        warm_up_features(ctxs[p], &warm_features[p]);
     return 0;
 }
 
@@ -90,6 +106,7 @@ static int group_teardown(void **state)
     (void)state;
     for (int p = 0; p < PLANS; ++p) {
         wl_model_destroy(warm[p]);
+        wl_model_destroy(warm_features[p]);
         wl_context_destroy(ctxs[p]);
     }
     wlt_free_temp_dir(&cache_dir);
@@ -100,6 +117,105 @@ static void check(wl_context *c, wl_status s, const char *what)
 {
     if (s != WL_SUCCESS)
         fail_msg("%s: %s: %s", what, wl_status_string(s), wl_context_last_error(c));
+}
+
+/* ------------------------------------------------------------ the hybrid model */
+
+/* Feature matrices on both sides (identity and one shared feature each, one empty item row), weighted steps
+ * against the reference, the representations exactly, users as feature rows with exclusions, evaluation among a
+ * subset of the items. */
+enum { FU = USERS + 2, FI = ITEMS + 3 };
+
+static void feature_options(wl_model_options *o)
+{
+    wl_model_options_default(o, USERS, ITEMS, DIM);
+    o->seed = 9;
+    o->learning_rate = 0.1f;
+    o->num_user_features = FU;
+    o->num_item_features = FI;
+}
+
+/* On the context's feature model (made by the warm-up, which ran all of this once). */
+static void features_all(wl_context *c, wl_model *m)
+{
+    wl_model_options o;
+    feature_options(&o);
+    uint64_t uptr[USERS + 1], iptr[ITEMS + 1];
+    int32_t uidx[2 * USERS], iidx[2 * ITEMS];
+    float uw[2 * USERS], iw[2 * ITEMS];
+    uptr[0] = iptr[0] = 0;
+    for (int u = 0; u < USERS; ++u) {
+        uint64_t k = uptr[u];
+        uidx[k] = u, uw[k++] = 0.5f;
+        uidx[k] = USERS + u % 2, uw[k++] = 0.5f;
+        uptr[u + 1] = k;
+    }
+    for (int x = 0; x < ITEMS; ++x) {
+        uint64_t k = iptr[x];
+        if (x != ITEMS - 1) {
+            iidx[k] = x, iw[k++] = 0.75f;
+            iidx[k] = ITEMS + x % 3, iw[k++] = 0.25f;
+        }
+        iptr[x + 1] = k;
+    }
+    check(c, wl_model_set_features(m, WL_TABLE_USERS, uptr, uidx, uw), "wl_model_set_features (users)");
+    check(c, wl_model_set_features(m, WL_TABLE_ITEMS, iptr, iidx, iw), "wl_model_set_features (items)");
+    wl_model_options t = o;
+    t.num_users = FU, t.num_items = FI, t.num_user_features = t.num_item_features = 0;
+    ref_model r;
+    ref_model_create(&r, &t);
+    /* the initial tables again (a write also resets Adagrad's state) */
+    check(c, wl_model_write(m, WL_TABLE_USERS, r.U), "wl_model_write (U)");
+    check(c, wl_model_write(m, WL_TABLE_ITEMS, r.V), "wl_model_write (V)");
+    check(c, wl_model_write(m, WL_TABLE_ITEM_BIAS, r.b), "wl_model_write (b)");
+    const ref_features ru = {uptr, uidx, uw}, ri = {iptr, iidx, iw};
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, ITEMS);
+    int32_t users[BATCH], positives[BATCH], neg[BATCH * CANDS];
+    float weights[BATCH];
+    for (int b = 0; b < BATCH; ++b) {
+        users[b] = (b * 5) % USERS, positives[b] = (b * 7) % ITEMS, weights[b] = b % 5 ? 1.25f : 0.0f;
+        for (int j = 0; j < CANDS; ++j)
+            neg[b * CANDS + j] = (b * 3 + j * 11) % ITEMS;
+    }
+    const wl_batch batch = {BATCH, users, positives, CANDS, neg, 0, 0, weights};
+    wl_step_result got, want;
+    check(c, wl_model_step(m, &lo, &batch, &got), "wl_model_step (features)");
+    ref_feature_step(&r, USERS, ITEMS, &ru, &ri, &lo, BATCH, users, positives, CANDS, neg, weights, &want, NULL);
+    if (got.offenders != want.offenders || got.scores != want.scores)
+        fail_msg("features: the step's result differs from the reference's");
+    float U[FU * DIM], V[FI * DIM], b[FI], rep[ITEMS * DIM], ref_rep[ITEMS * DIM];
+    check(c, wl_model_read(m, WL_TABLE_USERS, U), "read U");
+    check(c, wl_model_read(m, WL_TABLE_ITEMS, V), "read V");
+    check(c, wl_model_read(m, WL_TABLE_ITEM_BIAS, b), "read b");
+    for (int e = 0; e < FU * DIM; ++e)
+        if (!wlt_close(U[e], r.U[e], 1e-5, 1e-6))
+            fail_msg("features: U[%d] = %g, reference %g", e, (double)U[e], (double)r.U[e]);
+    for (int e = 0; e < FI * DIM; ++e)
+        if (!wlt_close(V[e], r.V[e], 1e-5, 1e-6))
+            fail_msg("features: V[%d] = %g, reference %g", e, (double)V[e], (double)r.V[e]);
+    check(c, wl_model_read_representations(m, WL_TABLE_ITEMS, rep), "read_representations");
+    ref_represent(&ri, ITEMS, DIM, V, ref_rep);
+    if (memcmp(rep, ref_rep, sizeof rep))
+        fail_msg("features: the item representations differ from the reference's");
+    int32_t top[4 * TOP];
+    const uint64_t ex_ptr[5] = {0, 1, 1, 2, 2};
+    const int32_t ex_items[2] = {0, 3};
+    check(c, wl_model_recommend_features(m, 4, uptr, uidx, uw, ex_ptr, ex_items, TOP, top, NULL),
+          "wl_model_recommend_features");
+    uint8_t among[ITEMS];
+    uint64_t held_ptr[USERS + 1];
+    int32_t held[USERS];
+    held_ptr[0] = 0;
+    for (int x = 0; x < ITEMS; ++x)
+        among[x] = x % 2 == 0;
+    for (int u = 0; u < USERS; ++u) {
+        held[u] = (u * 2) % ITEMS;
+        held_ptr[u + 1] = (uint64_t)u + 1;
+    }
+    wl_metrics metrics;
+    check(c, wl_model_evaluate_among(m, among, held_ptr, held, TOP, 0, &metrics, NULL), "wl_model_evaluate_among");
+    ref_model_free(&r);
 }
 
 /* ------------------------------------------------------------ the loss */
@@ -283,6 +399,7 @@ static void run_plan(int plan)
     loss_all(ctxs[plan]);
     model_all(ctxs[plan], WL_OPTIMIZER_ADAGRAD);
     model_all(ctxs[plan], WL_OPTIMIZER_SGD);
+    features_all(ctxs[plan], warm_features[plan]);
 }
 
 static void test_plan(void **state) { run_plan((int)(intptr_t)*state); }
