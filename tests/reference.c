@@ -390,6 +390,29 @@ static void ref_update_row(const wl_model_options *o, float *W, float *A, const 
     }
 }
 
+/* L2 and the optimizer on every touched row of m's tables (the gradient sums GU, GV, Gb), then free the sums and
+ * the touched marks. */
+static void ref_step_finish(ref_model *m, double *GU, double *GV, double *Gb, unsigned char *tu, unsigned char *tv)
+{
+    const wl_model_options *o = &m->o;
+    const size_t dim = o->dim;
+    for (uint32_t u = 0; u < o->num_users; ++u)
+        if (tu[u])
+            ref_update_row(o, m->U + (size_t)u * dim, m->AU + (size_t)u * dim, GU + (size_t)u * dim, dim, o->l2_users);
+    for (uint32_t x = 0; x < o->num_items; ++x) {
+        if (!tv[x])
+            continue;
+        ref_update_row(o, m->V + (size_t)x * dim, m->AV + (size_t)x * dim, GV + (size_t)x * dim, dim, o->l2_items);
+        if (o->item_bias)
+            ref_update_row(o, m->b + x, m->Ab + x, Gb + x, 1, 0.0f);
+    }
+    free(GU);
+    free(GV);
+    free(Gb);
+    free(tu);
+    free(tv);
+}
+
 void ref_model_step(ref_model *m, const wl_loss_options *lo, size_t rows, const int32_t *users,
                     const int32_t *positives, size_t negatives, const int32_t *cands, wl_step_result *r, int64_t *stop)
 {
@@ -440,27 +463,12 @@ void ref_model_step(ref_model *m, const wl_loss_options *lo, size_t rows, const 
     }
 
     /* every gradient term was computed from the tables as they were; now update */
-    for (uint32_t u = 0; u < o->num_users; ++u)
-        if (tu[u])
-            ref_update_row(o, m->U + (size_t)u * dim, m->AU + (size_t)u * dim, GU + (size_t)u * dim, dim, o->l2_users);
-    for (uint32_t x = 0; x < o->num_items; ++x) {
-        if (!tv[x])
-            continue;
-        ref_update_row(o, m->V + (size_t)x * dim, m->AV + (size_t)x * dim, GV + (size_t)x * dim, dim, o->l2_items);
-        if (o->item_bias)
-            ref_update_row(o, m->b + x, m->Ab + x, Gb + x, 1, 0.0f);
-    }
-
+    ref_step_finish(m, GU, GV, Gb, tu, tv);
     if (r) {
         r->loss = sum * (double)scale;
         r->offenders = offenders;
         r->scores = trials;
     }
-    free(GU);
-    free(GV);
-    free(Gb);
-    free(tu);
-    free(tv);
 }
 
 /* ------------------------------------------------------------ the hybrid model */
@@ -557,26 +565,12 @@ void ref_feature_step(ref_model *m, uint32_t num_users, uint32_t num_items, cons
             ref_feature_add(vf, x, 1, 0, (double)g, Gb, tv);
         }
     }
-    for (uint32_t f = 0; f < o->num_users; ++f)
-        if (tu[f])
-            ref_update_row(o, m->U + (size_t)f * dim, m->AU + (size_t)f * dim, GU + (size_t)f * dim, dim, o->l2_users);
-    for (uint32_t f = 0; f < o->num_items; ++f) {
-        if (!tv[f])
-            continue;
-        ref_update_row(o, m->V + (size_t)f * dim, m->AV + (size_t)f * dim, GV + (size_t)f * dim, dim, o->l2_items);
-        if (o->item_bias)
-            ref_update_row(o, m->b + f, m->Ab + f, Gb + f, 1, 0.0f);
-    }
+    ref_step_finish(m, GU, GV, Gb, tu, tv);
     if (r) {
         r->loss = sum * (double)scale;
         r->offenders = offenders;
         r->scores = trials;
     }
-    free(GU);
-    free(GV);
-    free(Gb);
-    free(tu);
-    free(tv);
     free(rep.U);
     free(rep.V);
     free(rep.b);

@@ -24,6 +24,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                                              \
     } while (0)
 
+/*
+ * LLVM inside PoCL installs its own handlers for the crash signals when it
+ * compiles (at context creation, and again for each new launch shape),
+ * replacing libFuzzer's: libFuzzer would then write no crash input. (Not
+ * SIGFPE: PoCL's own handler for kernels.)
+ * The first call saves the handlers in place; every later call puts them
+ * back. A harness calls it before and after anything that compiles kernels;
+ * fuzz_crash_handlers_forget() makes the next call save again (the first
+ * input then saves libFuzzer's, installed after LLVMFuzzerInitialize).
+ */
+#include <signal.h>
+static const int fuzz_crash_signals[4] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL};
+static struct sigaction fuzz_crash_handlers[4];
+static int fuzz_crash_handlers_saved;
+
+static inline void fuzz_keep_crash_handlers(void)
+{
+    for (int i = 0; i < 4; ++i)
+        sigaction(fuzz_crash_signals[i], fuzz_crash_handlers_saved ? &fuzz_crash_handlers[i] : NULL,
+                  fuzz_crash_handlers_saved ? NULL : &fuzz_crash_handlers[i]);
+    fuzz_crash_handlers_saved = 1;
+}
+
+static inline void fuzz_crash_handlers_forget(void) { fuzz_crash_handlers_saved = 0; }
+
 /* Consumes the input from the front; past the end every read gives zeros. */
 typedef struct fuzz_reader {
     const uint8_t *data;

@@ -19,7 +19,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <signal.h>
 
 #include "fuzz.h"
 #include "internal.h"
@@ -36,19 +35,6 @@
 static wl_context *ctx;
 static wl_model *model;
 static unsigned long calls, accepted;
-
-/* See fuzz_loss_args.c: LLVM inside PoCL replaces libFuzzer's crash handlers. */
-static const int crash_signals[4] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL};
-static struct sigaction crash_handlers[4];
-static int crash_handlers_saved;
-
-static void keep_crash_handlers(void)
-{
-    for (int i = 0; i < 4; ++i)
-        sigaction(crash_signals[i], crash_handlers_saved ? &crash_handlers[i] : NULL,
-                  crash_handlers_saved ? NULL : &crash_handlers[i]);
-    crash_handlers_saved = 1;
-}
 
 static void destroy_all(void)
 {
@@ -67,7 +53,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     wl_context_options_default(&o);
     o.kernel_dir = WL_TEST_KERNEL_DIR;
     o.cache_dir = "";
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     wl_status st = wl_context_create(&o, &ctx);
     if (st == WL_SUCCESS) {
         wl_model_options mo;
@@ -76,8 +62,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         mo.num_item_features = FI;
         st = wl_model_create(ctx, &mo, &model);
     }
-    keep_crash_handlers();
-    crash_handlers_saved = 0;
+    fuzz_keep_crash_handlers();
+    fuzz_crash_handlers_forget();
     if (st != WL_SUCCESS) {
         fprintf(stderr, "fuzz_feature_args: no OpenCL context or model (%s); nothing to check\n",
                 wl_context_last_error(ctx));
@@ -385,6 +371,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 3: op_step(&r, flags); break;
         default: op_representations(&r, flags); break;
         }
+        fuzz_keep_crash_handlers();
     }
     return 0;
 }

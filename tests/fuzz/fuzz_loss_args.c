@@ -14,7 +14,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <signal.h>
 
 #include "fuzz.h"
 #include "internal.h"
@@ -24,24 +23,6 @@
 #define MAX_NEGATIVES 20
 
 static wl_context *ctx;
-
-/* LLVM inside PoCL installs its own handlers for crash signals when it first
- * compiles (in LLVMFuzzerInitialize, and again for each new launch shape):
- * libFuzzer then keeps them instead of its own and writes no crash input. So
- * the handlers from before the context are put back after creating it, and
- * those in place at the first input (libFuzzer's) after each call. (Not
- * SIGFPE: PoCL's own handler for kernels.) */
-static const int crash_signals[4] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL};
-static struct sigaction crash_handlers[4];
-static int crash_handlers_saved;
-
-static void keep_crash_handlers(void)
-{
-    for (int i = 0; i < 4; ++i)
-        sigaction(crash_signals[i], crash_handlers_saved ? &crash_handlers[i] : NULL,
-                  crash_handlers_saved ? NULL : &crash_handlers[i]);
-    crash_handlers_saved = 1;
-}
 
 /* README, Semantics: the reduced loss is a float32 sum of the row losses
  * (each times s for the mean), so it is +Inf when those add up beyond
@@ -78,10 +59,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     wl_context_options_default(&o);
     o.kernel_dir = WL_TEST_KERNEL_DIR;
     o.cache_dir = ""; /* PoCL's own cache makes a rebuild cheap */
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     const wl_status st = wl_context_create(&o, &ctx);
-    keep_crash_handlers();
-    crash_handlers_saved = 0; /* the first input saves libFuzzer's */
+    fuzz_keep_crash_handlers();
+    fuzz_crash_handlers_forget(); /* the first input saves libFuzzer's */
     if (st != WL_SUCCESS) {
         fprintf(stderr, "fuzz_loss_args: no OpenCL context (%s); checking the arguments only\n",
                 wl_context_last_error(NULL));
@@ -136,7 +117,7 @@ static int close_to(float got, float want)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     fuzz_reader r = {data, size};
     const uint8_t mode = fuzz_byte(&r);
     wl_loss_options o;
@@ -200,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ++device_runs;
     st = wl_loss(ctx, &o, rows, negatives, drop_input ? NULL : pos, drop_input ? NULL : neg, drop_loss ? NULL : loss,
                  gp, gn, off);
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     const char *error = wl_context_last_error(ctx);
     if (!want_ok || drop_loss || (drop_input && rows)) {
         FUZZ_CHECK(st == WL_ERROR_INVALID_ARGUMENT, "wl_loss: status %d, want invalid argument (%s)", (int)st, error);

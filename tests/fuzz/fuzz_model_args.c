@@ -20,7 +20,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <signal.h>
 
 #include "fuzz.h"
 #include "internal.h"
@@ -39,19 +38,6 @@ static wl_model *models[4]; /* by (sgd << 1) | item_bias */
 static unsigned char known[4][NU][NI];
 static int poisoned[4]; /* a table or state holds a value written by the input (NaN, Inf, negative state) */
 static unsigned long calls, accepted;
-
-/* See fuzz_loss_args.c: LLVM inside PoCL replaces libFuzzer's crash handlers. */
-static const int crash_signals[4] = {SIGABRT, SIGSEGV, SIGBUS, SIGILL};
-static struct sigaction crash_handlers[4];
-static int crash_handlers_saved;
-
-static void keep_crash_handlers(void)
-{
-    for (int i = 0; i < 4; ++i)
-        sigaction(crash_signals[i], crash_handlers_saved ? &crash_handlers[i] : NULL,
-                  crash_handlers_saved ? NULL : &crash_handlers[i]);
-    crash_handlers_saved = 1;
-}
 
 static void destroy_all(void)
 {
@@ -74,7 +60,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     wl_context_options_default(&o);
     o.kernel_dir = WL_TEST_KERNEL_DIR;
     o.cache_dir = "";
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     wl_status st = wl_context_create(&o, &ctx);
     for (int i = 0; st == WL_SUCCESS && i < 4; ++i) {
         wl_model_options mo;
@@ -84,8 +70,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         mo.seed = (uint64_t)i;
         st = wl_model_create(ctx, &mo, &models[i]);
     }
-    keep_crash_handlers();
-    crash_handlers_saved = 0;
+    fuzz_keep_crash_handlers();
+    fuzz_crash_handlers_forget();
     if (st != WL_SUCCESS) {
         fprintf(stderr, "fuzz_model_args: no OpenCL context or model (%s); nothing to check\n",
                 wl_context_last_error(ctx));
@@ -674,7 +660,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!ctx)
         return 0;
-    keep_crash_handlers();
+    fuzz_keep_crash_handlers();
     fuzz_reader r = {data, size};
     int used = 0;
     for (int i = 0; i < MAX_OPS && r.left; ++i) {
@@ -693,7 +679,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5: op_table(&r, mi, flags); break;
         default: op_null_model(); break;
         }
-        keep_crash_handlers();
+        fuzz_keep_crash_handlers();
     }
     return 0;
 }
