@@ -52,7 +52,7 @@ uint32_t model_entities(const wl_model *m, wl_table t) { return t == WL_TABLE_US
 cl_mem model_rep(const wl_model *m, wl_table t)
 {
     const int k = model_table_index(t);
-    return m->rep[k] ? m->rep[k] : m->table[k];
+    return m->rep[k] && !m->feat[t == WL_TABLE_USERS ? 0 : 1].identity ? m->rep[k] : m->table[k];
 }
 
 uint64_t model_table_count(const wl_model *m, wl_table t)

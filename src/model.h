@@ -38,6 +38,7 @@ struct wl_model {
         int32_t *features;    /* [indptr[rows]] */
         float *weights;       /* [indptr[rows]] */
         uint32_t widest;      /* the most features in one row */
+        int identity;         /* row r is feature r with weight 1 for every r: the table is the representation */
         cl_mem ptr, idx, wts; /* the same on the device (idx, wts NULL when there are none) */
     } feat[2];
     cl_mem rep[3]; /* the representations p, q, b of the sides with features (NULL: the table is its own) */

@@ -5,7 +5,9 @@
  * step and the catalogue score with, computed on the device
  * (cl/model_features.cl) whenever a step, a write or a new matrix left them
  * behind. A side without features (num_*_features 0) has no matrix: its
- * table is its own representation, today's model.
+ * table is its own representation, today's model; so is the table of a side
+ * whose matrix is the identity (row r is feature r, weight 1), which then
+ * costs nothing.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -93,9 +95,13 @@ static wl_status features_make(wl_model *m, size_t rows, const uint64_t *indptr,
         memcpy(f->features, features, total * sizeof *f->features);
     for (size_t k = 0; k < total; ++k)
         f->weights[k] = weights ? weights[k] : 1.0f;
-    for (size_t r = 0; r < rows; ++r)
+    f->identity = 1;
+    for (size_t r = 0; r < rows; ++r) {
         if (indptr[r + 1] - indptr[r] > f->widest)
             f->widest = (uint32_t)(indptr[r + 1] - indptr[r]);
+        f->identity &= indptr[r + 1] - indptr[r] == 1 && f->features[indptr[r]] == (int32_t)r &&
+                       f->weights[indptr[r]] == 1.0f;
+    }
     wl_status st = model_buffer(c, (rows + 1) * sizeof(cl_ulong), f->indptr, "a feature matrix's indptr", &f->ptr);
     if (st == WL_SUCCESS && total)
         st = model_buffer(c, total * sizeof(cl_int), f->features, "a feature matrix's features", &f->idx);
@@ -210,7 +216,7 @@ wl_status model_represent_rows(wl_chain *ch, wl_model *m, size_t rows, uint32_t 
     const cl_ulong rows64 = rows;
     const wl_arg args[] = {WL_ARG(rows64), WL_ARG(dim),   WL_ARG(ptr), WL_ARG(idx),
                            WL_ARG(wts),    WL_ARG(table), WL_ARG(out)};
-    const wl_launch l = {WL_KERNEL_MODEL_REPRESENT, rows * dim, 0, args, sizeof args / sizeof args[0]};
+    const wl_launch l = {WL_KERNEL_MODEL_REPRESENT, rows * ((dim + 7) / 8), 0, args, sizeof args / sizeof args[0]};
     (void)m;
     return wl_enqueue_kernel(ch, &l);
 }
@@ -222,8 +228,8 @@ wl_status model_represent(wl_chain *ch, wl_model *m)
     wl_status st = WL_SUCCESS;
     for (int s = 0; s < 2 && st == WL_SUCCESS; ++s) {
         const struct model_features *f = &m->feat[s];
-        if (!f->ptr)
-            continue;
+        if (!f->ptr || f->identity)
+            continue; /* the table is the representation */
         const size_t rows = model_entities(m, s ? WL_TABLE_ITEMS : WL_TABLE_USERS);
         st = model_represent_rows(ch, m, rows, m->o.dim, f->ptr, f->idx, f->wts, m->table[s], m->rep[s]);
         if (st == WL_SUCCESS && s)

@@ -125,7 +125,10 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
         return st;
     const cl_mem rep_u = model_rep(m, WL_TABLE_USERS), rep_v = model_rep(m, WL_TABLE_ITEMS),
                  rep_b = model_rep(m, WL_TABLE_ITEM_BIAS);
-    const struct model_features *uf = &m->feat[0], *vf = &m->feat[1];
+    /* a side without features, or whose matrix is the identity, scatters to its own rows */
+    const struct model_features none = {0};
+    const struct model_features *uf = m->feat[0].identity ? &none : &m->feat[0];
+    const struct model_features *vf = m->feat[1].identity ? &none : &m->feat[1];
 
     const float scale = lo->reduction == WL_REDUCE_MEAN ? 1.0f / (float)rows : 1.0f;
     const cl_uint rows32 = (cl_uint)rows, neg32 = (cl_uint)negatives;

@@ -218,7 +218,27 @@ static void ref_feature_model(ref_model *r, const wl_model_options *o)
 
 /* ------------------------------------------------------------ tests */
 
-/* num_*_features = num_users, num_items with the default (identity) matrices: today's model, bit for bit. */
+/* A matrix whose row r is feature perm(r) = rows - 1 - r, weight 1 (not the identity: the general path). */
+static void reversal(matrix *x, size_t rows)
+{
+    x->ptr[0] = 0;
+    for (size_t r = 0; r < rows; ++r) {
+        x->idx[r] = (int32_t)(rows - 1 - r);
+        x->w[r] = 1.0f;
+        x->ptr[r + 1] = r + 1;
+    }
+}
+
+/* Table rows in reversed order (rows of n floats). */
+static void reverse_rows(const float *in, float *out, size_t rows, size_t n)
+{
+    for (size_t r = 0; r < rows; ++r)
+        memcpy(out + (rows - 1 - r) * n, in + r * n, n * sizeof(float));
+}
+
+/* num_*_features = num_users, num_items with the default (identity) matrices: today's model, bit for bit; and
+ * with the rows reversed (the general feature path: representations, scatter through the matrix) the same bits in
+ * the reversed rows. */
 static void test_identity_is_todays_model(void **state)
 {
     (void)state;
@@ -234,7 +254,25 @@ static void test_identity_is_todays_model(void **state)
             wl_model_options f = o;
             f.num_user_features = NU;
             f.num_item_features = NI;
-            wl_model *a = model_new(c, &o), *b = model_new(c, &f);
+            wl_model *a = model_new(c, &o), *b = model_new(c, &f), *v = model_new(c, &f);
+            {
+                /* v: reversed matrices and reversed initial tables, so its representations are a's tables */
+                matrix mu, mi;
+                reversal(&mu, NU);
+                reversal(&mi, NI);
+                check_ok(c, wl_model_set_features(v, WL_TABLE_USERS, mu.ptr, mu.idx, mu.w), "set reversal");
+                check_ok(c, wl_model_set_features(v, WL_TABLE_ITEMS, mi.ptr, mi.idx, mi.w), "set reversal");
+                tables t0;
+                tables_take(c, a, &t0);
+                float *buf = wlt_alloc(NI * DIM * sizeof(float));
+                const size_t rows[3] = {NU, NI, NI}, width[3] = {DIM, DIM, 1};
+                for (int t = 0; t < 3; ++t) {
+                    reverse_rows(t0.t[t], buf, rows[t], width[t]);
+                    check_ok(c, wl_model_write(v, (wl_table)t, buf), "write reversed");
+                }
+                free(buf);
+                tables_free(&t0);
+            }
             wl_loss_options lo;
             wl_loss_options_default(&lo, NI);
             for (int step = 0; step < 6; ++step) {
@@ -243,10 +281,12 @@ static void test_identity_is_todays_model(void **state)
                 batch_make(&x, o.seed, mode, 100 + (uint64_t)step);
                 wl_batch wb = batch_of(&x, mode, 0);
                 wb.shared_negatives = step % 3 == 1; /* SGEMM scores, gathered from the representations */
-                wl_step_result ra, rb;
+                wl_step_result ra, rb, rv;
                 check_ok(c, wl_model_step(a, &lo, &wb, &ra), "step (no features)");
                 check_ok(c, wl_model_step(b, &lo, &wb, &rb), "step (identity features)");
+                check_ok(c, wl_model_step(v, &lo, &wb, &rv), "step (reversed features)");
                 assert_true(ra.loss == rb.loss && ra.offenders == rb.offenders && ra.scores == rb.scores);
+                assert_true(ra.loss == rv.loss && ra.offenders == rv.offenders && ra.scores == rv.scores);
             }
             tables ta, tb;
             tables_take(c, a, &ta);
@@ -254,6 +294,23 @@ static void test_identity_is_todays_model(void **state)
             if (!tables_equal(&ta, &tb))
                 fail_msg("plan %d, %s: identity features differ from the model without features", p,
                          opt ? "SGD" : "Adagrad");
+            tables tv;
+            tables_take(c, v, &tv);
+            {
+                const size_t rows[3] = {NU, NI, NI}, width[3] = {DIM, DIM, 1};
+                float *buf = wlt_alloc(NI * DIM * sizeof(float));
+                for (int t = 0; t < 6; ++t) {
+                    if (opt && t >= 3)
+                        continue;
+                    reverse_rows(tv.t[t], buf, rows[t % 3], width[t % 3]);
+                    if (memcmp(buf, ta.t[t], rows[t % 3] * width[t % 3] * sizeof(float)))
+                        fail_msg("plan %d, %s: table %d of the reversed feature model differs from the model "
+                                 "without features",
+                                 p, opt ? "SGD" : "Adagrad", t);
+                }
+                free(buf);
+            }
+            tables_free(&tv);
             /* the representations are the tables, and the catalogue agrees */
             float *rep = wlt_alloc(NI * DIM * sizeof(float));
             check_ok(c, wl_model_read_representations(b, WL_TABLE_ITEMS, rep), "read_representations");
@@ -271,6 +328,7 @@ static void test_identity_is_todays_model(void **state)
             tables_free(&tb);
             wl_model_destroy(a);
             wl_model_destroy(b);
+            wl_model_destroy(v);
         }
     }
 }
