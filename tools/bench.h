@@ -4,8 +4,9 @@
  * with a profiling queue of its own, buffers on it, the profiling times of
  * events and the spans between them, rates; and each benchmark's entry point
  * (bench_loss.c: wl_loss_cl; bench_model.c: --model, a step of the embedding
- * model; bench_eval.c: --evaluate, wl_model_evaluate). Options, JSON, the clock, the median and fatal errors are
- * cli.h's.
+ * model, and the timed step it shares; bench_features.c: --model --features,
+ * a step of the hybrid model; bench_eval.c: --evaluate, wl_model_evaluate).
+ * Options, JSON, the clock, the median and fatal errors are cli.h's.
  */
 #ifndef WL_TOOLS_BENCH_H
 #define WL_TOOLS_BENCH_H
@@ -18,6 +19,8 @@
 /* ------------------------------------------------------------ settings */
 
 #define MAX_SHAPES 32
+#define MAX_FEATURE_RUNS 8
+#define FEATURE_GENRES 64 /* --features: the shared features an item's K - 1 are drawn from */
 
 /* Where the first offender of every row is in the loss benchmark. */
 typedef enum { REGIME_EARLY, REGIME_DEEP, REGIME_NONE } regime;
@@ -46,6 +49,10 @@ typedef struct settings {
     size_t model_rows, candidates;
     int modes[3];
     int scatters[2]; /* atomic64, atomic32; none set: the device's own */
+    /* --model --features: the item rows' feature counts, each model timed against the one without features */
+    uint32_t features[MAX_FEATURE_RUNS];
+    int feature_runs; /* 0: not the features mode */
+    int modes_word;   /* the word of --modes or --scatters (not options of --features), else 0 */
 } settings;
 
 /* ------------------------------------------------------------ device */
@@ -79,6 +86,22 @@ int run_loss(const settings *s);
 
 /* The whole --model run (bench_model.c); the exit status. */
 int run_model(const settings *s);
+
+/* The times of one timed model step, in seconds: device time from the end of a marker enqueued before the call to
+ * the end of its done event (the update), split at the start of the update, and the host's wall time to its result. */
+typedef struct step_times {
+    double seconds, scan_seconds, update_seconds, wall_seconds;
+} step_times;
+
+/* One wl_model_step_cl on d's profiling queue (bench_model.c), blocking for r; dies on failure. */
+void time_step_cl(device *d, wl_model *m, const wl_loss_options *lo, const wl_batch_cl *b, wl_step_result *r,
+                  step_times *t);
+
+/* The same step results (bench_model.c): offenders and scores exactly, the loss to float rounding. */
+int same_result(const wl_step_result *a, const wl_step_result *b);
+
+/* The whole --model --features run (bench_features.c); the exit status. */
+int run_features(const settings *s);
 
 /* The whole --evaluate run (bench_eval.c); the exit status. */
 int run_evaluate(const settings *s);

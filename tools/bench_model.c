@@ -2,8 +2,9 @@
  * The model benchmark of warploss-bench (--model): the time of one step of the
  * embedding model, wl_model_step_cl (ids on the device), wl_model_step (from
  * host arrays) and the C reference step (ref_model_step). Here: the tables of
- * each regime, one measurement, the table and the JSON document, and the run
- * (a device and a model on it per scatter timed).
+ * each regime, the timed step and the comparison of results that --features
+ * (bench_features.c) shares, one measurement, the table and the JSON
+ * document, and the run (a device and a model on it per scatter timed).
  *
  * A synthetic model (seed 0), a batch of --rows rows with --candidates
  * candidates each, in three candidate modes and two regimes:
@@ -121,11 +122,33 @@ static void restore_ref(ref_model *r, const model_tables *t)
 
 /* ------------------------------------------------------------ one measurement */
 
-/* The same step results: offenders and scores exactly, the loss to float rounding. */
-static int same_result(const wl_step_result *a, const wl_step_result *b)
+int same_result(const wl_step_result *a, const wl_step_result *b)
 {
     return a->offenders == b->offenders && a->scores == b->scores &&
            fabs(a->loss - b->loss) <= 1e-4 * fabs(b->loss) + 1e-6;
+}
+
+void time_step_cl(device *d, wl_model *m, const wl_loss_options *lo, const wl_batch_cl *b, wl_step_result *r,
+                  step_times *t)
+{
+    cl_command_queue queue = wl_context_queue(d->wl);
+    cl_event start, done;
+    const double t0 = cli_now();
+    cli_check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
+    cli_check_wl(wl_model_step_cl(m, lo, b, r, 0, NULL, &done), d->wl); /* blocks for r */
+    cli_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
+    t->wall_seconds = cli_now() - t0;
+    /* done is the update's launch (model_update.cl); everything before it on the in-order queue since the marker is
+     * the counters' fill, the representations of a model with features, the SGEMM of shared candidates and the scan
+     * (model_step.cl) */
+    const cl_ulong begin = profile(start, CL_PROFILING_COMMAND_END);
+    const cl_ulong update_start = profile(done, CL_PROFILING_COMMAND_START);
+    const cl_ulong end = profile(done, CL_PROFILING_COMMAND_END);
+    t->seconds = span(begin, end);
+    t->scan_seconds = span(begin, update_start);
+    t->update_seconds = span(update_start, end);
+    clReleaseEvent(start);
+    clReleaseEvent(done);
 }
 
 static void measure_model(const settings *s, device *d, wl_model *m, ref_model *rm, const model_tables *t,
@@ -176,33 +199,22 @@ static void measure_model(const settings *s, device *d, wl_model *m, ref_model *
         /* the device step on ids already on the device */
         restore_device(m, t);
         cli_check_cl(clFinish(queue), "clFinish");
-        cl_event start, done;
         wl_step_result r;
-        double t0 = cli_now();
-        cli_check_cl(clEnqueueMarkerWithWaitList(queue, 0, NULL, &start), "clEnqueueMarkerWithWaitList");
-        cli_check_wl(wl_model_step_cl(m, &lo, &bcl, &r, 0, NULL, &done), d->wl); /* blocks for r */
-        cli_check_cl(clWaitForEvents(1, &done), "clWaitForEvents");
-        const double wall = cli_now() - t0;
+        step_times st;
+        time_step_cl(d, m, &lo, &bcl, &r, &st);
         if (i >= 0) {
-            /* done is the update's launch (model_update.cl); everything before it on the in-order queue since the
-             * marker is the counters' fill, the SGEMM of shared candidates and the scan (model_step.cl) */
-            const cl_ulong begin = profile(start, CL_PROFILING_COMMAND_END);
-            const cl_ulong update_start = profile(done, CL_PROFILING_COMMAND_START);
-            const cl_ulong end = profile(done, CL_PROFILING_COMMAND_END);
-            times[i] = span(begin, end);
-            scans[i] = span(begin, update_start);
-            updates[i] = span(update_start, end);
-            walls[i] = wall;
+            times[i] = st.seconds;
+            scans[i] = st.scan_seconds;
+            updates[i] = st.update_seconds;
+            walls[i] = st.wall_seconds;
         }
-        clReleaseEvent(start);
-        clReleaseEvent(done);
         out->device = r;
 
         /* the host form: uploads the ids, steps, reads the result */
         restore_device(m, t);
         cli_check_cl(clFinish(queue), "clFinish");
         wl_step_result rh;
-        t0 = cli_now();
+        double t0 = cli_now();
         cli_check_wl(wl_model_step(m, &lo, &bh, &rh), d->wl);
         if (i >= 0)
             hosts[i] = cli_now() - t0;

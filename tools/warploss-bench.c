@@ -1,6 +1,8 @@
 /*
  * warploss-bench: how fast wl_loss_cl runs (bench_loss.c), with --model one
- * step of the embedding model (bench_model.c), with --evaluate an evaluation
+ * step of the embedding model (bench_model.c), with --model --features one
+ * step of the hybrid model against the model without features
+ * (bench_features.c), with --evaluate an evaluation
  * (bench_eval.c), as ratios against what the same device and the same host
  * do in the same run; what they share is bench.h. This file is the command line: the options and --help, the
  * defaults, the refusal of one benchmark's options with the other, and main.
@@ -35,6 +37,7 @@ enum {
     OPT_ITEMS,
     OPT_MODES,
     OPT_SCATTERS,
+    OPT_FEATURES,
     OPT_HELP
 };
 
@@ -71,6 +74,11 @@ static const cli_option options[] = {
                       "--model: the gradient scatters to time, atomic64 (needs cl_khr_int64_base_atomics)\n"
                       "and atomic32; with both, each row is timed with each in turn and their ratio\n"
                       "printed (default: the device's own)"},
+    [OPT_FEATURES] = {"features", optional_argument, "K,...",
+                      "--model: time the hybrid model instead, items with K features each (their own\n"
+                      "and K - 1 of 64 shared ones, weights 1/K; K in 1..65), users with their own,\n"
+                      "against the model without features in the same run; sampled candidates only;\n"
+                      "--repeat defaults to 7, --warmup to 1 (default K: 1,4,32)"},
     [OPT_HELP] = {"help", no_argument, NULL, "this text"},
     {NULL, 0, NULL, NULL},
 };
@@ -165,6 +173,21 @@ static int parse_u32(const char *text, unsigned long long min, uint32_t *out)
     return 0;
 }
 
+/* A comma-separated list of counts in [min, max], at most MAX_FEATURE_RUNS, into out; -1 if bad or empty. */
+static int parse_counts(const char *text, unsigned long long min, unsigned long long max, uint32_t *out, int *n)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    *n = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        unsigned long long v;
+        if (*n == MAX_FEATURE_RUNS || parse_size(tok, min, max, &v))
+            return -1;
+        out[(*n)++] = (uint32_t)v;
+    }
+    return *n ? 0 : -1;
+}
+
 /* 0 to go on, or 1 to exit with *exit_status: 0 after --help, 2 after a bad argument (with a message). */
 static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
 {
@@ -177,8 +200,10 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         unsigned long long v = 0;
         if (row == OPT_SHAPES || row == OPT_REGIMES || row == OPT_OUTPUTS)
             s->loss_only = word;
-        if (row >= OPT_ROWS && row <= OPT_SCATTERS)
+        if (row >= OPT_ROWS && row <= OPT_FEATURES)
             s->model_only = word;
+        if (row == OPT_MODES || row == OPT_SCATTERS)
+            s->modes_word = word;
         s->repeat_set |= row == OPT_REPEAT;
         s->warmup_set |= row == OPT_WARMUP;
         switch (row) {
@@ -204,6 +229,9 @@ static int parse_arguments(int argc, char **argv, settings *s, int *exit_status)
         case OPT_ITEMS: bad = parse_u32(value, 2, &s->items); break;
         case OPT_MODES: bad = parse_set(value, cand_mode_names, 3, s->modes); break;
         case OPT_SCATTERS: bad = parse_set(value, scatter_names, 2, s->scatters); break;
+        case OPT_FEATURES:
+            bad = parse_counts(value ? value : "1,4,32", 1, FEATURE_GENRES + 1, s->features, &s->feature_runs);
+            break;
         case OPT_HELP:
             cli_print_help(stdout, options, NULL, NULL);
             *exit_status = 0;
@@ -260,11 +288,17 @@ int main(int argc, char **argv)
         return 2;
     }
     if (s.model) {
+        /* --features: fewer repeats, since its model with 32 features per item steps in about 0.6 s on PoCL */
         if (!s.repeat_set)
-            s.repeat = 11;
+            s.repeat = s.feature_runs ? 7 : 11;
         if (!s.warmup_set)
-            s.warmup = 2;
-        return run_model(&s);
+            s.warmup = s.feature_runs ? 1 : 2;
+        if (s.feature_runs && s.modes_word) {
+            fprintf(stderr, "%s: %s is not an option of --features\n", cli_program, argv[s.modes_word]);
+            cli_print_help(stderr, options, NULL, NULL);
+            return 2;
+        }
+        return s.feature_runs ? run_features(&s) : run_model(&s);
     }
 
     return run_loss(&s);
