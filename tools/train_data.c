@@ -36,7 +36,7 @@ static void set_err(char *err, size_t err_size, const char *fmt, ...)
 }
 
 /* The start of a line for a message: at most 40 bytes, non-printable bytes as '?' (a message is one clean line). */
-static void line_start(const char *p, const char *e, char out[48])
+void td_line_excerpt(const char *p, const char *e, char out[48])
 {
     size_t n = (size_t)(e - p), k = n > 40 ? 40 : n, o = 0;
     for (size_t i = 0; i < k; ++i) {
@@ -86,7 +86,7 @@ static int is_blank(char c) { return c == ' '; }
  * An int64 at p (optional sign, decimal digits). Returns the end, or NULL:
  * *why = "is not a number" or "is out of the int64 range".
  */
-static const char *parse_i64(const char *p, const char *e, int64_t *v, const char **why)
+const char *td_parse_i64(const char *p, const char *e, int64_t *v, const char **why)
 {
     int neg = 0;
     if (p < e && (*p == '-' || *p == '+'))
@@ -138,7 +138,7 @@ static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6, 
  * nan/inf/infinity (any case, so that the message can say NaN). Returns the
  * end, or NULL with *why. Precise enough for a float (ratings and weights).
  */
-static const char *parse_number(const char *p, const char *e, double *v, const char **why)
+const char *td_parse_number(const char *p, const char *e, double *v, const char **why)
 {
     int neg = 0;
     if (p < e && (*p == '-' || *p == '+'))
@@ -242,7 +242,7 @@ static int parse_line(const char *p, const char *e, char sep, int min_fields, in
         const char *end;
         if (f < 2) {
             int64_t id = 0;
-            end = parse_i64(q, e, &id, &why);
+            end = td_parse_i64(q, e, &id, &why);
             if (end && end < e && (*end == '.' || (*end | 0x20) == 'e') && end + 1 < e &&
                 (unsigned)(end[1] - '0') < 10) {
                 end = NULL;
@@ -254,7 +254,7 @@ static int parse_line(const char *p, const char *e, char sep, int min_fields, in
                 out->item = id;
         } else {
             double v = 0;
-            end = parse_number(q, e, &v, &why);
+            end = td_parse_number(q, e, &v, &why);
             if (end && f == 2) {
                 if (isnan(v))
                     end = NULL, why = "is NaN";
@@ -329,7 +329,7 @@ static int is_header(const char *p, const char *e, char sep)
 }
 
 /* The next line from *pos: [*ls, *le) without the line end and a CR before it; returns 0 at the end. */
-static int next_line(const char **pos, const char *end, const char **ls, const char **le)
+int td_next_line(const char **pos, const char *end, const char **ls, const char **le)
 {
     const char *p = *pos;
     if (p >= end)
@@ -417,7 +417,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     /* The first non-blank line: the format and whether it is a header. */
     size_t line = 0;
     int have_first = 0;
-    while (next_line(&pos, end, &ls, &le)) {
+    while (td_next_line(&pos, end, &ls, &le)) {
         ++line;
         if (!blank_line(ls, le)) {
             have_first = 1;
@@ -433,7 +433,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
         fmt = detect(ls, le);
         if (fmt == TD_FORMAT_AUTO) {
             char start[48];
-            line_start(ls, le, start);
+            td_line_excerpt(ls, le, start);
             set_err(err, err_size,
                     "%s:%zu: cannot detect the format: no comma or TAB on the first line (\"%s\"); "
                     "give the format",
@@ -473,7 +473,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     float *ratings = out->ratings;
     int use_min = o->use_min_rating;
     float min_rating = o->min_rating;
-    while (next_line(&pos, end, &ls, &le)) {
+    while (td_next_line(&pos, end, &ls, &le)) {
         ++line;
         if (ls == le || blank_line(ls, le))
             continue;
@@ -482,7 +482,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
         char what[96]; /* fits first_bad_message with the line start */
         if (!parse_line(ls, le, sep, min_fields, max_fields, movielens, &lf, what, sizeof what)) {
             char start[48];
-            line_start(ls, le, start);
+            td_line_excerpt(ls, le, start);
             if (!o->skip_bad_lines) {
                 td_interactions_free(out);
                 set_err(err, err_size, "%s:%zu: %s (\"%s\")", name, line, what, start);
@@ -530,12 +530,10 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     return 0;
 }
 
-int td_read_file(const char *path, const td_read_options *o, td_interactions *out, td_read_report *report, char *err,
-                 size_t err_size)
+int td_file_open(const char *path, td_file_bytes *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
-    if (report)
-        memset(report, 0, sizeof *report);
+    out->data = "";
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         set_err(err, err_size, "%s: cannot open: %s", path, strerror(errno));
@@ -559,9 +557,10 @@ int td_read_file(const char *path, const td_read_options *o, td_interactions *ou
         if (map != MAP_FAILED) {
             close(fd);
             posix_madvise(map, size, POSIX_MADV_SEQUENTIAL);
-            int rc = td_read_buffer(path, map, size, o, out, report, err, err_size);
-            munmap(map, size);
-            return rc;
+            out->map = map;
+            out->data = map;
+            out->size = size;
+            return 0;
         }
     }
     size_t cap = 1 << 16, size = 0;
@@ -594,8 +593,33 @@ int td_read_file(const char *path, const td_read_options *o, td_interactions *ou
         size += (size_t)got;
     }
     close(fd);
-    int rc = td_read_buffer(path, buf, size, o, out, report, err, err_size);
-    free(buf);
+    out->buffer = buf;
+    out->data = buf;
+    out->size = size;
+    return 0;
+}
+
+void td_file_close(td_file_bytes *f)
+{
+    if (!f)
+        return;
+    if (f->map)
+        munmap(f->map, f->size);
+    free(f->buffer);
+    memset(f, 0, sizeof *f);
+}
+
+int td_read_file(const char *path, const td_read_options *o, td_interactions *out, td_read_report *report, char *err,
+                 size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    if (report)
+        memset(report, 0, sizeof *report);
+    td_file_bytes f;
+    if (td_file_open(path, &f, err, err_size))
+        return -1;
+    int rc = td_read_buffer(path, f.data, f.size, o, out, report, err, err_size);
+    td_file_close(&f);
     return rc;
 }
 

@@ -26,6 +26,29 @@ uint64_t td_splitmix64(uint64_t *state);
 const char *td_format_name(td_format f);
 int td_format_parse(const char *name, td_format *out);
 
+/*
+ * What the file formats share (the feature readers of train_features.c too).
+ * td_file_open: a file's bytes, mapped (a regular file) or read whole (a pipe);
+ * 0, or -1 with err = "FILE: why". td_next_line: the next line from *pos as
+ * [*ls, *le), without its line end and a CR before it; 0 at the end.
+ * td_line_excerpt: a line's start for a message (at most 40 bytes, others as
+ * "...", non-printable bytes as '?'). td_parse_i64 and td_parse_number: an
+ * integer (optional sign, digits) or a decimal number (also nan, inf) at p,
+ * locale-free; the end, or NULL with *why ("is not a number", ...).
+ */
+typedef struct td_file_bytes {
+    const char *data; /* never NULL; not NUL-terminated */
+    size_t size;
+    void *map;    /* mmap'd, or NULL */
+    char *buffer; /* read, or NULL */
+} td_file_bytes;
+int td_file_open(const char *path, td_file_bytes *out, char *err, size_t err_size);
+void td_file_close(td_file_bytes *f);
+int td_next_line(const char **pos, const char *end, const char **ls, const char **le);
+void td_line_excerpt(const char *p, const char *e, char out[48]);
+const char *td_parse_i64(const char *p, const char *e, int64_t *v, const char **why);
+const char *td_parse_number(const char *p, const char *e, double *v, const char **why);
+
 /* Interactions with their original ids, in file order. */
 typedef struct td_interactions {
     size_t count;
