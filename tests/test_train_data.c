@@ -444,6 +444,110 @@ static void test_test_file(void **state)
     td_interactions_free(&te);
 }
 
+static void test_cold_items(void **state)
+{
+    (void)state;
+    td_interactions x;
+    assert_int_equal(td_synthetic(200, 300, 8000, 5, &x), 0);
+    td_dataset a, b, c;
+    assert_int_equal(td_build_cold(&x, NULL, 0.2, 0.25, 11, &a, err, sizeof err), 0);
+    assert_int_equal(td_build_cold(&x, NULL, 0.2, 0.25, 11, &b, err, sizeof err), 0);
+    assert_int_equal(td_build_cold(&x, NULL, 0.2, 0.25, 12, &c, err, sizeof err), 0);
+    check_dataset(&a);
+    /* floor(0.25 * items) cold items after the warm ones; the same seed, the same ones. */
+    size_t items = 0;
+    for (size_t k = 0; k < x.count; ++k) {
+        size_t j = 0;
+        while (j < k && x.items[j] != x.items[k])
+            ++j;
+        items += j == k;
+    }
+    assert_int_equal(a.num_cold_items, items / 4);
+    assert_int_equal(a.cold_first + a.num_cold_items, a.num_items);
+    assert_int_equal(a.num_items, items);
+    assert_memory_equal(a.item_ids, b.item_ids, a.num_items * sizeof *a.item_ids);
+    assert_true(a.cold_count == b.cold_count && !memcmp(a.cold_items, b.cold_items, a.cold_count * sizeof(int32_t)));
+    assert_true(memcmp(a.item_ids + a.cold_first, c.item_ids + c.cold_first, a.num_cold_items * sizeof(int64_t)));
+    /* No training or warm test pair has a cold item; every cold pair has one, sorted, unique. */
+    for (size_t k = 0; k < a.train_count; ++k)
+        assert_true((uint32_t)a.train_items[k] < a.cold_first);
+    for (size_t k = 0; k < a.test_count; ++k)
+        assert_true((uint32_t)a.test_items[k] < a.cold_first);
+    for (size_t k = 0; k < a.cold_count; ++k) {
+        assert_true((uint32_t)a.cold_items[k] >= a.cold_first && (uint32_t)a.cold_items[k] < a.num_items);
+        assert_true(a.cold_users[k] >= 0 && (uint32_t)a.cold_users[k] < a.num_users);
+        if (k)
+            assert_true(a.cold_users[k - 1] < a.cold_users[k] ||
+                        (a.cold_users[k - 1] == a.cold_users[k] && a.cold_items[k - 1] < a.cold_items[k]));
+    }
+    /* Every pair is somewhere: train, warm test, dropped, cold, cold dropped. */
+    assert_int_equal(a.train_count + a.test_count + a.test_dropped + a.cold_count + a.cold_dropped, x.count);
+    assert_true(a.cold_count > 0);
+    td_dataset_free(&a);
+    td_dataset_free(&b);
+    td_dataset_free(&c);
+    td_interactions_free(&x);
+
+    /* A test file: its pairs of cold items are cold pairs too; a user with only cold pairs is dropped. */
+    int64_t train_pairs[] = {1, 10, 1, 20, 2, 10, 2, 30, 3, 40};
+    int64_t test_pairs[] = {1, 30, 2, 20, 9, 10};
+    td_interactions tr = from_pairs(train_pairs, 5), te = from_pairs(test_pairs, 3);
+    /* 4 items, a quarter cold: one; over the seeds, item 40 (user 3's only item) is chosen at least once. */
+    int saw_dropped = 0;
+    for (uint64_t seed = 1; seed <= 16; ++seed) {
+        assert_int_equal(td_build_cold(&tr, &te, 0, 0.25, seed, &a, err, sizeof err), 0);
+        check_dataset(&a);
+        assert_int_equal(a.num_cold_items, 1);
+        const int64_t cold = a.item_ids[a.cold_first];
+        size_t want = 0;
+        for (int k = 0; k < 5; ++k)
+            want += train_pairs[2 * k + 1] == cold;
+        for (int k = 0; k < 3; ++k)
+            want += test_pairs[2 * k + 1] == cold;
+        assert_int_equal(a.cold_count + a.cold_dropped, want);
+        saw_dropped |= cold == 40 && a.cold_dropped == 1 && a.cold_count == 0;
+        td_dataset_free(&a);
+    }
+    assert_true(saw_dropped);
+    /* Bad fractions: none held out, none left, out of range. */
+    assert_int_equal(td_build_cold(&tr, NULL, 0, 0.1, 1, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "holds out no item"));
+    assert_int_equal(td_build_cold(&tr, NULL, 0, 0.9999999999, 1, &a, err, sizeof err), -1); /* rounds to all 4 */
+    assert_non_null(strstr(err, "leaves no warm item"));
+    assert_int_equal(td_build_cold(&tr, NULL, 0, 1, 1, &a, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cold item fraction"));
+    td_interactions_free(&tr);
+    td_interactions_free(&te);
+}
+
+static void test_train_weights(void **state)
+{
+    (void)state;
+    /* Repeated pairs sum their weights; a held-out pair has none; the weights follow the sorted pairs. */
+    const char *text = "u,i,w\n5,50,2\n5,60,0.5\n6,50,1\n5,50,3\n6,70,4\n";
+    td_interactions x;
+    td_read_report r;
+    read_ok(text, TD_FORMAT_AUTO, &x, &r);
+    td_dataset d;
+    assert_int_equal(td_build(&x, NULL, 0, 1, &d, err, sizeof err), 0);
+    assert_null(d.train_weights);
+    assert_int_equal(td_train_weights(&d, &x, err, sizeof err), 0);
+    assert_int_equal(d.train_count, 4);
+    const float want[] = {5, 0.5f, 1, 4}; /* (5,50) (5,60) (6,50) (6,70) */
+    for (int k = 0; k < 4; ++k)
+        assert_float_equal(d.train_weights[k], want[k], 1e-6);
+    td_dataset_free(&d);
+    td_interactions_free(&x);
+    /* A negative weight is refused, naming the pair. */
+    read_ok("5,50,1\n6,60,-1\n", TD_FORMAT_AUTO, &x, &r);
+    assert_int_equal(td_build(&x, NULL, 0, 1, &d, err, sizeof err), 0);
+    assert_int_equal(td_train_weights(&d, &x, err, sizeof err), -1);
+    assert_non_null(strstr(err, "user 6, item 60 has the weight -1"));
+    assert_null(d.train_weights);
+    td_dataset_free(&d);
+    td_interactions_free(&x);
+}
+
 static void test_synthetic(void **state)
 {
     (void)state;
@@ -510,6 +614,8 @@ int main(void)
         cmocka_unit_test(test_min_rating),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_test_file),
+        cmocka_unit_test(test_cold_items),
+        cmocka_unit_test(test_train_weights),
         cmocka_unit_test(test_synthetic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

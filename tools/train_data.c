@@ -1000,6 +1000,9 @@ void td_dataset_free(td_dataset *d)
     free(d->train_items);
     free(d->test_users);
     free(d->test_items);
+    free(d->cold_users);
+    free(d->cold_items);
+    free(d->train_weights);
     memset(d, 0, sizeof *d);
 }
 
@@ -1192,5 +1195,208 @@ done:
     free(tkeys);
     free(order);
     free(held);
+    return rc;
+}
+
+/* ---- cold items ------------------------------------------------------------------------ */
+
+/* The interactions of x whose item is (cold = 1) or is not (cold = 0) in the set m; NULL x: none. */
+static int filter_items(const td_interactions *x, const id_map *m, int cold, td_interactions *out)
+{
+    memset(out, 0, sizeof *out);
+    const size_t n = x ? x->count : 0;
+    out->users = malloc((n ? n : 1) * sizeof *out->users);
+    out->items = malloc((n ? n : 1) * sizeof *out->items);
+    out->ratings = malloc((n ? n : 1) * sizeof *out->ratings);
+    if (!out->users || !out->items || !out->ratings) {
+        td_interactions_free(out);
+        return -1;
+    }
+    for (size_t k = 0; k < n; ++k)
+        if ((map_find(m, x->items[k]) >= 0) == cold) {
+            out->users[out->count] = x->users[k];
+            out->items[out->count] = x->items[k];
+            out->ratings[out->count] = x->ratings[k];
+            ++out->count;
+        }
+    return 0;
+}
+
+int td_build_cold(const td_interactions *train, const td_interactions *test, double test_fraction, double cold_fraction,
+                  uint64_t seed, td_dataset *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    if (!train || !train->count) {
+        set_err(err, err_size, "no training interactions");
+        return -1;
+    }
+    if (!(cold_fraction > 0 && cold_fraction < 1)) {
+        set_err(err, err_size, "the cold item fraction must be above 0 and below 1, not %g", cold_fraction);
+        return -1;
+    }
+    id_map all = {0}, cold = {0}, users = {0};
+    td_interactions warm_train = {0}, warm_test = {0}, cold_train = {0}, cold_test = {0};
+    uint32_t *order = NULL;
+    uint64_t *keys = NULL;
+    int rc = -1;
+    /* The distinct items in order of first appearance, then a partial Fisher-Yates picks the cold ones. */
+    if (map_init(&all, train->items, train->count))
+        goto out_of_memory;
+    for (size_t k = 0; k < train->count; ++k)
+        if (map_add(&all, train->items[k]) < 0)
+            goto out_of_memory;
+    const uint32_t n = (uint32_t)all.count, take = (uint32_t)floor(cold_fraction * n + 1e-9);
+    if (take >= n || take == 0) {
+        set_err(err, err_size, "--cold-items %g of %u items %s", cold_fraction, n,
+                take ? "leaves no warm item" : "holds out no item");
+        goto done;
+    }
+    if (!(order = malloc((size_t)n * sizeof *order)))
+        goto out_of_memory;
+    for (uint32_t j = 0; j < n; ++j)
+        order[j] = j;
+    uint64_t s = seed ^ 0x434F4C44ull; /* "COLD" */
+    for (uint32_t j = 0; j < take; ++j) {
+        uint32_t r = j + uniform_below(&s, n - j), t = order[j];
+        order[j] = order[r];
+        order[r] = t;
+    }
+    /* The cold set, its members in order of first appearance (the order of their dense indices). */
+    qsort(order, take, sizeof *order, cmp_u32);
+    if (map_alloc(&cold, 1024))
+        goto out_of_memory;
+    for (uint32_t j = 0; j < take; ++j)
+        if (map_add(&cold, all.ids[order[j]]) < 0)
+            goto out_of_memory;
+    if (filter_items(train, &cold, 0, &warm_train) || filter_items(test, &cold, 0, &warm_test) ||
+        filter_items(train, &cold, 1, &cold_train) || filter_items(test, &cold, 1, &cold_test))
+        goto out_of_memory;
+    if (td_build(&warm_train, test ? &warm_test : NULL, test_fraction, seed, out, err, err_size))
+        goto done;
+
+    /* The cold items after the warm ones; their pairs with the users' dense indices. */
+    out->cold_first = out->num_items;
+    out->num_cold_items = take;
+    int64_t *ids = realloc(out->item_ids, ((size_t)out->num_items + take) * sizeof *ids);
+    if (!ids)
+        goto out_of_memory;
+    out->item_ids = ids;
+    memcpy(ids + out->num_items, cold.ids, (size_t)take * sizeof *ids);
+    if ((size_t)out->num_items + take > INT32_MAX) {
+        set_err(err, err_size, "more than %d items", INT32_MAX);
+        goto done;
+    }
+    out->num_items += take;
+    if (map_init(&users, out->user_ids, out->num_users))
+        goto out_of_memory;
+    for (uint32_t u = 0; u < out->num_users; ++u)
+        if (map_add(&users, out->user_ids[u]) < 0)
+            goto out_of_memory;
+    const size_t pairs = cold_train.count + cold_test.count;
+    const int item_bits = bits_for(out->num_items), all_bits = bits_for(out->num_users) + item_bits;
+    if (!(keys = malloc((pairs ? pairs : 1) * sizeof *keys)))
+        goto out_of_memory;
+    size_t m = 0;
+    for (int part = 0; part < 2; ++part) {
+        const td_interactions *x = part ? &cold_test : &cold_train;
+        for (size_t k = 0; k < x->count; ++k) {
+            const int32_t u = map_find(&users, x->users[k]);
+            if (u < 0) {
+                ++out->cold_dropped;
+                continue;
+            }
+            const int32_t i = (int32_t)out->cold_first + map_find(&cold, x->items[k]);
+            keys[m++] = (uint64_t)u << item_bits | (uint64_t)i;
+        }
+    }
+    int oom = 0;
+    m = sort_unique(keys, m, all_bits, &oom);
+    if (oom || unpack(keys, m, item_bits, &out->cold_users, &out->cold_items))
+        goto out_of_memory;
+    out->cold_count = m;
+    rc = 0;
+    goto done;
+out_of_memory:
+    set_err(err, err_size, "out of memory (%zu interactions)", train->count);
+done:
+    if (rc)
+        td_dataset_free(out);
+    map_free(&all);
+    map_free(&cold);
+    map_free(&users);
+    td_interactions_free(&warm_train);
+    td_interactions_free(&warm_test);
+    td_interactions_free(&cold_train);
+    td_interactions_free(&cold_test);
+    free(order);
+    free(keys);
+    return rc;
+}
+
+/* ---- sample weights ----------------------------------------------------------------------- */
+
+int td_train_weights(td_dataset *d, const td_interactions *train, char *err, size_t err_size)
+{
+    free(d->train_weights);
+    d->train_weights = NULL;
+    id_map users = {0}, items = {0};
+    uint64_t *first = NULL; /* the user's training pairs: [first[u], first[u + 1]) */
+    float *w = calloc(d->train_count ? d->train_count : 1, sizeof *w);
+    double *sum = calloc(d->train_count ? d->train_count : 1, sizeof *sum);
+    int rc = -1;
+    if (!w || !sum || !(first = calloc((size_t)d->num_users + 1, sizeof *first)) ||
+        map_init(&users, d->user_ids, d->num_users) || map_init(&items, d->item_ids, d->num_items))
+        goto out_of_memory;
+    for (uint32_t u = 0; u < d->num_users; ++u)
+        if (map_add(&users, d->user_ids[u]) < 0)
+            goto out_of_memory;
+    for (uint32_t i = 0; i < d->num_items; ++i)
+        if (map_add(&items, d->item_ids[i]) < 0)
+            goto out_of_memory;
+    for (size_t j = 0; j < d->train_count; ++j)
+        ++first[d->train_users[j] + 1];
+    for (uint32_t u = 0; u < d->num_users; ++u)
+        first[u + 1] += first[u];
+    for (size_t k = 0; k < train->count; ++k) {
+        if (!(train->ratings[k] >= 0)) {
+            set_err(err, err_size, "--weights: user %lld, item %lld has the weight %g; sample weights must be >= 0",
+                    (long long)train->users[k], (long long)train->items[k], (double)train->ratings[k]);
+            goto done;
+        }
+        const int32_t u = map_find(&users, train->users[k]), i = map_find(&items, train->items[k]);
+        if (u < 0 || i < 0)
+            continue;
+        /* A binary search among the user's items (sorted): the pair, if it is a training pair. */
+        uint64_t lo = first[u], hi = first[u + 1];
+        while (lo < hi) {
+            const uint64_t mid = lo + (hi - lo) / 2;
+            if (d->train_items[mid] < i)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < first[u + 1] && d->train_items[lo] == i)
+            sum[lo] += train->ratings[k];
+    }
+    for (size_t j = 0; j < d->train_count; ++j) {
+        if (!(sum[j] <= FLT_MAX)) {
+            set_err(err, err_size, "--weights: the weights of user %lld, item %lld sum beyond the float range",
+                    (long long)d->user_ids[d->train_users[j]], (long long)d->item_ids[d->train_items[j]]);
+            goto done;
+        }
+        w[j] = (float)sum[j];
+    }
+    d->train_weights = w;
+    w = NULL;
+    rc = 0;
+    goto done;
+out_of_memory:
+    set_err(err, err_size, "out of memory (%zu training pairs)", d->train_count);
+done:
+    free(w);
+    free(sum);
+    free(first);
+    map_free(&users);
+    map_free(&items);
     return rc;
 }

@@ -114,6 +114,12 @@ typedef struct td_dataset {
     size_t test_in_train;    /* the pair is also a training pair */
     size_t test_duplicates;  /* repeated (user, item) test pairs merged */
     size_t train_duplicates; /* repeated (user, item) pairs merged */
+    /* td_build_cold: items [cold_first, cold_first + num_cold_items) are the cold items (none: 0, 0), */
+    uint32_t cold_first, num_cold_items;
+    size_t cold_count; /* and their pairs, unique, sorted by (user, item) */
+    int32_t *cold_users, *cold_items;
+    size_t cold_dropped;  /* cold pairs left out: the user has no training pair */
+    float *train_weights; /* td_train_weights: [train_count], or NULL */
 } td_dataset;
 
 /*
@@ -128,6 +134,27 @@ typedef struct td_dataset {
 int td_build(const td_interactions *train, const td_interactions *test, double test_fraction, uint64_t seed,
              td_dataset *out, char *err, size_t err_size);
 void td_dataset_free(td_dataset *d);
+
+/*
+ * td_build with cold items (warploss-train --cold-items): floor(cold_fraction
+ * * n) of the n distinct items of train (in order of first appearance),
+ * chosen with seed, are held out with all their pairs (of train and of test)
+ * as the cold test pairs; td_build splits the rest as it would. The warm
+ * items keep dense indices [0, cold_first), the cold ones follow in order of
+ * first appearance; a cold pair whose user has no training pair is left out
+ * (cold_dropped). 0 < cold_fraction < 1, and a warm item must be left. 0, or
+ * -1 with err.
+ */
+int td_build_cold(const td_interactions *train, const td_interactions *test, double test_fraction, double cold_fraction,
+                  uint64_t seed, td_dataset *out, char *err, size_t err_size);
+
+/*
+ * The training pairs' sample weights (warploss-train --weights): each pair's
+ * rating or weight in train (the interactions d was built from), summed over
+ * repeated pairs. A negative weight is refused: 0, or -1 with err naming the
+ * pair.
+ */
+int td_train_weights(td_dataset *d, const td_interactions *train, char *err, size_t err_size);
 
 /* The dense index of an original user id, -1 if absent (a linear search: for one look-up, not a loop). */
 int32_t td_user_index(const td_dataset *d, int64_t user_id);

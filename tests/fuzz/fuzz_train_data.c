@@ -1,7 +1,8 @@
 /*
  * warploss-train's interaction files (tools/train_data.c): td_read_buffer on
  * any bytes with any options, then td_build on what it read (a seeded
- * hold-out, and the same data as a test file).
+ * hold-out, and the same data as a test file), td_train_weights, and
+ * td_build_cold with half the items cold.
  *
  * Input: an options byte (bits 0-2: format, mod 5; bit 3: skip_bad_lines;
  * bit 4: use_min_rating; bits 5-7: the test fraction in eighths), 4 bytes of
@@ -115,7 +116,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(td_build(&x, NULL, fraction, flags, &d, berr, sizeof berr) == 0, "td_build: %s", berr);
     check_dataset(&d, &x);
     FUZZ_CHECK(d.train_count + d.test_count + d.test_dropped + d.train_duplicates == x.count, "hold-out lost pairs");
+    /* Sample weights: refused only for a negative weight or a sum beyond the float range; else finite, >= 0. */
+    int negative = 0;
+    for (size_t k = 0; k < x.count; ++k)
+        negative |= x.ratings[k] < 0;
+    if (td_train_weights(&d, &x, berr, sizeof berr) == 0) {
+        FUZZ_CHECK(!negative && d.train_weights, "weights despite a negative one");
+        for (size_t k = 0; k < d.train_count; ++k)
+            FUZZ_CHECK(isfinite(d.train_weights[k]) && d.train_weights[k] >= 0, "weight %zu", k);
+    } else {
+        FUZZ_CHECK(!d.train_weights && (negative || strstr(berr, "beyond the float range")), "%s", berr);
+    }
     td_dataset_free(&d);
+    /* Half the items cold: every pair accounted for, cold items after the warm, no cold item trained. */
+    if (td_build_cold(&x, NULL, fraction, 0.5, flags, &d, berr, sizeof berr) == 0) {
+        check_dataset(&d, &x);
+        FUZZ_CHECK(d.num_cold_items >= 1 && d.cold_first + d.num_cold_items == d.num_items, "cold range");
+        FUZZ_CHECK(d.train_count + d.test_count + d.test_dropped + d.train_duplicates + d.cold_count + d.cold_dropped <=
+                       x.count,
+                   "cold pairs");
+        for (size_t k = 0; k < d.train_count; ++k)
+            FUZZ_CHECK((uint32_t)d.train_items[k] < d.cold_first, "a cold item trained");
+        for (size_t k = 0; k < d.cold_count; ++k)
+            FUZZ_CHECK((uint32_t)d.cold_items[k] >= d.cold_first && (uint32_t)d.cold_items[k] < d.num_items &&
+                           d.cold_users[k] >= 0 && (uint32_t)d.cold_users[k] < d.num_users,
+                       "cold pair %zu", k);
+        td_dataset_free(&d);
+    } else {
+        FUZZ_CHECK(strstr(berr, "holds out no item") || strstr(berr, "no warm item"), "td_build_cold: %s", berr);
+    }
     /* The same data as its own test file: every test pair is a training pair. */
     FUZZ_CHECK(td_build(&x, &x, 0, 0, &d, berr, sizeof berr) == 0, "td_build with a test file: %s", berr);
     check_dataset(&d, &x);
