@@ -23,8 +23,7 @@ void cli_init(const char *argv0)
 
 /* ------------------------------------------------------------ options */
 
-/* getopt_long's table is built from ours on each call; no tool has more options than this. */
-#define CLI_MAX_OPTIONS 32
+/* getopt_long's table is built from ours on each call, of at most CLI_MAX_OPTIONS rows (cli.h). */
 /* getopt_long returns this plus the row index for a long option, clear of the characters it returns. */
 #define CLI_ROW_BASE 256
 /* Where --help wraps the usage line. */

@@ -33,6 +33,9 @@ typedef struct cli_option {
     const char *help;    /* one line; each '\n' starts another, aligned under the first */
 } cli_option;
 
+/* The most rows a table may have (rows after these are not options: a tool checks its count against this). */
+#define CLI_MAX_OPTIONS 64
+
 /* What cli_next_option returns besides a row index. */
 enum { CLI_END = -1, CLI_UNKNOWN = -2, CLI_MISSING = -3 };
 
