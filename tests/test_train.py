@@ -8,8 +8,11 @@ temporary WARPLOSS_CACHE_DIR, on small synthetic sets: it learns (precision@10
 far above a random ranking), one seed gives one model, save + load + more
 epochs equals an uninterrupted run bit for bit, damaged model files are
 refused, the npy files load in numpy with the right shapes and values, data
-errors name the file and line, and the flags' exit statuses. Exit 0 pass,
-1 fail.
+errors name the file and line, and the flags' exit statuses; and the hybrid
+model's flags on a small generated genre set (--item-features, --cold-items:
+features rank cold items far better than none, --weights, --export-npy's
+feature files, save and load with feature names, bad feature files). Exit 0
+pass, 1 fail.
 """
 import json
 import os
@@ -223,6 +226,133 @@ def test_data_errors(tmp):
     check(rc == 1 and "missing.csv" in err, "a missing file exits 1", err)
 
 
+# ---- the hybrid model (--item-features, --cold-items, --weights) -------------------------------------------------
+
+GENRES = ["Drama", "Comedy", "Horror", "Western", "Sci-Fi", "Musical"]
+
+
+def write_genre_set(tmp):
+    """A set where taste follows genre: 240 users each like one genre and mostly pick its items.
+
+    Writes ratings.csv (MovieLens layout; the rating is 5 for the liked genre, 1 otherwise), movies.csv (each
+    item's genre and a title with a comma, quoted; 4 items no user picked) and returns their paths."""
+    import random
+    rng = random.Random(7)
+    items = list(range(1000, 1360))
+    genre = {i: GENRES[i % len(GENRES)] for i in items + [2000, 2001, 2002, 2003]}
+    by_genre = {g: [i for i in items if genre[i] == g] for g in GENRES}
+    ratings = os.path.join(tmp, "ratings.csv")
+    with open(ratings, "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for u in range(1, 241):
+            liked = GENRES[u % len(GENRES)]
+            chosen = set(rng.sample(by_genre[liked], 14)) | set(rng.sample(items, 3))
+            for i in sorted(chosen):
+                f.write("%d,%d,%d,%d\n" % (u, i, 5 if genre[i] == liked else 1, 1000000 + i))
+    movies = os.path.join(tmp, "movies.csv")
+    with open(movies, "w") as f:
+        f.write("movieId,title,genres\n")
+        for i in sorted(genre):
+            f.write('%d,"Film %d, The (%d)",%s\n' % (i, i, 1990 + i % 30, genre[i]))
+    return ratings, movies
+
+
+def cold_auc(out):
+    line = [l for l in out.splitlines() if l.startswith("cold: ")]
+    return float(line[-1].split("AUC")[1].split()[0]) if line else None
+
+
+def test_features(tmp):
+    ratings, movies = write_genre_set(tmp)
+    common = ["--data", ratings, "--dim", 16, "--negatives", 20, "--batch", 256, "--lr", 0.1, "--epochs", 12,
+              "--eval-every", 0, "--cold-items", 0.25]
+    # Without features, cold items are ranked by untrained vectors: about chance.
+    rc, out, err = run(*common)
+    if not check(rc == 0 and "warm: " in out and "cold: " in out, "--cold-items reports warm and cold metrics",
+                 out + err):
+        return
+    none = cold_auc(out)
+    check("cold items: 90 of 360 items" in out, "--cold-items 0.25 holds out 90 of 360 items", out)
+    metrics = os.path.join(tmp, "features.jsonl")
+    npy = os.path.join(tmp, "features-npy")
+    model = os.path.join(tmp, "features.wlm")
+    rc, out, err = run(*common, "--item-features", movies, "--metrics", metrics, "--export-npy", npy, "--save", model,
+                       "--recommend", 1)
+    if not check(rc == 0, "--item-features movies.csv exits 0", out + err):
+        return
+    feat = cold_auc(out)
+    print("     cold AUC without features %.3f, with genres %.3f" % (none, feat))
+    check(none < 0.65 and feat > 0.8 and feat > none + 0.2, "features rank cold items well (AUC %.3f, none %.3f)" % (
+        feat, none))
+    check("4 items only in the feature files added" in out and "364 items x 370 features (364 identity + 6" in out,
+          "feature-only items join the catalogue; identity + 6 genres", out)
+    line = json.loads(open(metrics).read().splitlines()[-1])
+    check({"cold_precision_at_k", "cold_recall_at_k", "cold_auc", "cold_mrr", "cold_users"} <= set(line)
+          and abs(line["cold_auc"] - feat) < 1e-3, "--metrics has the cold metrics", str(line))
+    recs = [l for l in out.splitlines() if l.split()[:1] and l.split()[0].isdigit() and " item " in l]
+    check(len(recs) == 10 and all(", The (" in l for l in recs), "--recommend prints the titles", "\n".join(recs))
+    names = test_feature_npy(npy, 364, 370)
+    # Loaded without the feature files: the model's own matrix and names; with them: checked against the model.
+    npy2 = os.path.join(tmp, "features-npy2")
+    rc, out, err = run(*common, "--load", model, "--epochs", 0, "--export-npy", npy2)
+    check(rc == 0 and cold_auc(out) is not None and abs(cold_auc(out) - feat) < 1e-3,
+          "--load without the feature files evaluates the same", out + err)
+    if names is not None and os.path.exists(os.path.join(npy2, "item_feature_names.txt")):
+        check(open(os.path.join(npy2, "item_feature_names.txt")).read().split("\n")[:-1] == names,
+              "--load + --export-npy keeps the feature names")
+    rc, out, err = run(*common, "--load", model, "--epochs", 1, "--item-features", movies)
+    check(rc == 0, "--load with the same feature files trains on", out + err)
+    rc, out, err = run(*common, "--load", model, "--epochs", 1, "--item-features", movies, "--no-normalise")
+    check(rc == 1 and "other features than the model's" in err, "--load with other features exits 1", err)
+    # --weights: another model than without, still learning.
+    rc, out, err = run(*common, "--item-features", movies, "--weights", "--quiet")
+    check(rc == 0 and cold_auc(out) is not None and cold_auc(out) > 0.7, "--weights trains (cold AUC %s)" % (
+        cold_auc(out),), out + err)
+    # A bad feature file: file:line and exit 1; usage errors exit 2.
+    bad = os.path.join(tmp, "bad-movies.csv")
+    with open(bad, "w") as f:
+        f.write('movieId,title,genres\n1000,"Film, The,Drama\n')
+    rc, out, err = run(*common, "--item-features", bad)
+    check(rc == 1 and "bad-movies.csv:2: a quoted field has no closing quote" in err,
+          "a bad feature file: file:line and exit 1", err)
+    for args in (["--no-identity"], ["--features-format", "movielens-movies"], ["--cold-items", "1.5"],
+                 ["--item-features", movies, "--features-format", "xml"]):
+        rc, out, err = run("--data", ratings, *args)
+        check(rc == 2 and err.strip(), "usage error %s exits 2" % " ".join(str(a) for a in args), err)
+
+
+def test_feature_npy(npy, items, features):
+    """The feature files of --export-npy: shapes, names, and the representations from the matrix and tables."""
+    try:
+        import numpy as np
+    except ImportError:
+        print("note: numpy is missing; the feature npy checks are skipped")
+        return None
+    V = np.load(os.path.join(npy, "item_embeddings.npy"))
+    b = np.load(os.path.join(npy, "item_biases.npy"))
+    E = np.load(os.path.join(npy, "item_feature_embeddings.npy"))
+    eb = np.load(os.path.join(npy, "item_feature_biases.npy"))
+    indptr = np.load(os.path.join(npy, "item_features_indptr.npy"))
+    indices = np.load(os.path.join(npy, "item_features_indices.npy"))
+    data = np.load(os.path.join(npy, "item_features_data.npy"))
+    names = open(os.path.join(npy, "item_feature_names.txt")).read().split("\n")[:-1]
+    check(V.shape == (items, 16) and b.shape == (items,) and E.shape == (features, 16) and eb.shape == (features,),
+          "feature npy shapes", "%s %s %s %s" % (V.shape, b.shape, E.shape, eb.shape))
+    check(indptr.dtype == np.int64 and indices.dtype == np.int32 and data.dtype == np.float32
+          and len(indptr) == items + 1 and len(indices) == indptr[-1] == len(data), "feature CSR arrays")
+    check(len(names) == features and names[0].startswith("item:") and "genre:Western" in names,
+          "item_feature_names.txt: one name per feature", str(names[-8:]))
+    # Each item's representation is the weighted sum of its features' rows.
+    M = np.zeros((items, features), dtype=np.float64)
+    for r in range(items):
+        for j in range(indptr[r], indptr[r + 1]):
+            M[r, indices[j]] = data[j]
+    check(np.allclose(M @ E, V, atol=1e-5) and np.allclose(M @ eb, b, atol=1e-5),
+          "item_embeddings.npy = matrix x item_feature_embeddings.npy")
+    check(np.allclose(M.sum(axis=1), 1, atol=1e-6), "rows normalised to sum 1")
+    return names
+
+
 def main():
     global TOOL, ENV
     if len(sys.argv) != 2:
@@ -240,6 +370,7 @@ def main():
         test_learning(tmp)
         test_reproducible(tmp)
         test_interrupt(tmp)
+        test_features(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("%d failure(s) in %.1f s" % (len(failures), time.time() - t0))

@@ -29,4 +29,18 @@ int npy_export(const char *dir, const npy_tables *t, char *err, size_t err_size)
 int npy_export_model(const char *dir, wl_model *m, const int64_t *user_ids, const int64_t *item_ids, char *err,
                      size_t err_size);
 
+/*
+ * A model with features (the hybrid model): the files of npy_export with
+ * the representations the scores use (wl_model_read_representations: each
+ * user's and item's weighted sum of its features' rows), and for each side
+ * with features (SIDE: user, item) its feature tables, SIDE_feature_embeddings.npy
+ * [F x dim] and item_feature_biases.npy [F] (float32), its matrix as scipy's
+ * CSR arrays, SIDE_features_indptr.npy [rows + 1] (int64),
+ * SIDE_features_indices.npy [nnz] (int32), SIDE_features_data.npy [nnz]
+ * (float32), and, names not NULL, SIDE_feature_names.txt (names[F], one a
+ * line). 0 or -1 with err.
+ */
+int npy_export_model_features(const char *dir, wl_model *m, const int64_t *user_ids, const int64_t *item_ids,
+                              char *const *user_names, char *const *item_names, char *err, size_t err_size);
+
 #endif

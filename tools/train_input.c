@@ -1,8 +1,10 @@
 /*
  * warploss-train's data (train_input.h): the interactions read from --data
- * and --test or the synthetic set made, the split, a summary line of each,
+ * and --test or the synthetic set made, the split (with --cold-items its cold
+ * items), --weights, the feature files and matrices, a summary line of each,
  * and --write-split.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,14 +51,86 @@ static int read_interactions(const settings *s, td_interactions *train_in, td_in
     return 0;
 }
 
-int train_load_data(const settings *s, td_dataset *d)
+void train_features_free(train_features *f)
+{
+    tf_matrix_free(&f->items);
+    tf_matrix_free(&f->users);
+    memset(f, 0, sizeof *f);
+}
+
+/* One side's feature files read, the dense map grown by their ids and the matrix built, with a line about each. */
+static int load_side(const settings *s, tf_side side, const char *const *paths, unsigned n, int64_t **ids,
+                     uint32_t *num_ids, tf_matrix *out)
+{
+    const char *what = side == TF_USERS ? "user" : "item";
+    tf_file files[TRAIN_MAX_FEATURE_FILES];
+    memset(files, 0, sizeof files);
+    char err[1024];
+    int rc = 0;
+    uint32_t added = 0;
+    for (unsigned k = 0; k < n && !rc; ++k) {
+        if (tf_read_file(paths[k], s->features_format, side, &files[k], err, sizeof err)) {
+            rc = train_fail(err, NULL);
+            break;
+        }
+        if (!s->quiet) {
+            printf("%s features: %s (%s): %zu lines, %zu %ss, %zu features", what, paths[k],
+                   tf_format_name(files[k].format), files[k].lines, files[k].rows, what, files[k].num_features);
+            if (files[k].empty_tags)
+                printf(", %zu empty tags skipped", files[k].empty_tags);
+            printf("\n");
+        }
+    }
+    const tf_build_options o = {s->no_identity, s->no_normalise};
+    if (!rc && tf_add_ids(files, n, ids, num_ids, &added, err, sizeof err))
+        rc = train_fail(err, NULL);
+    if (!rc && tf_build(side, files, n, *ids, *num_ids, &o, out, err, sizeof err))
+        rc = train_fail(err, NULL);
+    for (unsigned k = 0; k < n; ++k)
+        tf_file_free(&files[k]);
+    if (rc || s->quiet)
+        return rc;
+    printf("%s features: %u %ss x %u features (", what, out->rows, what, out->num_features);
+    if (out->identity)
+        printf("%u identity + ", out->rows);
+    printf("%u from the files), %llu non-zeros, rows %s", out->num_features - (out->identity ? out->rows : 0),
+           (unsigned long long)out->indptr[out->rows], s->no_normalise ? "as summed" : "normalised to sum 1");
+    if (added)
+        printf(", %u %ss only in the feature files added", added, what);
+    if (out->empty_rows)
+        printf(", %u %ss without a feature (represented by 0)", out->empty_rows, what);
+    printf("\n");
+    return 0;
+}
+
+/* --weights: a line about the sample weights. */
+static void print_weights(const td_dataset *d)
+{
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    for (size_t j = 0; j < d->train_count; ++j) {
+        sum += d->train_weights[j];
+        lo = d->train_weights[j] < lo ? d->train_weights[j] : lo;
+        hi = d->train_weights[j] > hi ? d->train_weights[j] : hi;
+    }
+    printf("weights: each training pair's rating or weight (repeats summed) as its sample weight: mean %.4g, min "
+           "%g, max %g\n",
+           d->train_count ? sum / (double)d->train_count : 0.0, d->train_count ? lo : 0.0, d->train_count ? hi : 0.0);
+}
+
+int train_load_data(const settings *s, td_dataset *d, train_features *f)
 {
     td_interactions train_in, test_in;
     memset(&train_in, 0, sizeof train_in);
     memset(&test_in, 0, sizeof test_in);
+    memset(f, 0, sizeof *f);
     char err[1024];
     int rc = read_interactions(s, &train_in, &test_in);
-    if (!rc && td_build(&train_in, s->test ? &test_in : NULL, s->test_fraction, s->seed, d, err, sizeof err))
+    const td_interactions *test = s->test ? &test_in : NULL;
+    if (!rc && (s->cold_items > 0
+                    ? td_build_cold(&train_in, test, s->test_fraction, s->cold_items, s->seed, d, err, sizeof err)
+                    : td_build(&train_in, test, s->test_fraction, s->seed, d, err, sizeof err)))
+        rc = train_fail(err, NULL);
+    if (!rc && s->weights && td_train_weights(d, &train_in, err, sizeof err))
         rc = train_fail(err, NULL);
     td_interactions_free(&train_in);
     td_interactions_free(&test_in);
@@ -75,7 +149,22 @@ int train_load_data(const settings *s, td_dataset *d)
         if (d->train_duplicates)
             printf(", %zu duplicate pairs merged", d->train_duplicates);
         printf("\n");
+        if (s->cold_items > 0)
+            printf("cold items: %u of %u items (--cold-items %g, seed %llu) held out with their %zu pairs, ranked "
+                   "among the cold items; %zu cold pairs dropped (user not in train)\n",
+                   d->num_cold_items, d->cold_first + d->num_cold_items, s->cold_items, (unsigned long long)s->seed,
+                   d->cold_count, d->cold_dropped);
+        if (s->weights)
+            print_weights(d);
     }
+    if (s->num_user_files &&
+        (rc = load_side(s, TF_USERS, s->user_features, s->num_user_files, &d->user_ids, &d->num_users, &f->users)))
+        return rc;
+    f->has_users = s->num_user_files > 0;
+    if (s->num_item_files &&
+        (rc = load_side(s, TF_ITEMS, s->item_features, s->num_item_files, &d->item_ids, &d->num_items, &f->items)))
+        return rc;
+    f->has_items = s->num_item_files > 0;
     if (s->write_split) {
         char path[4096];
         if (train_make_dir(s->write_split))
@@ -86,8 +175,14 @@ int train_load_data(const settings *s, td_dataset *d)
         snprintf(path, sizeof path, "%s/test.tsv", s->write_split);
         if (train_write_pairs(path, d, d->test_count, d->test_users, d->test_items))
             return train_fail("cannot write", path);
+        if (s->cold_items > 0) {
+            snprintf(path, sizeof path, "%s/cold.tsv", s->write_split);
+            if (train_write_pairs(path, d, d->cold_count, d->cold_users, d->cold_items))
+                return train_fail("cannot write", path);
+        }
         if (!s->quiet)
-            printf("split written to %s/train.tsv and test.tsv\n", s->write_split);
+            printf("split written to %s/train.tsv and test.tsv%s\n", s->write_split,
+                   s->cold_items > 0 ? " (cold pairs: cold.tsv)" : "");
     }
     return 0;
 }

@@ -36,6 +36,23 @@ static const cli_option options[] = {
     [OPT_MIN_RATING] = {"min-rating", required_argument, "R", "keep ratings >= R as positives (default: all)"},
     [OPT_TEST_FRACTION] = {"test-fraction", required_argument, "F",
                            "hold out floor(F * n) of each user's n items (default " STR(DEF_TEST_FRACTION) ")"},
+    [OPT_COLD_ITEMS] = {"cold-items", required_argument, "F",
+                        "hold out a seeded fraction F of the items with all their pairs as cold\n"
+                        "test pairs, ranked among the cold items (metrics: warm and cold)"},
+    [OPT_WEIGHTS] = {"weights", no_argument, NULL, "train with each pair's rating or weight as its sample weight"},
+    [OPT_ITEM_FEATURES] = {"item-features", required_argument, "FILE",
+                           "item features: MovieLens movies.csv, u.item or tags.csv, or id,feature[,weight]\n"
+                           "CSV/TSV (repeatable: the union of the files)"},
+    [OPT_USER_FEATURES] = {"user-features", required_argument, "FILE",
+                           "user features: MovieLens tags.csv (the tags each user applied) or\n"
+                           "id,feature[,weight] CSV/TSV (repeatable)"},
+    [OPT_FEATURES_FORMAT] = {"features-format", required_argument, "FMT",
+                             "movielens-movies, movielens-item, movielens-tags, csv or tsv for every\n"
+                             "features file (default: detected per file)"},
+    [OPT_NO_IDENTITY] = {"no-identity", no_argument, NULL,
+                         "no identity feature per user or item on a side with features"},
+    [OPT_NO_NORMALISE] = {"no-normalise", no_argument, NULL,
+                          "keep the feature weights as summed (default: each row divided by its sum)"},
     [OPT_SEED] = {"seed", required_argument, "S",
                   "seed of the data, split, tables, shuffles and samples (default " STR(DEF_SEED) ")"},
     [OPT_DIM] = {"dim", required_argument, "D", "embedding dimension (default " STR(DEF_DIM) ")"},
@@ -68,6 +85,8 @@ static const cli_option options[] = {
                          "write the split's train.tsv and test.tsv (original ids) to DIR"},
     [OPT_COUNT] = {NULL, 0, NULL, NULL},
 };
+
+_Static_assert(OPT_COUNT <= CLI_MAX_OPTIONS, "cli_next_option reads CLI_MAX_OPTIONS rows at most");
 
 static const char help_intro[] =
     "Train a matrix-factorisation recommender with WARP loss on an OpenCL device and\n"
@@ -168,6 +187,25 @@ int train_parse_args(int argc, char **argv, settings *s)
         case OPT_TEST_FRACTION:
             bad = parse_double(v, &s->test_fraction) || s->test_fraction < 0 || s->test_fraction >= 1;
             break;
+        case OPT_COLD_ITEMS: bad = parse_double(v, &s->cold_items) || !(s->cold_items > 0 && s->cold_items < 1); break;
+        case OPT_WEIGHTS: s->weights = 1; break;
+        case OPT_ITEM_FEATURES:
+        case OPT_USER_FEATURES: {
+            const int items = row == OPT_ITEM_FEATURES;
+            unsigned *n = items ? &s->num_item_files : &s->num_user_files;
+            if (*n == TRAIN_MAX_FEATURE_FILES)
+                return usage_error("more than " STR(TRAIN_MAX_FEATURE_FILES) " %s%s", argv[word], " files");
+            (items ? s->item_features : s->user_features)[(*n)++] = v;
+            break;
+        }
+        case OPT_FEATURES_FORMAT: {
+            tf_format f = TF_FORMAT_AUTO;
+            bad = tf_format_parse(v, &f) != 0;
+            s->features_format = f;
+            break;
+        }
+        case OPT_NO_IDENTITY: s->no_identity = 1; break;
+        case OPT_NO_NORMALISE: s->no_normalise = 1; break;
         case OPT_SEED: bad = parse_u64(v, 0, UINT64_MAX, &s->seed); break;
         case OPT_DIM: bad = parse_u32(v, 1, 4096, &s->dim); break;
         case OPT_EPOCHS: bad = parse_u64(v, 0, 1000000, &s->epochs); break;
@@ -219,5 +257,11 @@ int train_parse_args(int argc, char **argv, settings *s)
         return usage_error("--test needs --data%s%s", "", "");
     if (s->test && s->given[OPT_TEST_FRACTION])
         return usage_error("--test and --test-fraction exclude each other%s%s", "", "");
+    if (!s->num_item_files && !s->num_user_files) {
+        static const int needs_files[] = {OPT_NO_IDENTITY, OPT_NO_NORMALISE, OPT_FEATURES_FORMAT};
+        for (size_t k = 0; k < sizeof needs_files / sizeof *needs_files; ++k)
+            if (s->given[needs_files[k]])
+                return usage_error("--%s needs --item-features or --user-features%s", options[needs_files[k]].name, "");
+    }
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "train_data.h"
+#include "train_features.h"
 #include "warploss.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -21,6 +22,13 @@ enum {
     OPT_FORMAT,
     OPT_MIN_RATING,
     OPT_TEST_FRACTION,
+    OPT_COLD_ITEMS,
+    OPT_WEIGHTS,
+    OPT_ITEM_FEATURES,
+    OPT_USER_FEATURES,
+    OPT_FEATURES_FORMAT,
+    OPT_NO_IDENTITY,
+    OPT_NO_NORMALISE,
     OPT_SEED,
     OPT_DIM,
     OPT_EPOCHS,
@@ -46,6 +54,9 @@ enum {
     OPT_COUNT
 };
 
+/* --item-features and --user-features may each be given this many times. */
+#define TRAIN_MAX_FEATURE_FILES 16
+
 /* What the command line asked for (the defaults filled in). */
 typedef struct settings {
     const char *data, *test, *device, *metrics, *save, *load, *export_dir, *plot, *recommend, *write_split;
@@ -61,6 +72,12 @@ typedef struct settings {
     wl_optimizer optimizer;
     uint32_t syn_users, syn_items;
     uint64_t syn_interactions;
+    double cold_items; /* --cold-items F, 0: none */
+    int weights;       /* --weights */
+    const char *item_features[TRAIN_MAX_FEATURE_FILES], *user_features[TRAIN_MAX_FEATURE_FILES];
+    unsigned num_item_files, num_user_files;
+    tf_format features_format;
+    int no_identity, no_normalise;
     int given[OPT_COUNT];
 } settings;
 

@@ -155,6 +155,13 @@ void train_write_metrics_line(FILE *f, const epoch_record *r, double positives_p
     cJSON_AddNumberToObject(o, "k", r->m.k);
     cJSON_AddNumberToObject(o, "users", (double)r->m.users);
     cli_json_add_number(o, "positives_per_second", "%.1f", positives_per_second);
+    if (r->has_cold) {
+        cli_json_add_number(o, "cold_precision_at_k", "%.6f", r->cold.precision_at_k);
+        cli_json_add_number(o, "cold_recall_at_k", "%.6f", r->cold.recall_at_k);
+        cli_json_add_number(o, "cold_auc", "%.6f", r->cold.auc);
+        cli_json_add_number(o, "cold_mrr", "%.6f", r->cold.mrr);
+        cJSON_AddNumberToObject(o, "cold_users", (double)r->cold.users);
+    }
     char *text = cJSON_PrintUnformatted(o);
     if (text)
         fprintf(f, "%s\n", text);

@@ -19,12 +19,14 @@ typedef struct epoch_record {
     uint64_t epoch; /* 1-based: epochs done after it */
     double loss, seconds;
     int evaluated;
-    wl_metrics m;
+    wl_metrics m;    /* the test pairs (with --cold-items: the warm ones, ranked among the warm items) */
+    int has_cold;    /* --cold-items: */
+    wl_metrics cold; /* the cold pairs, ranked among the cold items */
 } epoch_record;
 
 /* --plot: loss and precision@k per epoch as an SVG chart; 0 or -1. */
 int train_write_plot(const char *path, const epoch_record *r, size_t n, uint32_t k, const char *subtitle);
-/* --metrics: one JSON object a line for an evaluated epoch. */
+/* --metrics: one JSON object a line for an evaluated epoch (with cold metrics: cold_precision_at_k, ...). */
 void train_write_metrics_line(FILE *f, const epoch_record *r, double positives_per_second);
 /* mkdir that accepts an existing folder; 0 or -1. */
 int train_make_dir(const char *path);

@@ -33,11 +33,15 @@
 
 /* ------------------------------------------------------------ shuffling */
 
-/* Epoch e's order of the training pairs: sorted (user, item) pairs, Fisher-Yates with splitmix64. */
-static void shuffle_epoch(const td_dataset *d, uint64_t seed, uint64_t epoch, int32_t *users, int32_t *items)
+/* Epoch e's order of the training pairs: sorted (user, item) pairs, Fisher-Yates with splitmix64; the sample
+ * weights (weights not NULL) in the same order. */
+static void shuffle_epoch(const td_dataset *d, uint64_t seed, uint64_t epoch, int32_t *users, int32_t *items,
+                          float *weights)
 {
     memcpy(users, d->train_users, d->train_count * sizeof *users);
     memcpy(items, d->train_items, d->train_count * sizeof *items);
+    if (weights)
+        memcpy(weights, d->train_weights, d->train_count * sizeof *weights);
     uint64_t state = td_mix64(seed ^ 0x5348554646ull ^ epoch);
     for (size_t i = d->train_count; i > 1; --i) {
         const uint64_t r = td_splitmix64(&state);
@@ -48,6 +52,11 @@ static void shuffle_epoch(const td_dataset *d, uint64_t seed, uint64_t epoch, in
         t = items[i - 1];
         items[i - 1] = items[j];
         items[j] = t;
+        if (weights) {
+            const float w = weights[i - 1];
+            weights[i - 1] = weights[j];
+            weights[j] = w;
+        }
     }
 }
 
@@ -66,8 +75,10 @@ static void on_sigint(int sig)
 typedef struct run {
     settings s;
     td_dataset d;
-    int have_loaded;           /* r->m came from --load */
-    train_progress_ids loaded; /* its progress and ids (the application bytes) */
+    train_features f;                   /* --item-features, --user-features */
+    train_names user_names, item_names; /* the model's feature names: f's, or the loaded file's */
+    int have_loaded;                    /* r->m came from --load */
+    train_progress_ids loaded;          /* its progress and ids (the application bytes) */
     wl_context *c;
     wl_model *m;
     wl_model_options mo;
@@ -77,9 +88,12 @@ typedef struct run {
     uint64_t good_epochs;
     epoch_record *history;
     size_t history_count;
-    uint64_t *test_ptr; /* the test pairs as CSR over the users (their items: d.test_items) */
-    cl_mem users_buf, items_buf;
+    uint64_t *test_ptr;             /* the test pairs as CSR over the users (their items: d.test_items) */
+    uint64_t *cold_ptr;             /* --cold-items: the cold pairs as CSR (their items: d.cold_items), */
+    uint8_t *warm_mask, *cold_mask; /* and the items each kind is ranked among */
+    cl_mem users_buf, items_buf, weights_buf;
     int32_t *users, *items;
+    float *weights; /* --weights: the epoch's sample weights */
     FILE *metrics;
 } run;
 
@@ -105,7 +119,8 @@ static int save_model(run *r, wl_model *m, const void *app, size_t app_size, uin
 static int snapshot(run *r)
 {
     size_t app_size;
-    unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, &r->d, &app_size);
+    unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, &r->d, &r->user_names, &r->item_names,
+                                         &app_size);
     wl_free(r->good);
     r->good = NULL;
     wl_status st = wl_model_save_memory(r->m, app, app_size, &r->good, &r->good_size);
@@ -154,12 +169,76 @@ static int check_loaded(run *r)
     return 0;
 }
 
-static int ids_match(const run *r)
+/*
+ * A side's ids from the model file against the data's: the same, or, when
+ * may_grow (a side with features whose files this run does not give), the
+ * data's followed by the ids only the feature files had: the data's map
+ * grows by those. 1 if they fit.
+ */
+static int fit_ids(int64_t **ids, uint32_t *n, const int64_t *loaded, uint32_t num_loaded, int may_grow)
 {
-    if (r->mo.num_users != r->d.num_users || r->mo.num_items != r->d.num_items)
+    if (num_loaded < *n || memcmp(*ids, loaded, *n * sizeof(int64_t)))
         return 0;
-    return !memcmp(r->loaded.user_ids, r->d.user_ids, r->d.num_users * sizeof(int64_t)) &&
-           !memcmp(r->loaded.item_ids, r->d.item_ids, r->d.num_items * sizeof(int64_t));
+    if (num_loaded == *n)
+        return 1;
+    if (!may_grow)
+        return 0;
+    int64_t *grown = cli_alloc(num_loaded * sizeof *grown);
+    memcpy(grown, loaded, num_loaded * sizeof *grown);
+    free(*ids);
+    *ids = grown;
+    *n = num_loaded;
+    return 1;
+}
+
+static int ids_match(run *r)
+{
+    return fit_ids(&r->d.user_ids, &r->d.num_users, r->loaded.user_ids, r->mo.num_users,
+                   r->mo.num_user_features && !r->f.has_users) &&
+           fit_ids(&r->d.item_ids, &r->d.num_items, r->loaded.item_ids, r->mo.num_items,
+                   r->mo.num_item_features && !r->f.has_items);
+}
+
+/*
+ * --load with a side's feature files: the matrix they give must be the
+ * model's (its names and its weights); without them the model's own matrix
+ * and the file's names are used. 0 or EXIT_FAIL after a message.
+ */
+static int check_loaded_features(run *r, wl_table side, int given, const tf_matrix *mx, const train_names *loaded,
+                                 train_names *use)
+{
+    const char *what = side == WL_TABLE_USERS ? "user" : "item";
+    const uint32_t features = side == WL_TABLE_USERS ? r->mo.num_user_features : r->mo.num_item_features;
+    char buf[512];
+    if (!given) {
+        *use = *loaded;
+        return 0;
+    }
+    if (!features) {
+        snprintf(buf, sizeof buf, "the model has no %s features; leave out --%s-features", what, what);
+        return train_fail(r->s.load, buf);
+    }
+    int same = mx->num_features == features && mx->identity == (uint32_t)loaded->identity;
+    for (uint32_t k = 0; same && k < features; ++k)
+        same = !strcmp(mx->names[k], loaded->names[k]);
+    const uint64_t *indptr;
+    const int32_t *idx;
+    const float *w;
+    if (same) {
+        const uint64_t nnz = mx->indptr[mx->rows];
+        same = wl_model_get_features(r->m, side, &indptr, &idx, &w) == WL_SUCCESS &&
+               !memcmp(indptr, mx->indptr, ((size_t)mx->rows + 1) * sizeof *indptr) &&
+               !memcmp(idx, mx->features, nnz * sizeof *idx) && !memcmp(w, mx->weights, nnz * sizeof *w);
+    }
+    if (!same) {
+        snprintf(buf, sizeof buf,
+                 "the %s feature files give other features than the model's (%u features, the model %u); give the "
+                 "same files and flags as the run that saved it, or none",
+                 what, mx->num_features, features);
+        return train_fail(r->s.load, buf);
+    }
+    *use = (train_names){mx->num_features, (int)mx->identity, mx->names};
+    return 0;
 }
 
 static int create_context(run *r)
@@ -182,8 +261,8 @@ static int load_model(run *r)
     r->have_loaded = 1;
     wl_model_get_options(r->m, &r->mo);
     char err[512];
-    const int bad = train_read_app_bytes(r->s.load, app, app_size, r->mo.num_users, r->mo.num_items, &r->loaded, err,
-                                         sizeof err);
+    const int bad = train_read_app_bytes(r->s.load, app, app_size, r->mo.num_users, r->mo.num_items,
+                                         r->mo.num_user_features, r->mo.num_item_features, &r->loaded, err, sizeof err);
     wl_free(app);
     if (bad)
         return train_fail("cannot load the model", err);
@@ -205,6 +284,11 @@ static int setup_model(run *r)
                     cli_program, s->load, buf);
             return EXIT_FAIL;
         }
+        if (check_loaded_features(r, WL_TABLE_USERS, r->f.has_users, &r->f.users, &r->loaded.user_names,
+                                  &r->user_names) ||
+            check_loaded_features(r, WL_TABLE_ITEMS, r->f.has_items, &r->f.items, &r->loaded.item_names,
+                                  &r->item_names))
+            return EXIT_FAIL;
     } else {
         if (!r->c && create_context(r))
             return EXIT_FAIL;
@@ -213,9 +297,23 @@ static int setup_model(run *r)
         r->mo.optimizer = s->optimizer;
         r->mo.learning_rate = (float)s->lr;
         r->mo.l2_users = r->mo.l2_items = (float)s->l2;
+        r->mo.num_user_features = r->f.has_users ? r->f.users.num_features : 0;
+        r->mo.num_item_features = r->f.has_items ? r->f.items.num_features : 0;
         st = wl_model_create(r->c, &r->mo, &r->m);
         if (st != WL_SUCCESS)
             return fail_wl(r, st, "cannot create the model");
+        const tf_matrix *sides[2] = {r->f.has_users ? &r->f.users : NULL, r->f.has_items ? &r->f.items : NULL};
+        train_names *names[2] = {&r->user_names, &r->item_names};
+        for (int k = 0; k < 2; ++k) {
+            const tf_matrix *mx = sides[k];
+            if (!mx)
+                continue;
+            st = wl_model_set_features(r->m, k ? WL_TABLE_ITEMS : WL_TABLE_USERS, mx->indptr, mx->features,
+                                       mx->weights);
+            if (st != WL_SUCCESS)
+                return fail_wl(r, st, "cannot set the feature matrix");
+            *names[k] = (train_names){mx->num_features, (int)mx->identity, mx->names};
+        }
     }
     /* The training pairs are the known positives (sorted by user, item). */
     uint64_t *indptr = calloc((size_t)r->d.num_users + 1, sizeof *indptr);
@@ -237,28 +335,60 @@ static int setup_model(run *r)
         ++r->test_ptr[r->d.test_users[j] + 1];
     for (uint32_t u = 0; u < r->d.num_users; ++u)
         r->test_ptr[u + 1] += r->test_ptr[u];
-    if (!s->quiet)
-        printf("model: dim %u, %s, lr %g, l2 %g, %u negatives%s, batch %u, seed %llu; device %s\n", r->mo.dim,
+    if (r->d.num_cold_items) {
+        /* --cold-items: the cold pairs as CSR, and which items the warm and the cold pairs are ranked among. */
+        r->cold_ptr = cli_alloc(((size_t)r->d.num_users + 1) * sizeof *r->cold_ptr);
+        memset(r->cold_ptr, 0, ((size_t)r->d.num_users + 1) * sizeof *r->cold_ptr);
+        for (size_t j = 0; j < r->d.cold_count; ++j)
+            ++r->cold_ptr[r->d.cold_users[j] + 1];
+        for (uint32_t u = 0; u < r->d.num_users; ++u)
+            r->cold_ptr[u + 1] += r->cold_ptr[u];
+        r->warm_mask = cli_alloc(r->d.num_items);
+        r->cold_mask = cli_alloc(r->d.num_items);
+        for (uint32_t i = 0; i < r->d.num_items; ++i) {
+            r->warm_mask[i] = i < r->d.cold_first;
+            r->cold_mask[i] = i >= r->d.cold_first && i - r->d.cold_first < r->d.num_cold_items;
+        }
+    }
+    if (!s->quiet) {
+        printf("model: dim %u, %s, lr %g, l2 %g, %u negatives%s, batch %u, seed %llu", r->mo.dim,
                train_optimizer_name(r->mo.optimizer), (double)r->mo.learning_rate, (double)r->mo.l2_users, s->negatives,
-               s->shared ? " (shared)" : "", s->batch, (unsigned long long)r->mo.seed, wl_context_device_name(r->c));
+               s->shared ? " (shared)" : "", s->batch, (unsigned long long)r->mo.seed);
+        if (r->mo.num_user_features)
+            printf(", %u user features", r->mo.num_user_features);
+        if (r->mo.num_item_features)
+            printf(", %u item features", r->mo.num_item_features);
+        printf("; device %s\n", wl_context_device_name(r->c));
+    }
     if (!s->quiet && r->have_loaded)
         printf("resumed %s: %llu epochs done%s\n", s->load, (unsigned long long)r->epochs_done,
                r->batches_done ? " (and part of the next)" : "");
     return 0;
 }
 
-/* LightFM's metrics on the test pairs, the training pairs (the known positives) left out of the ranking. */
-static wl_status evaluate_model(run *r, wl_metrics *out)
+/*
+ * LightFM's metrics on the test pairs, the training pairs (the known
+ * positives) left out of the ranking. With --cold-items the test pairs are
+ * ranked among the warm items and the cold pairs, into *cold, among the cold
+ * items.
+ */
+static wl_status evaluate_model(run *r, wl_metrics *out, wl_metrics *cold)
 {
-    return wl_model_evaluate(r->m, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
+    if (!r->cold_mask)
+        return wl_model_evaluate(r->m, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
+    wl_status st = wl_model_evaluate_among(r->m, r->warm_mask, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
+    if (st == WL_SUCCESS)
+        st = wl_model_evaluate_among(r->m, r->cold_mask, r->cold_ptr, r->d.cold_items, r->s.k, 1, cold, NULL);
+    return st;
 }
 
 static int evaluate(run *r, epoch_record *rec, double positives_per_second)
 {
-    wl_status st = evaluate_model(r, &rec->m);
+    wl_status st = evaluate_model(r, &rec->m, &rec->cold);
     if (st != WL_SUCCESS)
         return fail_wl(r, st, "evaluation failed");
     rec->evaluated = 1;
+    rec->has_cold = r->cold_mask != NULL;
     if (r->metrics)
         train_write_metrics_line(r->metrics, rec, positives_per_second);
     return 0;
@@ -282,6 +412,12 @@ static int train(run *r)
     r->items_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(int32_t), NULL, &err);
     if (err != CL_SUCCESS)
         return train_fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
+    if (r->d.train_weights) {
+        r->weights = cli_alloc(n * sizeof *r->weights);
+        r->weights_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(float), NULL, &err);
+        if (err != CL_SUCCESS)
+            return train_fail("cannot allocate the sample weights on the device", "clCreateBuffer failed");
+    }
     r->history = cli_alloc(s->epochs * sizeof *r->history);
 
     wl_loss_options lo;
@@ -296,10 +432,12 @@ static int train(run *r)
     for (uint64_t ep = 0; ep < s->epochs; ++ep) {
         const uint64_t e = r->epochs_done;
         const double t0 = cli_now();
-        shuffle_epoch(&r->d, r->mo.seed, e, r->users, r->items);
+        shuffle_epoch(&r->d, r->mo.seed, e, r->users, r->items, r->weights);
         err = clEnqueueWriteBuffer(q, r->users_buf, CL_TRUE, 0, n * sizeof(int32_t), r->users, 0, NULL, NULL);
         if (err == CL_SUCCESS)
             err = clEnqueueWriteBuffer(q, r->items_buf, CL_TRUE, 0, n * sizeof(int32_t), r->items, 0, NULL, NULL);
+        if (err == CL_SUCCESS && r->weights)
+            err = clEnqueueWriteBuffer(q, r->weights_buf, CL_TRUE, 0, n * sizeof(float), r->weights, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return train_fail("cannot upload the interactions", "clEnqueueWriteBuffer failed");
         double loss = 0, last_draw = t0;
@@ -313,6 +451,7 @@ static int train(run *r)
             bc.negatives = s->negatives;
             bc.shared_negatives = s->shared;
             bc.sample_key = (e << 32) + b;
+            bc.weights = r->weights_buf;
             wl_step_result res;
             wl_status st = wl_model_step_cl(r->m, &lo, &bc, &res, 0, NULL, NULL);
             if (st != WL_SUCCESS)
@@ -374,6 +513,9 @@ static int train(run *r)
             if (rec->evaluated)
                 printf("  p@%u %.4f  r@%u %.4f  auc %.4f  mrr %.4f", s->k, rec->m.precision_at_k, s->k,
                        rec->m.recall_at_k, rec->m.auc, rec->m.mrr);
+            if (rec->evaluated && rec->has_cold)
+                printf("  cold p@%u %.4f  r@%u %.4f  auc %.4f  mrr %.4f", s->k, rec->cold.precision_at_k, s->k,
+                       rec->cold.recall_at_k, rec->cold.auc, rec->cold.mrr);
             printf("\n");
             fflush(stdout);
         }
@@ -404,8 +546,14 @@ static int recommend(run *r)
         return fail_wl(r, st, "recommend failed");
     }
     printf("top %u for user %s (training items left out):\n", k, s->recommend);
-    for (uint32_t j = 0; j < k && items[j] >= 0; ++j)
-        printf("%3u  item %lld  score %.4f\n", j + 1, (long long)r->d.item_ids[items[j]], (double)scores[j]);
+    /* A features file's titles (movies.csv, u.item) after the score, so that the columns before stay. */
+    char *const *titles = r->f.has_items ? r->f.items.titles : NULL;
+    for (uint32_t j = 0; j < k && items[j] >= 0; ++j) {
+        printf("%3u  item %lld  score %.4f", j + 1, (long long)r->d.item_ids[items[j]], (double)scores[j]);
+        if (titles && titles[items[j]])
+            printf("  %s", titles[items[j]]);
+        printf("\n");
+    }
     free(items);
     free(scores);
     return 0;
@@ -417,18 +565,24 @@ static void cleanup(run *r)
         clReleaseMemObject(r->users_buf);
     if (r->items_buf)
         clReleaseMemObject(r->items_buf);
+    if (r->weights_buf)
+        clReleaseMemObject(r->weights_buf);
     wl_model_destroy(r->m);
     wl_context_destroy(r->c);
     if (r->metrics)
         fclose(r->metrics);
     wl_free(r->good);
-    free(r->loaded.user_ids);
-    free(r->loaded.item_ids);
+    train_progress_ids_free(&r->loaded);
     td_dataset_free(&r->d);
+    train_features_free(&r->f);
     free(r->history);
     free(r->test_ptr);
+    free(r->cold_ptr);
+    free(r->warm_mask);
+    free(r->cold_mask);
     free(r->users);
     free(r->items);
+    free(r->weights);
 }
 
 static int run_all(run *r)
@@ -442,7 +596,7 @@ static int run_all(run *r)
         if ((rc = check_loaded(r)))
             return rc;
     }
-    if ((rc = train_load_data(&r->s, &r->d)) || (rc = setup_model(r)))
+    if ((rc = train_load_data(&r->s, &r->d, &r->f)) || (rc = setup_model(r)))
         return rc;
     if (s->metrics && !(r->metrics = fopen(s->metrics, "a")))
         return train_fail("cannot open", s->metrics);
@@ -462,14 +616,21 @@ static int run_all(run *r)
     rc = trained;
     if (s->save) {
         size_t app_size;
-        unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, &r->d, &app_size);
+        unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, &r->d, &r->user_names, &r->item_names,
+                                             &app_size);
         if (save_model(r, r->m, app, app_size, r->epochs_done, trained == EXIT_INTERRUPTED ? " (interrupted)" : ""))
             rc = EXIT_FAIL;
         free(app);
     }
     if (s->export_dir) {
-        if (npy_export_model(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, err, sizeof err))
+        const int features = r->mo.num_user_features || r->mo.num_item_features;
+        if (features ? npy_export_model_features(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, r->user_names.names,
+                                                 r->item_names.names, err, sizeof err)
+                     : npy_export_model(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, err, sizeof err))
             rc = train_fail("cannot export", err);
+        else if (!s->quiet && features)
+            printf("exported the representations, the feature tables, matrices and names and the ids to %s\n",
+                   s->export_dir);
         else if (!s->quiet)
             printf("exported the tables and ids to %s/*.npy\n", s->export_dir);
     }
@@ -477,15 +638,19 @@ static int run_all(run *r)
         return rc;
 
     /* The final evaluation: the last epoch's, or the loaded model's when no epoch ran. */
-    wl_metrics final;
+    wl_metrics final, final_cold;
+    memset(&final_cold, 0, sizeof final_cold);
     if (r->history_count && r->history[r->history_count - 1].evaluated) {
         final = r->history[r->history_count - 1].m;
+        final_cold = r->history[r->history_count - 1].cold;
     } else {
-        wl_status st = evaluate_model(r, &final);
+        wl_status st = evaluate_model(r, &final, &final_cold);
         if (st != WL_SUCCESS)
             return fail_wl(r, st, "evaluation failed");
         if (r->metrics && !r->history_count) {
             epoch_record rec = {.epoch = r->epochs_done, .loss = NAN, .seconds = 0, .evaluated = 1, .m = final};
+            rec.has_cold = r->cold_mask != NULL;
+            rec.cold = final_cold;
             train_write_metrics_line(r->metrics, &rec, 0);
         }
     }
@@ -498,7 +663,12 @@ static int run_all(run *r)
                    r->history_count, sum, sum / (double)r->history_count,
                    (double)r->d.train_count * (double)r->history_count / sum, seconds);
     }
-    train_print_metrics(s->quiet ? "" : "test: ", &final);
+    if (r->cold_mask) {
+        train_print_metrics("warm: ", &final);
+        train_print_metrics("cold: ", &final_cold);
+    } else {
+        train_print_metrics(s->quiet ? "" : "test: ", &final);
+    }
     if (s->plot) {
         char sub[256];
         snprintf(sub, sizeof sub, "%s: %u users, %u items, %zu train pairs; dim %u, %u negatives, %s, lr %g",
