@@ -302,7 +302,7 @@ def test_features(tmp):
               "--load + --export-npy keeps the feature names")
     rc, out, err = run(*common, "--load", model, "--epochs", 1, "--item-features", movies)
     check(rc == 0, "--load with the same feature files trains on", out + err)
-    rc, out, err = run(*common, "--load", model, "--epochs", 1, "--item-features", movies, "--no-normalise")
+    rc, out, err = run(*common, "--load", model, "--epochs", 1, "--item-features", movies, "--normalise-rows")
     check(rc == 1 and "other features than the model's" in err, "--load with other features exits 1", err)
     # --weights: another model than without, still learning.
     rc, out, err = run(*common, "--item-features", movies, "--weights", "--quiet")
@@ -349,7 +349,12 @@ def test_feature_npy(npy, items, features):
             M[r, indices[j]] = data[j]
     check(np.allclose(M @ E, V, atol=1e-5) and np.allclose(M @ eb, b, atol=1e-5),
           "item_embeddings.npy = matrix x item_feature_embeddings.npy")
-    check(np.allclose(M.sum(axis=1), 1, atol=1e-6), "rows normalised to sum 1")
+    # The identity (features 0 .. items - 1) at weight 1 or absent, the genres of a row summing to 1 (or none).
+    identity = np.diag(M[:, :items])
+    genres = M[:, items:].sum(axis=1)
+    check(np.all((identity == 0) | (identity == 1)) and np.all(np.isclose(genres, 1, atol=1e-6) | (genres == 0))
+          and np.count_nonzero(M[:, :items]) == np.count_nonzero(identity),
+          "identity at weight 1, file features normalised to sum 1")
     return names
 
 

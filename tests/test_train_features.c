@@ -343,6 +343,38 @@ static double row_sum(const tf_matrix *m, uint32_t row)
     return s;
 }
 
+/* tf_finish: the identity out of rows without training pairs, then each scaling. */
+static void test_finish(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 3; ++mode) {
+        /* rows 0 and 1: identity + features 3 and 4 (weights 2, 2); row 2: identity only; row 3: nothing */
+        uint64_t indptr[5] = {0, 3, 6, 7, 7};
+        int32_t features[7] = {0, 3, 4, 1, 3, 4, 2};
+        float weights[7] = {1, 2, 2, 1, 2, 2, 1};
+        tf_matrix m = {4, 5, 1, indptr, features, weights, NULL, NULL, 0};
+        const unsigned char has_pairs[4] = {1, 0, 1, 0};
+        assert_int_equal(tf_finish(&m, has_pairs, (tf_normalise)mode), 1);
+        const uint64_t want_ptr[5] = {0, 3, 5, 6, 6};
+        assert_memory_equal(indptr, want_ptr, sizeof want_ptr);
+        const int32_t want_features[6] = {0, 3, 4, 3, 4, 2};
+        assert_memory_equal(features, want_features, sizeof want_features);
+        const float want[3][6] = {{1, 0.5f, 0.5f, 0.5f, 0.5f, 1}, /* the file features to 1, the identity 1 */
+                                  {0.2f, 0.4f, 0.4f, 0.5f, 0.5f, 1},
+                                  {1, 2, 2, 2, 2, 1}};
+        for (int k = 0; k < 6; ++k)
+            assert_true(fabsf(weights[k] - want[mode][k]) < 1e-6f);
+        assert_int_equal(m.empty_rows, 1);
+        /* has_pairs NULL keeps every identity */
+        uint64_t p2[2] = {0, 2};
+        int32_t f2[2] = {0, 1};
+        float w2[2] = {1, 4};
+        tf_matrix one = {1, 2, 1, p2, f2, w2, NULL, NULL, 0};
+        assert_int_equal(tf_finish(&one, NULL, TF_NORMALISE_FEATURES), 0);
+        assert_true(w2[0] == 1.0f && w2[1] == 1.0f && p2[1] == 2);
+    }
+}
+
 static void test_build(void **state)
 {
     (void)state;
@@ -446,7 +478,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_names), cmocka_unit_test(test_movies), cmocka_unit_test(test_uitem),
         cmocka_unit_test(test_tags),         cmocka_unit_test(test_plain),  cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_add_ids),      cmocka_unit_test(test_build),
+        cmocka_unit_test(test_add_ids),      cmocka_unit_test(test_build),  cmocka_unit_test(test_finish),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -755,6 +755,36 @@ void tf_matrix_free(tf_matrix *m)
     memset(m, 0, sizeof *m);
 }
 
+uint32_t tf_finish(tf_matrix *m, const unsigned char *has_pairs, tf_normalise mode)
+{
+    uint32_t dropped = 0;
+    uint64_t w = 0; /* entries move down in place */
+    m->empty_rows = 0;
+    for (uint32_t r = 0; r < m->rows; ++r) {
+        const uint64_t from = m->indptr[r], to = m->indptr[r + 1], start = w;
+        m->indptr[r] = start;
+        double files = 0, all = 0;
+        for (uint64_t k = from; k < to; ++k) {
+            const int identity = m->identity && m->features[k] == (int32_t)r;
+            if (identity && has_pairs && !has_pairs[r]) {
+                ++dropped;
+                continue;
+            }
+            m->features[w] = m->features[k];
+            m->weights[w++] = m->weights[k];
+            all += fabs((double)m->weights[k]);
+            files += identity ? 0.0 : fabs((double)m->weights[k]);
+        }
+        const double norm = mode == TF_NORMALISE_ROWS ? all : files;
+        for (uint64_t k = start; mode != TF_NORMALISE_NONE && norm > 0 && k < w; ++k)
+            if (mode == TF_NORMALISE_ROWS || !(m->identity && m->features[k] == (int32_t)r))
+                m->weights[k] = (float)((double)m->weights[k] / norm);
+        m->empty_rows += all == 0;
+    }
+    m->indptr[m->rows] = w;
+    return dropped;
+}
+
 typedef struct keyed_weight {
     uint64_t key; /* row << 32 | feature */
     double weight;

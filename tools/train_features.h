@@ -118,4 +118,22 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
              const tf_build_options *o, tf_matrix *out, char *err, size_t err_size);
 void tf_matrix_free(tf_matrix *m);
 
+/* How tf_finish scales a row's weights. */
+typedef enum tf_normalise {
+    TF_NORMALISE_FEATURES = 0, /* the files' features to sum 1 (absolute values); the identity keeps weight 1 */
+    TF_NORMALISE_ROWS,         /* the whole row, identity included, to sum 1 (LightFM's Dataset) */
+    TF_NORMALISE_NONE          /* the weights as summed */
+} tf_normalise;
+
+/*
+ * Finish a matrix tf_build made with no_normalise: take the identity feature
+ * out of every row r with has_pairs[r] == 0 (has_pairs NULL: none), a row
+ * without training pairs, whose identity row could only ever be trained as
+ * a negative: it is represented by its files' features alone, as a new item
+ * is at serving time (the identity features stay in the table, unused);
+ * then scale each row as mode says (a row whose weights sum to 0 stays).
+ * Recounts empty_rows; returns how many rows lost their identity feature.
+ */
+uint32_t tf_finish(tf_matrix *m, const unsigned char *has_pairs, tf_normalise mode);
+
 #endif

@@ -59,9 +59,11 @@ void train_features_free(train_features *f)
 }
 
 /* One side's feature files read, the dense map grown by their ids and the matrix built, with a line about each. */
-static int load_side(const settings *s, tf_side side, const char *const *paths, unsigned n, int64_t **ids,
-                     uint32_t *num_ids, tf_matrix *out)
+static int load_side(const settings *s, tf_side side, const td_dataset *d, int64_t **ids, uint32_t *num_ids,
+                     tf_matrix *out)
 {
+    const char *const *paths = side == TF_USERS ? s->user_features : s->item_features;
+    const unsigned n = side == TF_USERS ? s->num_user_files : s->num_item_files;
     const char *what = side == TF_USERS ? "user" : "item";
     tf_file files[TRAIN_MAX_FEATURE_FILES];
     memset(files, 0, sizeof files);
@@ -81,11 +83,24 @@ static int load_side(const settings *s, tf_side side, const char *const *paths, 
             printf("\n");
         }
     }
-    const tf_build_options o = {s->no_identity, s->no_normalise};
+    const tf_build_options o = {s->no_identity, 1}; /* tf_finish scales the rows */
     if (!rc && tf_add_ids(files, n, ids, num_ids, &added, err, sizeof err))
         rc = train_fail(err, NULL);
     if (!rc && tf_build(side, files, n, *ids, *num_ids, &o, out, err, sizeof err))
         rc = train_fail(err, NULL);
+    /* the rows with training pairs keep their identity feature (unless --cold-identity: all of them) */
+    unsigned char *has_pairs = NULL;
+    uint32_t dropped = 0;
+    if (!rc && !s->cold_identity && !(has_pairs = calloc(*num_ids ? *num_ids : 1, 1)))
+        rc = train_fail("out of memory", NULL);
+    for (size_t j = 0; has_pairs && j < d->train_count; ++j)
+        has_pairs[side == TF_USERS ? d->train_users[j] : d->train_items[j]] = 1;
+    if (!rc)
+        dropped = tf_finish(out, has_pairs,
+                            s->no_normalise     ? TF_NORMALISE_NONE
+                            : s->normalise_rows ? TF_NORMALISE_ROWS
+                                                : TF_NORMALISE_FEATURES);
+    free(has_pairs);
     for (unsigned k = 0; k < n; ++k)
         tf_file_free(&files[k]);
     if (rc || s->quiet)
@@ -93,8 +108,13 @@ static int load_side(const settings *s, tf_side side, const char *const *paths, 
     printf("%s features: %u %ss x %u features (", what, out->rows, what, out->num_features);
     if (out->identity)
         printf("%u identity + ", out->rows);
-    printf("%u from the files), %llu non-zeros, rows %s", out->num_features - (out->identity ? out->rows : 0),
-           (unsigned long long)out->indptr[out->rows], s->no_normalise ? "as summed" : "normalised to sum 1");
+    printf("%u from the files), %llu non-zeros, %s", out->num_features - (out->identity ? out->rows : 0),
+           (unsigned long long)out->indptr[out->rows],
+           s->no_normalise     ? "weights as summed"
+           : s->normalise_rows ? "rows normalised to sum 1"
+                               : "file features normalised to sum 1");
+    if (dropped)
+        printf(", %u %ss without a training pair by their file features alone", dropped, what);
     if (added)
         printf(", %u %ss only in the feature files added", added, what);
     if (out->empty_rows)
@@ -157,12 +177,10 @@ int train_load_data(const settings *s, td_dataset *d, train_features *f)
         if (s->weights)
             print_weights(d);
     }
-    if (s->num_user_files &&
-        (rc = load_side(s, TF_USERS, s->user_features, s->num_user_files, &d->user_ids, &d->num_users, &f->users)))
+    if (s->num_user_files && (rc = load_side(s, TF_USERS, d, &d->user_ids, &d->num_users, &f->users)))
         return rc;
     f->has_users = s->num_user_files > 0;
-    if (s->num_item_files &&
-        (rc = load_side(s, TF_ITEMS, s->item_features, s->num_item_files, &d->item_ids, &d->num_items, &f->items)))
+    if (s->num_item_files && (rc = load_side(s, TF_ITEMS, d, &d->item_ids, &d->num_items, &f->items)))
         return rc;
     f->has_items = s->num_item_files > 0;
     if (s->write_split) {

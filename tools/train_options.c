@@ -52,7 +52,13 @@ static const cli_option options[] = {
     [OPT_NO_IDENTITY] = {"no-identity", no_argument, NULL,
                          "no identity feature per user or item on a side with features"},
     [OPT_NO_NORMALISE] = {"no-normalise", no_argument, NULL,
-                          "keep the feature weights as summed (default: each row divided by its sum)"},
+                          "keep the feature weights as summed (default: a row's file features divided\n"
+                          "by their sum, the identity feature at weight 1)"},
+    [OPT_NORMALISE_ROWS] = {"normalise-rows", no_argument, NULL,
+                            "divide each whole row, identity included, by its sum (LightFM's Dataset)"},
+    [OPT_COLD_IDENTITY] = {"cold-identity", no_argument, NULL,
+                           "give the identity feature also to the users and items without a training\n"
+                           "pair (default: they are represented by their file features alone)"},
     [OPT_SEED] = {"seed", required_argument, "S",
                   "seed of the data, split, tables, shuffles and samples (default " STR(DEF_SEED) ")"},
     [OPT_DIM] = {"dim", required_argument, "D", "embedding dimension (default " STR(DEF_DIM) ")"},
@@ -206,6 +212,8 @@ int train_parse_args(int argc, char **argv, settings *s)
         }
         case OPT_NO_IDENTITY: s->no_identity = 1; break;
         case OPT_NO_NORMALISE: s->no_normalise = 1; break;
+        case OPT_NORMALISE_ROWS: s->normalise_rows = 1; break;
+        case OPT_COLD_IDENTITY: s->cold_identity = 1; break;
         case OPT_SEED: bad = parse_u64(v, 0, UINT64_MAX, &s->seed); break;
         case OPT_DIM: bad = parse_u32(v, 1, 4096, &s->dim); break;
         case OPT_EPOCHS: bad = parse_u64(v, 0, 1000000, &s->epochs); break;
@@ -257,8 +265,11 @@ int train_parse_args(int argc, char **argv, settings *s)
         return usage_error("--test needs --data%s%s", "", "");
     if (s->test && s->given[OPT_TEST_FRACTION])
         return usage_error("--test and --test-fraction exclude each other%s%s", "", "");
+    if (s->no_normalise && s->normalise_rows)
+        return usage_error("--no-normalise and --normalise-rows exclude each other%s%s", "", "");
     if (!s->num_item_files && !s->num_user_files) {
-        static const int needs_files[] = {OPT_NO_IDENTITY, OPT_NO_NORMALISE, OPT_FEATURES_FORMAT};
+        static const int needs_files[] = {OPT_NO_IDENTITY, OPT_NO_NORMALISE, OPT_NORMALISE_ROWS, OPT_COLD_IDENTITY,
+                                          OPT_FEATURES_FORMAT};
         for (size_t k = 0; k < sizeof needs_files / sizeof *needs_files; ++k)
             if (s->given[needs_files[k]])
                 return usage_error("--%s needs --item-features or --user-features%s", options[needs_files[k]].name, "");

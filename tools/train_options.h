@@ -29,6 +29,8 @@ enum {
     OPT_FEATURES_FORMAT,
     OPT_NO_IDENTITY,
     OPT_NO_NORMALISE,
+    OPT_NORMALISE_ROWS,
+    OPT_COLD_IDENTITY,
     OPT_SEED,
     OPT_DIM,
     OPT_EPOCHS,
@@ -77,7 +79,7 @@ typedef struct settings {
     const char *item_features[TRAIN_MAX_FEATURE_FILES], *user_features[TRAIN_MAX_FEATURE_FILES];
     unsigned num_item_files, num_user_files;
     tf_format features_format;
-    int no_identity, no_normalise;
+    int no_identity, no_normalise, normalise_rows, cold_identity;
     int given[OPT_COUNT];
 } settings;
 
