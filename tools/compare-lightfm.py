@@ -651,12 +651,21 @@ def main_cold(args, work):
             record("LightFM", kind, P, Q, b, secs)
             cpu_seconds[kind] = cpus
     if args.only != "lightfm":
+        # genres+identity twice: with LightFM's matrix (--normalise-rows --cold-identity: every row to sum 1,
+        # the cold items with their identity feature) and with warploss-train's own (the identity at weight 1
+        # and only for items with a training pair, the genres to sum 1)
+        runs = []
         for kind in args.item_features:
-            extra = {"genres+identity": ["--item-features", args.movies],
-                     "genres": ["--item-features", args.movies, "--no-identity"], "none": []}[kind]
-            print("warploss, %s: warploss-train %s" % (kind, " ".join(extra) or "(no --item-features: the plain "
-                                                        "model, its catalogue the training items)"))
-            name = "warploss-" + kind.replace("+", "-")
+            if kind == "genres+identity":
+                runs.append((kind + " (LightFM's rows)", kind,
+                             ["--item-features", args.movies, "--normalise-rows", "--cold-identity"]))
+            runs.append((kind, kind, {"genres+identity": ["--item-features", args.movies],
+                                      "genres": ["--item-features", args.movies, "--no-identity"], "none": []}[kind]))
+        for label, kind, extra in runs:
+            print("warploss, %s: warploss-train %s" % (label, " ".join(extra) or "(no --item-features: the plain "
+                                                         "model, its catalogue the training items)"))
+            name = "warploss-" + label.replace("+", "-").replace(" ", "-").replace("'", "").replace("(", "").replace(
+                ")", "")
             # --eval-every 1: its --metrics has a line, with that epoch's seconds, for every epoch
             P, Q, b, present, secs, _ = train_warploss(args, work, user_ids, item_ids, name=name, extra=extra,
                                                        exact=False)
@@ -666,15 +675,15 @@ def main_cold(args, work):
             if kind != "none" and not present[cold].all():
                 sys.exit("compare-lightfm: warploss-train (%s) lacks %d cold items: are the items of %s not in its "
                          "catalogue?" % (kind, int((~present[cold]).sum()), args.movies))
-            if kind != "none":
+            if kind != "none" and label != "genres+identity":
                 F, names, _ = item_feature_matrix(kind, item_ids, genres)
                 print("  its item features: %s" % same_features(os.path.join(work, name + "-npy"), F, names,
                                                                  item_ids))
-            record("warploss", kind, P, Q, b, secs, cold_ok=bool(present[cold].all()))
+            record("warploss", label, P, Q, b, secs, cold_ok=bool(present[cold].all()))
 
     k = args.k
     print()
-    head = ("%-26s | %9s %8s %7s %7s | %9s %8s %7s %7s | %9s %8s" %
+    head = ("%-42s | %9s %8s %7s %7s | %9s %8s %7s %7s | %9s %8s" %
             ("setting", "warm p@%d" % k, "r@%d" % k, "AUC", "MRR", "cold p@%d" % k, "r@%d" % k, "AUC", "MRR",
              "s/epoch", "vs none"))
     print(head)
@@ -684,7 +693,7 @@ def main_cold(args, work):
         ratio = "%8.2fx" % (median(secs) / base[0]) if base and base[0] > 0 else "%9s" % "-"
         cold_cols = ("%9.4f %8.4f %7.4f %7.4f" % (c["precision"], c["recall"], c["auc"], c["mrr"]) if c else
                      "%9s %8s %7s %7s" % ("-", "-", "-", "-"))
-        print("%-26s | %9.4f %8.4f %7.4f %7.4f | %s | %9.3f %s" %
+        print("%-42s | %9.4f %8.4f %7.4f %7.4f | %s | %9.3f %s" %
               ("%s %s" % (tool, kind), w["precision"], w["recall"], w["auc"], w["mrr"], cold_cols, median(secs),
                ratio))
     print("test users: warm %s, cold %s" % (" / ".join(sorted({str(r[2]["users"]) for r in results})),
