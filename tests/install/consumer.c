@@ -121,7 +121,7 @@ int main(int argc, char **argv)
     /* one row (user 0, positive 0, s_i = 1), shared candidates {1, 2}: (1 + 0) - 1 = 0 does not stop, (1 + 1.5) - 1
      * does: k = 2 trials, w = ln 50 (num_labels 101), loss w * ((1 - 1) + 1.5) */
     const int32_t row_user = 0, row_pos = 0, shared[2] = {1, 2};
-    const wl_batch batch = {1, &row_user, &row_pos, 2, shared, 1, 0};
+    const wl_batch batch = {1, &row_user, &row_pos, 2, shared, 1, 0, NULL};
     wl_step_result r = {0, 0, 0};
     if (st == WL_SUCCESS)
         st = wl_model_step(m, &lo, &batch, &r);
