@@ -1,7 +1,8 @@
 /*
  * warploss-train's data (tools/train_data.h): the formats (detected and
  * given), header lines, CRLF, malformed lines and their numbers, empty
- * files, ids beyond int32, --skip-bad-lines, --min-rating, the split (seeded,
+ * files, ids beyond int32, --skip-bad-lines, --min-rating, a part with no
+ * interactions (allow_empty), concatenated parts, the split (seeded,
  * disjoint, of the documented sizes), a test file with unknown ids, and the
  * synthetic set. No OpenCL.
  */
@@ -282,6 +283,52 @@ static void test_min_rating(void **state)
     td_interactions_free(&x);
     o.min_rating = 1.5f;
     assert_non_null(strstr(read_fails("1,2\n", &o), "t.csv: no interactions"));
+}
+
+/* allow_empty (a part of several): a file with no interaction left is read as none, not an error. */
+static void test_allow_empty(void **state)
+{
+    (void)state;
+    td_read_options o = {.allow_empty = 1, .use_min_rating = 1, .min_rating = 2.0f};
+    const char *texts[] = {"", "\n\n", "user,item\n", "1,2\n3,4,1.5\n"};
+    for (size_t k = 0; k < sizeof texts / sizeof *texts; ++k) {
+        td_interactions x;
+        td_read_report r;
+        assert_int_equal(td_read_buffer("t.csv", texts[k], strlen(texts[k]), &o, &x, &r, err, sizeof err), 0);
+        assert_int_equal(x.count, 0);
+        assert_null(x.users);
+        assert_null(x.items);
+        assert_null(x.ratings);
+        assert_int_equal(r.below_min, k == 3 ? 2 : 0);
+    }
+    /* A malformed line is still an error. */
+    assert_non_null(strstr(read_fails("1,2\nx\n", &o), "t.csv:2: "));
+}
+
+static void test_concat(void **state)
+{
+    (void)state;
+    td_interactions pieces[4], whole, out;
+    memset(pieces, 0, sizeof pieces);
+    read_ok("1,10,2\n2,20\n", TD_FORMAT_CSV, &pieces[0], NULL);
+    read_ok("user\titem\n3\t30\t0.5\n", TD_FORMAT_AUTO, &pieces[2], NULL);
+    read_ok("1,11\n", TD_FORMAT_AUTO, &pieces[3], NULL);
+    read_ok("1,10,2\n2,20\n3,30,0.5\n1,11\n", TD_FORMAT_CSV, &whole, NULL);
+    memset(&out, 0xff, sizeof out); /* overwritten first */
+    assert_int_equal(td_interactions_concat(pieces, 4, &out), 0);
+    assert_int_equal(out.count, whole.count);
+    for (size_t k = 0; k < whole.count; ++k)
+        assert_pair(&out, k, whole.users[k], whole.items[k], whole.ratings[k]);
+    td_interactions_free(&out);
+    /* Nothing to concatenate: -1 and *out empty. */
+    memset(&out, 0xff, sizeof out);
+    assert_int_equal(td_interactions_concat(pieces + 1, 1, &out), -1);
+    assert_int_equal(out.count, 0);
+    assert_null(out.users);
+    assert_int_equal(td_interactions_concat(pieces, 0, &out), -1);
+    for (size_t k = 0; k < 4; ++k)
+        td_interactions_free(&pieces[k]);
+    td_interactions_free(&whole);
 }
 
 /* Checks the dataset's documented shape: sorted by (user, item), unique, disjoint, in range. */
@@ -612,6 +659,8 @@ int main(void)
         cmocka_unit_test(test_big_ids),
         cmocka_unit_test(test_skip_bad_lines),
         cmocka_unit_test(test_min_rating),
+        cmocka_unit_test(test_allow_empty),
+        cmocka_unit_test(test_concat),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_test_file),
         cmocka_unit_test(test_cold_items),

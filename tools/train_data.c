@@ -391,6 +391,38 @@ void td_interactions_free(td_interactions *x)
     memset(x, 0, sizeof *x);
 }
 
+int td_interactions_concat(const td_interactions *pieces, size_t n, td_interactions *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t total = 0;
+    for (size_t k = 0; k < n; ++k) {
+        if (pieces[k].count > SIZE_MAX / sizeof *out->users - total)
+            return -1;
+        total += pieces[k].count;
+    }
+    if (!total)
+        return -1;
+    out->users = malloc(total * sizeof *out->users);
+    out->items = malloc(total * sizeof *out->items);
+    out->ratings = malloc(total * sizeof *out->ratings);
+    if (!out->users || !out->items || !out->ratings) {
+        td_interactions_free(out);
+        return -1;
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < n; ++k) {
+        const size_t c = pieces[k].count;
+        if (!c)
+            continue;
+        memcpy(out->users + at, pieces[k].users, c * sizeof *out->users);
+        memcpy(out->items + at, pieces[k].items, c * sizeof *out->items);
+        memcpy(out->ratings + at, pieces[k].ratings, c * sizeof *out->ratings);
+        at += c;
+    }
+    out->count = total;
+    return 0;
+}
+
 int td_read_buffer(const char *name, const char *data, size_t size, const td_read_options *o, td_interactions *out,
                    td_read_report *report, char *err, size_t err_size)
 {
@@ -425,6 +457,8 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
         }
     }
     if (!have_first) {
+        if (o->allow_empty)
+            return 0;
         set_err(err, err_size, "%s: no interactions (the file is empty)", name);
         return -1;
     }
@@ -505,6 +539,8 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     }
     if (!n) {
         td_interactions_free(out);
+        if (o->allow_empty)
+            return 0;
         if (r->bad_lines || r->below_min)
             set_err(err, err_size,
                     "%s: no interactions (%zu lines: %zu malformed, skipped, the first at line %zu; %zu "

@@ -61,6 +61,7 @@ typedef struct td_read_options {
     int use_min_rating; /* keep only ratings >= min_rating */
     float min_rating;
     int skip_bad_lines; /* count and skip malformed lines instead of failing */
+    int allow_empty;    /* a file with no interaction left is read as none (count 0, NULL arrays), not an error */
 } td_read_options;
 
 typedef struct td_read_report {
@@ -79,7 +80,7 @@ typedef struct td_read_report {
  * undetectable format. Handles CRLF line ends and a UTF-8 byte order mark;
  * empty (or blank) lines are skipped. A file with no interaction left (empty,
  * only a header, every line skipped or below min_rating) is an error,
- * "FILE: no interactions". *out is overwritten first (old contents are not
+ * "FILE: no interactions", unless allow_empty (one part of several). *out is overwritten first (old contents are not
  * freed) and left empty on failure. report may be NULL; on failure it says
  * how far the read got. td_read_buffer does the same on memory (tests,
  * fuzzing); data need not be NUL-terminated. err may be NULL.
@@ -89,6 +90,9 @@ int td_read_file(const char *path, const td_read_options *o, td_interactions *ou
 int td_read_buffer(const char *name, const char *data, size_t size, const td_read_options *o, td_interactions *out,
                    td_read_report *report, char *err, size_t err_size);
 void td_interactions_free(td_interactions *x);
+
+/* Concatenate pieces[0..n) in order into *out (overwritten first): 0, or -1 out of memory / none. */
+int td_interactions_concat(const td_interactions *pieces, size_t n, td_interactions *out);
 
 /*
  * The built-in synthetic set, deterministic from seed: a planted low-rank
