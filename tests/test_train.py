@@ -8,7 +8,8 @@ temporary WARPLOSS_CACHE_DIR, on small synthetic sets: it learns (precision@10
 far above a random ranking), one seed gives one model, save + load + more
 epochs equals an uninterrupted run bit for bit, damaged model files are
 refused, the npy files load in numpy with the right shapes and values, data
-errors name the file and line, and the flags' exit statuses; and the hybrid
+errors name the file and line, --data as a folder of parts or a glob
+equals their concatenation, and the flags' exit statuses; and the hybrid
 model's flags on a small generated genre set (--item-features, --cold-items:
 features rank cold items far better than none, --weights, --export-npy's
 feature files, save and load with feature names, bad feature files). Exit 0
@@ -226,6 +227,65 @@ def test_data_errors(tmp):
     check(rc == 1 and "missing.csv" in err, "a missing file exits 1", err)
 
 
+def test_data_parts(tmp):
+    """--data as a folder of parts or a glob: the same run as on their concatenation."""
+    import random
+    rng = random.Random(11)
+    lines = ["%d,%d,%d,%d" % (u, i, rng.randint(1, 5), 1000 + u * 100 + i)
+             for u in range(1, 121) for i in sorted(rng.sample(range(1, 301), 18))]
+    header = "userId,movieId,rating,timestamp\n"
+    whole = os.path.join(tmp, "whole.csv")
+    with open(whole, "w") as f:
+        f.write(header + "\n".join(lines) + "\n")
+    parts = os.path.join(tmp, "parts")
+    os.mkdir(parts)
+    cut = [0, 700, 1500, len(lines)]
+    for k in range(3):  # headers are per part: the 2nd part has none, its format is detected from its lines
+        with open(os.path.join(parts, "part-%d.csv" % k), "w") as f:
+            f.write((header if k != 1 else "") + "\n".join(lines[cut[k]:cut[k + 1]]) + "\n")
+    with open(os.path.join(parts, "part-1-empty.csv"), "w") as f:
+        f.write(header)  # no interactions: fine among others
+    with open(os.path.join(parts, ".hidden"), "w") as f:
+        f.write("not,a,part\n")
+    os.mkdir(os.path.join(parts, "sub"))
+    common = ["--epochs", 2, "--dim", 8, "--negatives", 10, "--eval-every", 0]
+    runs = {}
+    for name, data in (("file", whole), ("folder", parts), ("glob", os.path.join(parts, "part-*.csv"))):
+        model = os.path.join(tmp, "parts-%s.wlm" % name)
+        runs[name] = run("--data", data, *common, "--save", model) + (model,)
+        check(runs[name][0] == 0, "--data as a %s exits 0" % name, runs[name][2])
+    if all(r[0] == 0 for r in runs.values()):
+        for name in ("folder", "glob"):
+            out, model = runs[name][1], runs[name][3]
+            check("(4 parts, movielens-csv): %d lines" % len(lines) in out, "%s: the summary counts 4 parts" % name,
+                  out.splitlines()[0])
+            # the split line and the final metrics (the lines between hold times and paths)
+            same = [out.splitlines()[k] == runs["file"][1].splitlines()[k] for k in (1, -1)]
+            check(all(same), "%s: the same split and final metrics as the whole file" % name, out + runs["file"][1])
+            check(read_bytes(model) == read_bytes(runs["file"][3]), "%s: the same model bytes as the whole file" % name)
+    # A malformed line in the 2nd part names that part and its line.
+    bad = os.path.join(tmp, "bad-parts")
+    os.mkdir(bad)
+    with open(os.path.join(bad, "a.csv"), "w") as f:
+        f.write("1,2\n2,3\n")
+    with open(os.path.join(bad, "b.csv"), "w") as f:
+        f.write("user,item\n4,5\n6,seven\n")
+    rc, out, err = run("--data", bad, "--epochs", 1)
+    check(rc == 1 and os.path.join(bad, "b.csv") + ":3:" in err, "a malformed line in a part: part:line, exit 1", err)
+    # An empty folder, a pattern matching nothing, a missing path, parts all without interactions.
+    empty = os.path.join(tmp, "empty-parts")
+    os.mkdir(empty)
+    nothing = os.path.join(tmp, "nothing-*.csv")
+    for data, what in ((empty, "an empty folder"), (nothing, "a pattern matching nothing"),
+                       (os.path.join(tmp, "missing-parts"), "a missing path")):
+        rc, out, err = run("--data", data, "--epochs", 1)
+        check(rc == 1 and data in err, "%s exits 1 naming it" % what, err)
+    with open(os.path.join(empty, "only-header.csv"), "w") as f:
+        f.write("user,item\n")
+    rc, out, err = run("--data", empty, "--epochs", 1)
+    check(rc == 1 and "no interactions" in err and empty in err, "parts without interactions exit 1", err)
+
+
 # ---- the hybrid model (--item-features, --cold-items, --weights) -------------------------------------------------
 
 GENRES = ["Drama", "Comedy", "Horror", "Western", "Sci-Fi", "Musical"]
@@ -372,6 +432,7 @@ def main():
     try:
         test_flags()
         test_data_errors(tmp)
+        test_data_parts(tmp)
         test_learning(tmp)
         test_reproducible(tmp)
         test_interrupt(tmp)

@@ -4,33 +4,302 @@
  * items), --weights, the feature files and matrices, a summary line of each,
  * and --write-split.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "train_input.h"
 #include "train_output.h"
 
-/* --data and --test, or the synthetic set, with a line about each. */
+static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t err_size, const char *fmt, ...)
+{
+    if (!err || !err_size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+}
+
+void train_parts_free(train_parts *p)
+{
+    if (!p)
+        return;
+    for (size_t k = 0; k < p->count; ++k)
+        free(p->paths[k]);
+    free(p->paths);
+    memset(p, 0, sizeof *p);
+}
+
+/* One more path (copied) on p, whose array has room for *cap: 0, or -1 out of memory. */
+static int add_part(train_parts *p, size_t *cap, const char *a, const char *b)
+{
+    if (p->count == *cap) {
+        size_t grown = *cap ? *cap * 2 : 16;
+        char **paths = grown < SIZE_MAX / sizeof *paths ? realloc(p->paths, grown * sizeof *paths) : NULL;
+        if (!paths)
+            return -1;
+        p->paths = paths;
+        *cap = grown;
+    }
+    size_t na = strlen(a), nb = b ? strlen(b) : 0;
+    char *path = malloc(na + nb + 1);
+    if (!path)
+        return -1;
+    memcpy(path, a, na);
+    if (b)
+        memcpy(path + na, b, nb);
+    path[na + nb] = '\0';
+    p->paths[p->count++] = path;
+    return 0;
+}
+
+static int is_regular_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int compare_paths(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A folder's regular files whose names do not start with '.', in no order yet. */
+static int folder_parts(const char *dir, train_parts *out, char *err, size_t err_size)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        set_err(err, err_size, "%s: cannot open the folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* The folder's name with one '/' after it, to which each file's name is appended. */
+    size_t n = strlen(dir), cap = 0;
+    char *prefix = malloc(n + 2);
+    if (prefix) {
+        memcpy(prefix, dir, n + 1);
+        if (!n || dir[n - 1] != '/')
+            memcpy(prefix + n, "/", 2);
+    }
+    int rc = prefix ? 0 : -1;
+    struct dirent *e;
+    while (!rc && (errno = 0, e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if ((rc = add_part(out, &cap, prefix, e->d_name)))
+            break;
+        /* a sub-folder, a link to nothing, a pipe: not a part */
+        if (!is_regular_file(out->paths[out->count - 1]))
+            free(out->paths[--out->count]);
+    }
+    if (rc)
+        set_err(err, err_size, "%s: out of memory for the folder's file names", dir);
+    else if (errno) {
+        set_err(err, err_size, "%s: cannot read the folder: %s", dir, strerror(errno));
+        rc = -1;
+    } else if (!out->count) {
+        set_err(err, err_size, "%s: no files in the folder (names starting with '.' are left out)", dir);
+        rc = -1;
+    }
+    free(prefix);
+    closedir(d);
+    return rc;
+}
+
+/* The regular files a glob(3) pattern matches, in no order yet. */
+static int glob_parts(const char *pattern, train_parts *out, char *err, size_t err_size)
+{
+    glob_t g;
+    memset(&g, 0, sizeof g);
+    int grc = glob(pattern, 0, NULL, &g), rc = 0;
+    size_t cap = 0;
+    if (grc == GLOB_NOMATCH) {
+        set_err(err, err_size, "%s: no file matches the pattern", pattern);
+        rc = -1;
+    } else if (grc == GLOB_NOSPACE) {
+        set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
+        rc = -1;
+    } else if (grc) {
+        set_err(err, err_size, "%s: cannot read a folder the pattern names", pattern);
+        rc = -1;
+    }
+    for (size_t k = 0; !rc && k < g.gl_pathc; ++k)
+        if (is_regular_file(g.gl_pathv[k]) && (rc = add_part(out, &cap, g.gl_pathv[k], NULL)))
+            set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
+    if (!rc && !out->count) {
+        set_err(err, err_size, "%s: no regular file matches the pattern", pattern);
+        rc = -1;
+    }
+    if (grc != GLOB_NOMATCH)
+        globfree(&g);
+    return rc;
+}
+
+int train_data_parts(const char *spec, train_parts *out, char *err, size_t err_size)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    size_t cap = 0;
+    int rc;
+    if (stat(spec, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        rc = add_part(out, &cap, spec, NULL);
+        if (rc)
+            set_err(err, err_size, "%s: out of memory", spec);
+    } else if (errno = 0, stat(spec, &st) == 0) {
+        rc = folder_parts(spec, out, err, err_size);
+    } else if (strpbrk(spec, "*?[")) {
+        rc = glob_parts(spec, out, err, err_size);
+    } else {
+        set_err(err, err_size, "%s: cannot open: %s", spec, strerror(errno));
+        rc = -1;
+    }
+    if (rc) {
+        train_parts_free(out);
+        return -1;
+    }
+    /* glob(3) sorts by the locale's collation, the folder not at all: byte order for both */
+    qsort(out->paths, out->count, sizeof *out->paths, compare_paths);
+    return 0;
+}
+
+int train_read_parts(const train_parts *p, size_t first, size_t stride, const td_read_options *o,
+                     td_interactions *pieces, td_read_report *rep, char *err, size_t err_size)
+{
+    memset(pieces, 0, p->count * sizeof *pieces);
+    if (rep)
+        memset(rep, 0, sizeof *rep);
+    if (!stride) {
+        set_err(err, err_size, "reading the parts: a stride of 0");
+        return -1;
+    }
+    td_read_options part = {0};
+    if (o)
+        part = *o;
+    part.allow_empty = 1; /* another part may have the interactions */
+    int mixed = 0;
+    for (size_t k = first; k < p->count; k += stride) {
+        td_read_report r;
+        if (td_read_file(p->paths[k], &part, &pieces[k], &r, err, err_size)) {
+            for (size_t j = first; j < k; j += stride)
+                td_interactions_free(&pieces[j]);
+            if (rep)
+                memset(rep, 0, sizeof *rep);
+            return -1;
+        }
+        if (rep) {
+            if (r.format != TD_FORMAT_AUTO && rep->format == TD_FORMAT_AUTO && !mixed)
+                rep->format = r.format;
+            else if (r.format != TD_FORMAT_AUTO && r.format != rep->format) {
+                rep->format = TD_FORMAT_AUTO;
+                mixed = 1;
+            }
+            rep->lines += r.lines;
+            rep->bad_lines += r.bad_lines;
+            rep->below_min += r.below_min;
+            if (r.bad_lines && !rep->first_bad) {
+                rep->first_bad = r.first_bad;
+                /* the part's path and line first: a long message is cut at its end */
+                char *m = rep->first_bad_message;
+                const size_t size = sizeof rep->first_bad_message;
+                const int n = snprintf(m, size, "%s:%zu: ", p->paths[k], r.first_bad);
+                if (n > 0 && (size_t)n < size - 1) {
+                    size_t len = strlen(r.first_bad_message), room = size - 1 - (size_t)n;
+                    len = len < room ? len : room;
+                    memcpy(m + n, r.first_bad_message, len);
+                    m[(size_t)n + len] = '\0';
+                }
+            }
+        }
+        if (stride > p->count - k)
+            break;
+    }
+    return 0;
+}
+
+/* --data's one file read into *out, with a line about it. */
+static int read_file(const settings *s, const td_read_options *o, td_interactions *out)
+{
+    char err[1024];
+    td_read_report rep;
+    double t0 = cli_now();
+    if (td_read_file(s->data, o, out, &rep, err, sizeof err))
+        return train_fail(err, NULL);
+    if (s->quiet)
+        return 0;
+    printf("data: %s (%s): %zu lines in %.2f s", s->data, td_format_name(rep.format), rep.lines, cli_now() - t0);
+    if (s->use_min_rating)
+        printf(", %zu below --min-rating %g", rep.below_min, s->min_rating);
+    if (s->skip_bad)
+        printf(", %zu bad lines skipped (first: line %zu)", rep.bad_lines, rep.first_bad);
+    printf("\n");
+    return 0;
+}
+
+/* --data's parts (a folder or a pattern) read and concatenated into *out, with a line about them. */
+static int read_parts(const settings *s, const train_parts *parts, const td_read_options *o, td_interactions *out)
+{
+    char err[1024];
+    td_read_report rep;
+    td_interactions *pieces = calloc(parts->count, sizeof *pieces);
+    if (!pieces)
+        return train_fail("out of memory", s->data);
+    double t0 = cli_now();
+    int rc = 0;
+    if (train_read_parts(parts, 0, 1, o, pieces, &rep, err, sizeof err))
+        rc = train_fail(err, NULL);
+    size_t total = 0;
+    for (size_t k = 0; k < parts->count; ++k)
+        total += pieces[k].count;
+    if (!rc && !total) {
+        if (rep.lines)
+            snprintf(err, sizeof err,
+                     "%s: no interactions (%zu parts, %zu lines: %zu malformed, skipped; %zu below the minimum "
+                     "rating)",
+                     s->data, parts->count, rep.lines, rep.bad_lines, rep.below_min);
+        else
+            snprintf(err, sizeof err, "%s: no interactions (%zu parts, each empty or only a header line)", s->data,
+                     parts->count);
+        rc = train_fail(err, NULL);
+    }
+    if (!rc && td_interactions_concat(pieces, parts->count, out))
+        rc = train_fail("out of memory for the interactions", s->data);
+    for (size_t k = 0; k < parts->count; ++k)
+        td_interactions_free(&pieces[k]);
+    free(pieces);
+    if (rc || s->quiet)
+        return rc;
+    printf("data: %s (%zu part%s, %s): %zu lines in %.2f s", s->data, parts->count, parts->count == 1 ? "" : "s",
+           rep.format == TD_FORMAT_AUTO ? "mixed" : td_format_name(rep.format), rep.lines, cli_now() - t0);
+    if (s->use_min_rating)
+        printf(", %zu below --min-rating %g", rep.below_min, s->min_rating);
+    if (s->skip_bad)
+        printf(", %zu bad lines skipped%s%s%s", rep.bad_lines, rep.bad_lines ? " (first: " : "", rep.first_bad_message,
+               rep.bad_lines ? ")" : "");
+    printf("\n");
+    return 0;
+}
+
+/* --data (one file, a folder or a pattern) and --test, or the synthetic set, with a line about each. */
 static int read_interactions(const settings *s, td_interactions *train_in, td_interactions *test_in)
 {
     char err[1024];
     td_read_report rep;
     if (s->data) {
-        td_read_options o = {s->format, s->use_min_rating, (float)s->min_rating, s->skip_bad};
-        double t0 = cli_now();
-        if (td_read_file(s->data, &o, train_in, &rep, err, sizeof err))
+        td_read_options o = {s->format, s->use_min_rating, (float)s->min_rating, s->skip_bad, 0};
+        train_parts parts;
+        if (train_data_parts(s->data, &parts, err, sizeof err))
             return train_fail(err, NULL);
-        if (!s->quiet) {
-            printf("data: %s (%s): %zu lines in %.2f s", s->data, td_format_name(rep.format), rep.lines,
-                   cli_now() - t0);
-            if (s->use_min_rating)
-                printf(", %zu below --min-rating %g", rep.below_min, s->min_rating);
-            if (s->skip_bad)
-                printf(", %zu bad lines skipped (first: line %zu)", rep.bad_lines, rep.first_bad);
-            printf("\n");
-        }
+        /* a plain file is read on its own, so that its messages stay those of td_read_file */
+        const int plain = parts.count == 1 && !strcmp(parts.paths[0], s->data);
+        int rc = plain ? read_file(s, &o, train_in) : read_parts(s, &parts, &o, train_in);
+        train_parts_free(&parts);
+        if (rc)
+            return rc;
         if (s->test) {
             if (td_read_file(s->test, &o, test_in, &rep, err, sizeof err))
                 return train_fail(err, NULL);

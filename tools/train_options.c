@@ -30,7 +30,9 @@
 
 static const cli_option options[] = {
     [OPT_HELP] = {"help", no_argument, NULL, "show this help and exit"},
-    [OPT_DATA] = {"data", required_argument, "FILE", "interactions file (default: the built-in synthetic set)"},
+    [OPT_DATA] = {"data", required_argument, "PATH",
+                  "interactions file, a folder of parts or a quoted glob (parts sorted and\n"
+                  "read as one file; default: the built-in synthetic set)"},
     [OPT_TEST] = {"test", required_argument, "FILE", "test interactions (default: a seeded hold-out, --test-fraction)"},
     [OPT_FORMAT] = {"format", required_argument, "FMT", "movielens-csv, movielens-tsv, csv or tsv (default: detected)"},
     [OPT_MIN_RATING] = {"min-rating", required_argument, "R", "keep ratings >= R as positives (default: all)"},
