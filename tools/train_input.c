@@ -146,16 +146,17 @@ int train_data_parts(const char *spec, train_parts *out, char *err, size_t err_s
     struct stat st;
     size_t cap = 0;
     int rc;
-    if (stat(spec, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    const int found = stat(spec, &st) == 0, stat_errno = errno;
+    if (found && !S_ISDIR(st.st_mode)) {
         rc = add_part(out, &cap, spec, NULL);
         if (rc)
             set_err(err, err_size, "%s: out of memory", spec);
-    } else if (errno = 0, stat(spec, &st) == 0) {
+    } else if (found) {
         rc = folder_parts(spec, out, err, err_size);
     } else if (strpbrk(spec, "*?[")) {
         rc = glob_parts(spec, out, err, err_size);
     } else {
-        set_err(err, err_size, "%s: cannot open: %s", spec, strerror(errno));
+        set_err(err, err_size, "%s: cannot open: %s", spec, strerror(stat_errno));
         rc = -1;
     }
     if (rc) {
@@ -170,7 +171,8 @@ int train_data_parts(const char *spec, train_parts *out, char *err, size_t err_s
 int train_read_parts(const train_parts *p, size_t first, size_t stride, const td_read_options *o,
                      td_interactions *pieces, td_read_report *rep, char *err, size_t err_size)
 {
-    memset(pieces, 0, p->count * sizeof *pieces);
+    if (p->count)
+        memset(pieces, 0, p->count * sizeof *pieces);
     if (rep)
         memset(rep, 0, sizeof *rep);
     if (!stride) {
