@@ -292,6 +292,24 @@ WL_API wl_status wl_model_write(wl_model *m, wl_table t, const float *in);
  * table; SGD has none: WL_ERROR_INVALID_ARGUMENT), so a saved model resumes exactly. */
 WL_API wl_status wl_model_read_state(wl_model *m, wl_table t, float *out);
 WL_API wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in);
+/* Rows rows[0..n) of table t, each below the table's row count (num_users
+ * or num_items; a side with features: rows of its feature table, below
+ * num_*_features, as wl_model_read gives it), repeats allowed: out
+ * [n x width] row-major, width dim (WL_TABLE_ITEM_BIAS: 1); state (may be
+ * NULL) the same rows of the optimizer state (Adagrad's accumulators; SGD
+ * has none: a non-NULL state is WL_ERROR_INVALID_ARGUMENT). n = 0 is fine
+ * (nothing read). Blocks. */
+WL_API wl_status wl_model_read_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, float *out, float *state);
+/* Replace those rows (strictly ascending: a repeat or a descent is
+ * WL_ERROR_INVALID_ARGUMENT) with in [n x width]; state NULL keeps the rows'
+ * optimizer state, else replaces it (SGD: must be NULL). As with
+ * wl_model_write, the values are not checked for NaN or Inf, a model without
+ * item biases takes only zeros for WL_TABLE_ITEM_BIAS, and the
+ * representations of a side with features follow. The other rows and their
+ * state are untouched. A refused call changes nothing. in and state are
+ * copied before the call returns. */
+WL_API wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, const float *in,
+                                     const float *state);
 
 /* Each user's known positives as CSR: indptr[num_users + 1] (indptr[0] = 0,
  * non-decreasing), items[indptr[num_users]] sorted ascending without

@@ -387,6 +387,162 @@ wl_status wl_model_write_state(wl_model *m, wl_table t, const float *in)
                           NULL, "clEnqueueWriteBuffer(model state)");
 }
 
+/* ------------------------------------------------------------ rows of a table */
+
+/* Bytes of rows per block of wl_model_read_rows (with as much again for the
+ * state), so that a read of many rows needs no buffer of its size. */
+#define ROWS_BLOCK_BYTES ((size_t)64 << 20)
+
+/* The checks both row calls share, before anything is enqueued: *width gets
+ * the floats per row. data is out or in (named so in errors); write: the rows
+ * must be strictly ascending. */
+static wl_status check_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, const void *data,
+                            const void *state, int write, size_t *width)
+{
+    wl_context *c = m->c;
+    const char *name = write ? "in" : "out";
+    if (t != WL_TABLE_USERS && t != WL_TABLE_ITEMS && t != WL_TABLE_ITEM_BIAS)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                       "table is %d; use WL_TABLE_USERS, WL_TABLE_ITEMS or WL_TABLE_ITEM_BIAS", (int)t);
+    if (state && !m->state[model_table_index(t)])
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "state is not NULL, but the SGD optimizer has no state to %s",
+                       write ? "write" : "read");
+    *width = t == WL_TABLE_ITEM_BIAS ? 1u : m->o.dim;
+    if (n == 0)
+        return WL_SUCCESS;
+    if (!rows || !data)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "%s is NULL but n is %zu", !rows ? "rows" : name, n);
+    if (n > SIZE_MAX / sizeof(float) / *width)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "n is %zu: %zu rows of %zu floats overflow a size", n, n, *width);
+    const uint64_t limit = model_table_rows(m, t);
+    for (size_t k = 0; k < n; ++k) {
+        if (rows[k] >= limit)
+            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "rows[%zu] = %u is out of range [0, %llu) of %s", k,
+                           (unsigned)rows[k], (unsigned long long)limit, model_table_name(t));
+        if (write && k > 0 && rows[k] <= rows[k - 1])
+            return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                           "rows[%zu] = %u is not greater than rows[%zu] = %u (the rows written must be strictly "
+                           "ascending)",
+                           k, (unsigned)rows[k], k - 1, (unsigned)rows[k - 1]);
+    }
+    return WL_SUCCESS;
+}
+
+/* One block of wl_model_read_rows: count rows from the host's ids into out
+ * (and state), gathered on the device and read back (blocking). */
+static wl_status read_rows_block(wl_chain *ch, wl_model *m, wl_table t, size_t count, size_t width,
+                                 const uint32_t *rows, float *out, float *state)
+{
+    wl_context *c = m->c;
+    const int k = model_table_index(t);
+    const size_t bytes = count * width * sizeof(float);
+    const cl_ulong count64 = count, zero = 0;
+    const cl_uint width32 = (cl_uint)width, limit = (cl_uint)model_table_rows(m, t);
+    cl_mem ids = NULL, gathered[2] = {NULL, NULL};
+    wl_status st = model_buffer(c, count * sizeof(uint32_t), rows, "the row ids", &ids);
+    for (int part = 0; part < (state ? 2 : 1) && st == WL_SUCCESS; ++part) {
+        st = wl_scratch(c, part ? WL_SCRATCH_MODEL_READ_STATE : WL_SCRATCH_MODEL_READ_ROWS, bytes,
+                        part ? "the state rows read" : "the rows read", &gathered[part]);
+        const cl_mem source = part ? m->state[k] : m->table[k];
+        const wl_arg args[] = {WL_ARG(count64), WL_ARG(width32), WL_ARG(limit),         WL_ARG(ids),
+                               WL_ARG(zero),    WL_ARG(source),  WL_ARG(gathered[part])};
+        const wl_launch l = {WL_KERNEL_MODEL_GATHER, count * width, 0, args, sizeof args / sizeof args[0]};
+        if (st == WL_SUCCESS)
+            st = wl_enqueue_kernel(ch, &l);
+    }
+    /* the reads in chain order, the last one blocking: both are done on return */
+    for (int part = 0; part < (state ? 2 : 1) && st == WL_SUCCESS; ++part) {
+        const cl_bool blocking = part || !state ? CL_TRUE : CL_FALSE;
+        cl_event ev;
+        const cl_int err = clEnqueueReadBuffer(c->queue, gathered[part], blocking, 0, bytes, part ? state : out,
+                                               ch->num_wait, ch->wait, &ev);
+        if (err != CL_SUCCESS)
+            st = wl_fail_cl(c, err, part ? "clEnqueueReadBuffer(model state rows)" : "clEnqueueReadBuffer(model rows)");
+        else
+            wl_chain_step(ch, ev);
+    }
+    model_release(&ids);
+    return st;
+}
+
+wl_status wl_model_read_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, float *out, float *state)
+{
+    if (!m)
+        return WL_ERROR_INVALID_ARGUMENT;
+    size_t width;
+    wl_status st = check_rows(m, t, n, rows, out, state, 0, &width);
+    if (st != WL_SUCCESS || n == 0)
+        return st;
+    const size_t cap = m->c->max_alloc < ROWS_BLOCK_BYTES ? (size_t)m->c->max_alloc : ROWS_BLOCK_BYTES;
+    size_t block = cap / (width * sizeof(float));
+    block = block < 1 ? 1 : block < n ? block : n; /* a table's row fits one allocation */
+    wl_chain ch;
+    if ((st = wl_chain_start(&ch, m->c, 0, NULL)) != WL_SUCCESS)
+        return st;
+    for (size_t first = 0; first < n && st == WL_SUCCESS; first += block) {
+        const size_t count = n - first < block ? n - first : block;
+        st = read_rows_block(&ch, m, t, count, width, rows + first, out + first * width,
+                             state ? state + first * width : NULL);
+    }
+    if (st == WL_SUCCESS || ch.last)
+        wl_chain_finish(&ch, NULL);
+    wl_chain_end(&ch);
+    return st;
+}
+
+wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, const float *in,
+                              const float *state)
+{
+    if (!m)
+        return WL_ERROR_INVALID_ARGUMENT;
+    wl_context *c = m->c;
+    size_t width;
+    wl_status st = check_rows(m, t, n, rows, in, state, 1, &width);
+    if (st != WL_SUCCESS || n == 0)
+        return st;
+    if (t == WL_TABLE_ITEM_BIAS && !m->o.item_bias) {
+        /* without item biases b stays 0 (wl_model_write) */
+        for (size_t k = 0; k < n; ++k)
+            if (in[k] != 0.0f)
+                return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                               "in[%zu] = %g, but the model has no item biases (item_bias is 0): b stays 0", k,
+                               (double)in[k]);
+    }
+    /* strictly ascending rows in range: n is at most the table's rows, and the
+     * values no larger than the table */
+    const int k = model_table_index(t);
+    const size_t bytes = n * width * sizeof(float);
+    const cl_ulong count64 = n;
+    const cl_uint width32 = (cl_uint)width;
+    cl_mem ids = NULL, values[2] = {NULL, NULL};
+    st = model_buffer(c, n * sizeof(uint32_t), rows, "the row ids", &ids);
+    if (st == WL_SUCCESS)
+        st = model_buffer(c, bytes, in, "the rows written", &values[0]);
+    if (st == WL_SUCCESS && state)
+        st = model_buffer(c, bytes, state, "the state rows written", &values[1]);
+    wl_chain ch = {0};
+    if (st == WL_SUCCESS)
+        st = wl_chain_start(&ch, c, 0, NULL);
+    if (st == WL_SUCCESS)
+        m->rep_stale = 1;
+    for (int part = 0; part < (state ? 2 : 1) && st == WL_SUCCESS; ++part) {
+        const cl_mem target = part ? m->state[k] : m->table[k];
+        const wl_arg args[] = {WL_ARG(count64), WL_ARG(width32), WL_ARG(ids), WL_ARG(values[part]), WL_ARG(target)};
+        const wl_launch l = {WL_KERNEL_MODEL_SCATTER_ROWS, n * width, 0, args, sizeof args / sizeof args[0]};
+        st = wl_enqueue_kernel(&ch, &l);
+    }
+    if (ch.c) {
+        if (st == WL_SUCCESS || ch.last)
+            wl_chain_finish(&ch, NULL);
+        wl_chain_end(&ch);
+    }
+    /* commands still queued keep their buffers alive */
+    model_release(&ids);
+    model_release(&values[0]);
+    model_release(&values[1]);
+    return st;
+}
+
 /* ------------------------------------------------------------ known positives */
 
 wl_status model_check_sets(wl_model *m, const uint64_t *indptr, const int32_t *items, const char *what)
@@ -481,7 +637,9 @@ size_t model_gemm_block(wl_model *m, size_t n, size_t cols, const char *what)
 wl_status model_gather(wl_chain *ch, wl_model *m, size_t count, cl_mem ids, size_t offset, wl_table t, cl_mem out)
 {
     const cl_ulong count64 = count, offset64 = offset;
-    const cl_uint limit = model_entities(m, t);
+    /* the ids are int: at most 2^31 keeps a negative one out of range (model_gather.cl) */
+    const uint32_t entities = model_entities(m, t);
+    const cl_uint limit = entities < (uint32_t)1 << 31 ? entities : (uint32_t)1 << 31;
     const cl_mem source = model_rep(m, t);
     const wl_arg args[] = {WL_ARG(count64),  WL_ARG(m->o.dim), WL_ARG(limit), WL_ARG(ids),
                            WL_ARG(offset64), WL_ARG(source),   WL_ARG(out)};

@@ -35,6 +35,7 @@ extern const size_t wl_kernel_file_count;
     X(MODEL_SCAN_GROUPS, MODEL, "wl_model_scan_groups")                                                                \
     X(MODEL_UPDATE, MODEL, "wl_model_update")                                                                          \
     X(MODEL_GATHER, MODEL, "wl_model_gather")                                                                          \
+    X(MODEL_SCATTER_ROWS, MODEL, "wl_model_scatter_rows")                                                              \
     X(MODEL_TOP_K, MODEL, "wl_model_top_k")                                                                            \
     X(MODEL_RANK, MODEL, "wl_model_rank")                                                                              \
     X(MODEL_EVALUATE, MODEL, "wl_model_evaluate")                                                                      \
