@@ -243,7 +243,8 @@ static int read_file(const settings *s, const td_read_options *o, td_interaction
 }
 
 /* --data's parts (a folder or a pattern) read and concatenated into *out, with a line about them. */
-static int read_parts(const settings *s, const train_parts *parts, const td_read_options *o, td_interactions *out)
+static int read_parts(const settings *s, const train_ranks *k, const train_parts *parts, const td_read_options *o,
+                      td_interactions *out)
 {
     char err[1024];
     td_read_report rep;
@@ -252,11 +253,20 @@ static int read_parts(const settings *s, const train_parts *parts, const td_read
         return train_fail("out of memory", s->data);
     double t0 = cli_now();
     int rc = 0;
-    if (train_read_parts(parts, 0, 1, o, pieces, &rep, err, sizeof err))
+    /* N > 1 ranks: rank r reads the parts r, r + N, ..., then every rank gets every part (in part order). */
+    if (train_read_parts(parts, (size_t)k->rank, (size_t)k->size, o, pieces, &rep, err, sizeof err))
         rc = train_fail(err, NULL);
+    if (k->size > 1) {
+        rc = ranks_agree(k, rc);
+        if (!rc && ranks_share_pieces(k, pieces, parts->count))
+            rc = train_fail("out of memory for the interactions", s->data);
+        rep.lines = ranks_sum(k, rep.lines);
+        rep.bad_lines = ranks_sum(k, rep.bad_lines);
+        rep.below_min = ranks_sum(k, rep.below_min);
+    }
     size_t total = 0;
-    for (size_t k = 0; k < parts->count; ++k)
-        total += pieces[k].count;
+    for (size_t j = 0; j < parts->count; ++j)
+        total += pieces[j].count;
     if (!rc && !total) {
         if (rep.lines)
             snprintf(err, sizeof err,
@@ -266,17 +276,22 @@ static int read_parts(const settings *s, const train_parts *parts, const td_read
         else
             snprintf(err, sizeof err, "%s: no interactions (%zu parts, each empty or only a header line)", s->data,
                      parts->count);
-        rc = train_fail(err, NULL);
+        rc = k->rank == 0 ? train_fail(err, NULL) : EXIT_FAIL; /* every rank knows it: one says it */
     }
     if (!rc && td_interactions_concat(pieces, parts->count, out))
         rc = train_fail("out of memory for the interactions", s->data);
-    for (size_t k = 0; k < parts->count; ++k)
-        td_interactions_free(&pieces[k]);
+    for (size_t j = 0; j < parts->count; ++j)
+        td_interactions_free(&pieces[j]);
     free(pieces);
     if (rc || s->quiet)
         return rc;
-    printf("data: %s (%zu part%s, %s): %zu lines in %.2f s", s->data, parts->count, parts->count == 1 ? "" : "s",
-           rep.format == TD_FORMAT_AUTO ? "mixed" : td_format_name(rep.format), rep.lines, cli_now() - t0);
+    if (k->size > 1)
+        printf("data: %s (%zu part%s read by %d ranks): %zu lines in %.2f s", s->data, parts->count,
+               parts->count == 1 ? "" : "s", k->size < (int)parts->count ? k->size : (int)parts->count, rep.lines,
+               cli_now() - t0);
+    else
+        printf("data: %s (%zu part%s, %s): %zu lines in %.2f s", s->data, parts->count, parts->count == 1 ? "" : "s",
+               rep.format == TD_FORMAT_AUTO ? "mixed" : td_format_name(rep.format), rep.lines, cli_now() - t0);
     if (s->use_min_rating)
         printf(", %zu below --min-rating %g", rep.below_min, s->min_rating);
     if (s->skip_bad)
@@ -287,7 +302,8 @@ static int read_parts(const settings *s, const train_parts *parts, const td_read
 }
 
 /* --data (one file, a folder or a pattern) and --test, or the synthetic set, with a line about each. */
-static int read_interactions(const settings *s, td_interactions *train_in, td_interactions *test_in)
+static int read_interactions(const settings *s, const train_ranks *k, td_interactions *train_in,
+                             td_interactions *test_in)
 {
     char err[1024];
     td_read_report rep;
@@ -297,8 +313,8 @@ static int read_interactions(const settings *s, td_interactions *train_in, td_in
         if (train_data_parts(s->data, &parts, err, sizeof err))
             return train_fail(err, NULL);
         /* a plain file is read on its own, so that its messages stay those of td_read_file */
-        const int plain = parts.count == 1 && !strcmp(parts.paths[0], s->data);
-        int rc = plain ? read_file(s, &o, train_in) : read_parts(s, &parts, &o, train_in);
+        const int plain = parts.count == 1 && !strcmp(parts.paths[0], s->data) && k->size == 1;
+        int rc = plain ? read_file(s, &o, train_in) : read_parts(s, k, &parts, &o, train_in);
         train_parts_free(&parts);
         if (rc)
             return rc;
@@ -408,14 +424,14 @@ static void print_weights(const td_dataset *d)
            d->train_count ? sum / (double)d->train_count : 0.0, d->train_count ? lo : 0.0, d->train_count ? hi : 0.0);
 }
 
-int train_load_data(const settings *s, td_dataset *d, train_features *f)
+int train_load_data(const settings *s, const train_ranks *k, td_dataset *d, train_features *f)
 {
     td_interactions train_in, test_in;
     memset(&train_in, 0, sizeof train_in);
     memset(&test_in, 0, sizeof test_in);
     memset(f, 0, sizeof *f);
     char err[1024];
-    int rc = read_interactions(s, &train_in, &test_in);
+    int rc = read_interactions(s, k, &train_in, &test_in);
     const td_interactions *test = s->test ? &test_in : NULL;
     if (!rc && (s->cold_items > 0
                     ? td_build_cold(&train_in, test, s->test_fraction, s->cold_items, s->seed, d, err, sizeof err)

@@ -9,6 +9,7 @@
 #include "train_data.h"
 #include "train_features.h"
 #include "train_options.h"
+#include "train_ranks.h"
 
 /* The feature matrices of --item-features and --user-features (a side without files: none). */
 typedef struct train_features {
@@ -49,7 +50,9 @@ int train_read_parts(const train_parts *p, size_t first, size_t stride, const td
 /* The dataset the settings ask for (with --weights its sample weights, with
  * --cold-items its cold pairs, grown by the feature files' ids) and the
  * feature matrices, with their summary lines (unless --quiet) and the
- * split's files (--write-split): 0, or EXIT_FAIL after a message. */
-int train_load_data(const settings *s, td_dataset *d, train_features *f);
+ * split's files (--write-split): 0, or EXIT_FAIL after a message. Under
+ * N > 1 ranks (k) rank r reads --data's parts r, r + N, ... and the ranks
+ * share them, so that every rank builds the same dataset. */
+int train_load_data(const settings *s, const train_ranks *k, td_dataset *d, train_features *f);
 
 #endif

@@ -18,6 +18,7 @@
 #define DEF_EPOCHS 10
 #define DEF_NEGATIVES 100
 #define DEF_BATCH 1024
+#define DEF_SYNC_EVERY 1
 #define DEF_LR 0.05
 #define DEF_K 10
 #define DEF_TEST_FRACTION 0.1
@@ -77,10 +78,18 @@ static const cli_option options[] = {
                "the k of precision@k and recall@k, and of --recommend (default " STR(DEF_K) ")"},
     [OPT_EVAL_EVERY] = {"eval-every", required_argument, "E",
                         "evaluate every E epochs (default 1; 0: after the last only)"},
-    [OPT_DEVICE] = {"device", required_argument, "SPEC", "OpenCL device (as warploss-devices --select)"},
+    [OPT_DEVICE] = {"device", required_argument, "SPEC",
+                    "OpenCL device (as warploss-devices --select; under mpirun default: the rank's GPU)"},
+    [OPT_SYNC_EVERY] = {"sync-every", required_argument, "S",
+                        "under mpirun -np N > 1: combine the ranks' item rows every S steps (default " STR(
+                            DEF_SYNC_EVERY) ")"},
+    [OPT_SYNC_REDUCE] = {"sync-reduce", required_argument, "sum|mean",
+                         "how the ranks' item changes combine (default sum)"},
     [OPT_METRICS] = {"metrics", required_argument, "FILE", "append one JSON object a line per evaluation"},
     [OPT_SAVE] = {"save", required_argument, "FILE", "save the model (also when interrupted)"},
     [OPT_LOAD] = {"load", required_argument, "FILE", "resume from a saved model (same data and split)"},
+    [OPT_CHECKPOINT_EVERY] = {"checkpoint-every", required_argument, "E",
+                              "with --save, also save after every E-th epoch (default 0: at the end)"},
     [OPT_EXPORT] = {"export-npy", required_argument, "DIR", "write the tables and ids as numpy .npy files"},
     [OPT_PLOT] = {"plot", required_argument, "FILE.svg", "draw loss and precision@k per epoch"},
     [OPT_RECOMMEND] = {"recommend", required_argument, "USER", "print USER's top k new items with scores"},
@@ -157,6 +166,7 @@ int train_parse_args(int argc, char **argv, settings *s)
     s->epochs = DEF_EPOCHS;
     s->negatives = DEF_NEGATIVES;
     s->batch = DEF_BATCH;
+    s->sync_every = DEF_SYNC_EVERY;
     s->lr = DEF_LR;
     s->k = DEF_K;
     s->eval_every = 1;
@@ -235,6 +245,12 @@ int train_parse_args(int argc, char **argv, settings *s)
         case OPT_K: bad = parse_u32(v, 1, 1u << 20, &s->k); break;
         case OPT_EVAL_EVERY: bad = parse_u32(v, 0, UINT32_MAX, &s->eval_every); break;
         case OPT_DEVICE: s->device = v; break;
+        case OPT_SYNC_EVERY: bad = parse_u32(v, 1, UINT32_MAX, &s->sync_every); break;
+        case OPT_SYNC_REDUCE:
+            bad = strcmp(v, "sum") && strcmp(v, "mean");
+            s->sync_mean = !strcmp(v, "mean");
+            break;
+        case OPT_CHECKPOINT_EVERY: bad = parse_u32(v, 0, UINT32_MAX, &s->checkpoint_every); break;
         case OPT_METRICS: s->metrics = v; break;
         case OPT_SAVE: s->save = v; break;
         case OPT_LOAD: s->load = v; break;
@@ -267,6 +283,8 @@ int train_parse_args(int argc, char **argv, settings *s)
         return usage_error("--test needs --data%s%s", "", "");
     if (s->test && s->given[OPT_TEST_FRACTION])
         return usage_error("--test and --test-fraction exclude each other%s%s", "", "");
+    if (s->given[OPT_CHECKPOINT_EVERY] && !s->save)
+        return usage_error("--checkpoint-every needs --save%s%s", "", "");
     if (s->no_normalise && s->normalise_rows)
         return usage_error("--no-normalise and --normalise-rows exclude each other%s%s", "", "");
     if (!s->num_item_files && !s->num_user_files) {

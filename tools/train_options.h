@@ -43,9 +43,12 @@ enum {
     OPT_K,
     OPT_EVAL_EVERY,
     OPT_DEVICE,
+    OPT_SYNC_EVERY,
+    OPT_SYNC_REDUCE,
     OPT_METRICS,
     OPT_SAVE,
     OPT_LOAD,
+    OPT_CHECKPOINT_EVERY,
     OPT_EXPORT,
     OPT_PLOT,
     OPT_RECOMMEND,
@@ -80,6 +83,9 @@ typedef struct settings {
     unsigned num_item_files, num_user_files;
     tf_format features_format;
     int no_identity, no_normalise, normalise_rows, cold_identity;
+    uint32_t sync_every;       /* under mpirun with N > 1 ranks: steps between item syncs */
+    int sync_mean;             /* --sync-reduce mean (else sum) */
+    uint32_t checkpoint_every; /* --save every E epochs too (0: at the end only) */
     int given[OPT_COUNT];
 } settings;
 

@@ -29,6 +29,7 @@
 #include "train_input.h"
 #include "train_options.h"
 #include "train_output.h"
+#include "train_ranks.h"
 #include "warploss.h"
 
 /* ------------------------------------------------------------ shuffling */
@@ -74,7 +75,11 @@ static void on_sigint(int sig)
 
 typedef struct run {
     settings s;
-    td_dataset d;
+    train_ranks k;                      /* the ranks under mpirun (train_ranks.h); size 1: this process alone */
+    td_dataset d;                       /* the data (N > 1 ranks: this rank's users) */
+    td_dataset global;                  /* N > 1: every user's data (d before the partition) */
+    size_t total_pairs;                 /* the training pairs of every rank */
+    ranks_items sync;                   /* N > 1: the item rows at the last sync */
     train_features f;                   /* --item-features, --user-features */
     train_names user_names, item_names; /* the model's feature names: f's, or the loaded file's */
     int have_loaded;                    /* r->m came from --load */
@@ -91,6 +96,8 @@ typedef struct run {
     uint64_t *test_ptr;             /* the test pairs as CSR over the users (their items: d.test_items) */
     uint64_t *cold_ptr;             /* --cold-items: the cold pairs as CSR (their items: d.cold_items), */
     uint8_t *warm_mask, *cold_mask; /* and the items each kind is ranked among */
+    double step_seconds;            /* the epochs' time less the syncs', */
+    uint64_t steps;                 /* over this many steps */
     cl_mem users_buf, items_buf, weights_buf;
     int32_t *users, *items;
     float *weights; /* --weights: the epoch's sample weights */
@@ -107,12 +114,26 @@ static int fail_wl(run *r, wl_status st, const char *what)
 
 static int save_model(run *r, wl_model *m, const void *app, size_t app_size, uint64_t epochs, const char *why)
 {
-    wl_status st = wl_model_save(m, r->s.save, app, app_size);
+    char err[512];
+    wl_status st = r->k.size > 1
+                       ? ranks_save(&r->k, r->c, m, &r->mo, &r->global, r->s.save, app, app_size, err, sizeof err)
+                       : wl_model_save(m, r->s.save, app, app_size);
     if (st != WL_SUCCESS)
-        return train_fail("cannot save the model", wl_context_last_error(r->c));
+        return train_fail("cannot save the model", r->k.size > 1 ? err : wl_context_last_error(r->c));
     if (!r->s.quiet)
         printf("saved %s%s (%llu epochs done)\n", r->s.save, why, (unsigned long long)epochs);
     return 0;
+}
+
+/* --save of the model as it is now (N > 1 ranks: one file of every rank's users, written by rank 0). */
+static int save_now(run *r, const char *why)
+{
+    size_t app_size;
+    unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, r->k.size > 1 ? &r->global : &r->d,
+                                         &r->user_names, &r->item_names, &app_size);
+    const int rc = save_model(r, r->m, app, app_size, r->epochs_done, why);
+    free(app);
+    return rc;
 }
 
 /* Keep the model as it is now, as a model file in memory, for --save after a NaN. */
@@ -244,8 +265,9 @@ static int check_loaded_features(run *r, wl_table side, int given, const tf_matr
 static int create_context(run *r)
 {
     wl_context_options co;
+    char spec[32];
     wl_context_options_default(&co);
-    co.device = r->s.device;
+    co.device = r->s.device ? r->s.device : ranks_device(&r->k, spec, sizeof spec);
     wl_status st = wl_context_create(&co, &r->c);
     return st == WL_SUCCESS ? 0 : fail_wl(r, st, "cannot create the OpenCL context");
 }
@@ -269,6 +291,27 @@ static int load_model(run *r)
     r->epochs_done = r->loaded.epochs_done;
     r->batches_done = r->loaded.batches_done;
     return 0;
+}
+
+/* N > 1 ranks: keep this rank's users of the data and of the model. */
+static int localize(run *r)
+{
+    char err[512];
+    if (r->have_loaded && r->batches_done) {
+        snprintf(err, sizeof err,
+                 "it was saved in the middle of epoch %llu: finish that epoch with one process (--epochs 1), or "
+                 "load a model saved at the end of an epoch",
+                 (unsigned long long)r->epochs_done + 1);
+        return train_fail(r->s.load, err);
+    }
+    if (r->d.num_users < (uint32_t)r->k.size) {
+        snprintf(err, sizeof err, "%u users for %d ranks: every rank needs a user", r->d.num_users, r->k.size);
+        return train_fail("too many ranks", err);
+    }
+    r->global = r->d;
+    ranks_partition(&r->k, &r->global, &r->d);
+    wl_status st = ranks_localize(&r->k, r->c, &r->m, r->d.num_users, err, sizeof err);
+    return st == WL_SUCCESS ? 0 : train_fail("cannot keep the rank's users", err);
 }
 
 static int setup_model(run *r)
@@ -315,6 +358,9 @@ static int setup_model(run *r)
             *names[k] = (train_names){mx->num_features, (int)mx->identity, mx->names};
         }
     }
+    if (r->k.size > 1 && localize(r))
+        return EXIT_FAIL;
+    r->total_pairs = r->k.size > 1 ? ranks_sum(&r->k, r->d.train_count) : r->d.train_count;
     /* The training pairs are the known positives (sorted by user, item). */
     uint64_t *indptr = calloc((size_t)r->d.num_users + 1, sizeof *indptr);
     if (!indptr)
@@ -359,6 +405,11 @@ static int setup_model(run *r)
         if (r->mo.num_item_features)
             printf(", %u item features", r->mo.num_item_features);
         printf("; device %s\n", wl_context_device_name(r->c));
+        if (r->k.size > 1)
+            printf("ranks: %d, users by dense index mod %d (rank 0: %u users, %zu pairs), items combined every %u "
+                   "steps (%s of the deltas)\n",
+                   r->k.size, r->k.size, r->d.num_users, r->d.train_count, s->sync_every,
+                   s->sync_mean ? "mean" : "sum");
     }
     if (!s->quiet && r->have_loaded)
         printf("resumed %s: %llu epochs done%s\n", s->load, (unsigned long long)r->epochs_done,
@@ -374,6 +425,26 @@ static int setup_model(run *r)
  */
 static wl_status evaluate_model(run *r, wl_metrics *out, wl_metrics *cold)
 {
+    if (r->k.size > 1) {
+        /* Each rank its users, the sums and counts reduced; a failure ends the job (the others wait). */
+        wl_user_metrics *pu = cli_alloc((size_t)r->d.num_users * sizeof *pu);
+        wl_status st = r->cold_mask ? wl_model_evaluate_among(r->m, r->warm_mask, r->test_ptr, r->d.test_items, r->s.k,
+                                                              1, out, pu)
+                                    : wl_model_evaluate(r->m, r->test_ptr, r->d.test_items, r->s.k, 1, out, pu);
+        if (st == WL_SUCCESS)
+            ranks_reduce_metrics(&r->k, pu, r->d.num_users, r->s.k, out);
+        if (st == WL_SUCCESS && r->cold_mask) {
+            st = wl_model_evaluate_among(r->m, r->cold_mask, r->cold_ptr, r->d.cold_items, r->s.k, 1, cold, pu);
+            if (st == WL_SUCCESS)
+                ranks_reduce_metrics(&r->k, pu, r->d.num_users, r->s.k, cold);
+        }
+        free(pu);
+        if (st != WL_SUCCESS) {
+            fail_wl(r, st, "evaluation failed");
+            ranks_abort(&r->k, EXIT_FAIL);
+        }
+        return st;
+    }
     if (!r->cold_mask)
         return wl_model_evaluate(r->m, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
     wl_status st = wl_model_evaluate_among(r->m, r->warm_mask, r->test_ptr, r->d.test_items, r->s.k, 1, out, NULL);
@@ -398,23 +469,23 @@ static int evaluate(run *r, epoch_record *rec, double positives_per_second)
 static int train(run *r)
 {
     settings *s = &r->s;
-    const size_t n = r->d.train_count;
-    if (s->epochs == 0 || n == 0)
+    const size_t n = r->d.train_count, nb = n ? n : 1; /* a rank may have no pair */
+    if (s->epochs == 0 || r->total_pairs == 0)
         return 0;
     cl_int err;
     cl_context ctx = wl_context_cl_context(r->c);
     cl_command_queue q = wl_context_queue(r->c);
-    r->users = cli_alloc(n * sizeof *r->users);
-    r->items = cli_alloc(n * sizeof *r->items);
-    r->users_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(int32_t), NULL, &err);
+    r->users = cli_alloc(nb * sizeof *r->users);
+    r->items = cli_alloc(nb * sizeof *r->items);
+    r->users_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, nb * sizeof(int32_t), NULL, &err);
     if (err != CL_SUCCESS)
         return train_fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
-    r->items_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(int32_t), NULL, &err);
+    r->items_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, nb * sizeof(int32_t), NULL, &err);
     if (err != CL_SUCCESS)
         return train_fail("cannot allocate the interactions on the device", "clCreateBuffer failed");
     if (r->d.train_weights) {
-        r->weights = cli_alloc(n * sizeof *r->weights);
-        r->weights_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, n * sizeof(float), NULL, &err);
+        r->weights = cli_alloc(nb * sizeof *r->weights);
+        r->weights_buf = clCreateBuffer(ctx, CL_MEM_READ_ONLY, nb * sizeof(float), NULL, &err);
         if (err != CL_SUCCESS)
             return train_fail("cannot allocate the sample weights on the device", "clCreateBuffer failed");
     }
@@ -423,52 +494,67 @@ static int train(run *r)
     wl_loss_options lo;
     wl_loss_options_default(&lo, r->d.num_items);
     lo.reduction = WL_REDUCE_SUM;
-    const size_t batches = (n + s->batch - 1) / s->batch;
-    const int tty = !s->quiet && isatty(1);
+    /* N > 1 ranks: as many steps as the rank with the most batches (the others idle), the item rows combined every
+     * --sync-every steps and at the end of the epoch; the candidates' keys differ between ranks. */
+    const size_t mine = (n + s->batch - 1) / s->batch, batches = ranks_max(&r->k, mine);
+    const uint64_t size = (uint64_t)r->k.size, rank = (uint64_t)r->k.rank;
+    const int tty = !s->quiet && isatty(1) && size == 1; /* the progress bar: one process */
     const uint64_t last = r->epochs_done + s->epochs;
+    char why[512];
 
-    if (s->save && snapshot(r))
+    if (size > 1 && ranks_items_start(&r->sync, r->m, s->sync_mean) != WL_SUCCESS)
+        return fail_wl(r, WL_ERROR_INVALID_ARGUMENT, "cannot read the item rows");
+    if (size == 1 && s->save && snapshot(r))
         return EXIT_FAIL;
     for (uint64_t ep = 0; ep < s->epochs; ++ep) {
         const uint64_t e = r->epochs_done;
         const double t0 = cli_now();
-        shuffle_epoch(&r->d, r->mo.seed, e, r->users, r->items, r->weights);
-        err = clEnqueueWriteBuffer(q, r->users_buf, CL_TRUE, 0, n * sizeof(int32_t), r->users, 0, NULL, NULL);
-        if (err == CL_SUCCESS)
+        shuffle_epoch(&r->d, r->mo.seed ^ rank << 40, e, r->users, r->items, r->weights);
+        err = CL_SUCCESS;
+        if (n)
+            err = clEnqueueWriteBuffer(q, r->users_buf, CL_TRUE, 0, n * sizeof(int32_t), r->users, 0, NULL, NULL);
+        if (err == CL_SUCCESS && n)
             err = clEnqueueWriteBuffer(q, r->items_buf, CL_TRUE, 0, n * sizeof(int32_t), r->items, 0, NULL, NULL);
-        if (err == CL_SUCCESS && r->weights)
+        if (err == CL_SUCCESS && r->weights && n)
             err = clEnqueueWriteBuffer(q, r->weights_buf, CL_TRUE, 0, n * sizeof(float), r->weights, 0, NULL, NULL);
         if (err != CL_SUCCESS)
             return train_fail("cannot upload the interactions", "clEnqueueWriteBuffer failed");
         double loss = 0, last_draw = t0;
+        const double sync_before = r->k.sync_seconds;
         size_t stopped_at = batches;
         for (size_t b = r->batches_done; b < batches; ++b) {
-            wl_batch_cl bc = {0};
-            bc.offset = b * s->batch;
-            bc.rows = n - bc.offset < s->batch ? n - bc.offset : s->batch;
-            bc.users = r->users_buf;
-            bc.positives = r->items_buf;
-            bc.negatives = s->negatives;
-            bc.shared_negatives = s->shared;
-            bc.sample_key = (e << 32) + b;
-            bc.weights = r->weights_buf;
-            wl_step_result res;
-            wl_status st = wl_model_step_cl(r->m, &lo, &bc, &res, 0, NULL, NULL);
-            if (st != WL_SUCCESS)
-                return fail_wl(r, st, "training step failed");
-            if (!isfinite(res.loss)) {
-                if (tty)
-                    printf("\n");
-                fprintf(stderr,
+            if (b < mine) {
+                wl_batch_cl bc = {0};
+                bc.offset = b * s->batch;
+                bc.rows = n - bc.offset < s->batch ? n - bc.offset : s->batch;
+                bc.users = r->users_buf;
+                bc.positives = r->items_buf;
+                bc.negatives = s->negatives;
+                bc.shared_negatives = s->shared;
+                bc.sample_key = (e << 32) + b * size + rank;
+                bc.weights = r->weights_buf;
+                wl_step_result res;
+                wl_status st = wl_model_step_cl(r->m, &lo, &bc, &res, 0, NULL, NULL);
+                if (st != WL_SUCCESS)
+                    return fail_wl(r, st, "training step failed");
+                if (!isfinite(res.loss)) {
+                    if (tty)
+                        printf("\n");
+                    fprintf(
+                        stderr,
                         "%s: the loss is %s at epoch %llu, batch %zu: training diverged; try a lower --lr (now %g)\n",
                         cli_program, isnan(res.loss) ? "NaN" : "infinite", (unsigned long long)e + 1, b,
                         (double)r->mo.learning_rate);
-                if (s->save && r->good)
-                    save_good(r);
-                return EXIT_FAIL;
+                    if (s->save && r->good)
+                        save_good(r);
+                    return EXIT_FAIL;
+                }
+                loss += res.loss;
             }
-            loss += res.loss;
             r->batches_done = b + 1;
+            if (size > 1 && ((b + 1) % s->sync_every == 0 || b + 1 == batches) &&
+                ranks_sync(&r->k, &r->sync, r->c, r->m, why, sizeof why) != WL_SUCCESS)
+                return train_fail("cannot combine the item rows", why);
             if (interrupted) {
                 stopped_at = b + 1;
                 break;
@@ -484,6 +570,8 @@ static int train(run *r)
         }
         clFinish(q);
         const double seconds = cli_now() - t0;
+        r->step_seconds += seconds - (r->k.sync_seconds - sync_before);
+        r->steps += batches;
         if (stopped_at < batches) {
             if (tty)
                 printf("\n");
@@ -496,9 +584,9 @@ static int train(run *r)
         epoch_record *rec = &r->history[r->history_count++];
         memset(rec, 0, sizeof *rec);
         rec->epoch = r->epochs_done;
-        rec->loss = loss / (double)n;
+        rec->loss = ranks_sum_double(&r->k, loss) / (double)r->total_pairs;
         rec->seconds = seconds;
-        const double pps = (double)n / seconds;
+        const double pps = (double)r->total_pairs / seconds;
         if (tty) {
             train_progress(e + 1, last, n, n, seconds, rec->loss);
             printf("\r\033[K");
@@ -519,7 +607,10 @@ static int train(run *r)
             printf("\n");
             fflush(stdout);
         }
-        if (s->save && snapshot(r))
+        if (s->save && s->checkpoint_every && r->epochs_done % s->checkpoint_every == 0 && ep + 1 < s->epochs &&
+            save_now(r, " (checkpoint)"))
+            return EXIT_FAIL;
+        if (size == 1 && s->save && snapshot(r))
             return EXIT_FAIL;
     }
     return 0;
@@ -574,6 +665,8 @@ static void cleanup(run *r)
     wl_free(r->good);
     train_progress_ids_free(&r->loaded);
     td_dataset_free(&r->d);
+    td_dataset_free(&r->global);
+    ranks_items_free(&r->sync);
     train_features_free(&r->f);
     free(r->history);
     free(r->test_ptr);
@@ -589,39 +682,43 @@ static int run_all(run *r)
 {
     settings *s = &r->s;
     char err[1024];
-    int rc;
+    int rc = 0;
+    /* Each stage ends on every rank alike (ranks_agree): a failure on one rank ends all of them there. */
     if (s->load) {
         if (create_context(r) || load_model(r))
-            return EXIT_FAIL;
-        if ((rc = check_loaded(r)))
-            return rc;
+            rc = EXIT_FAIL;
+        else
+            rc = check_loaded(r);
     }
-    if ((rc = train_load_data(&r->s, &r->d, &r->f)) || (rc = setup_model(r)))
+    if ((rc = ranks_agree(&r->k, rc)))
+        return rc;
+    if ((rc = ranks_agree(&r->k, train_load_data(&r->s, &r->k, &r->d, &r->f))) ||
+        (rc = ranks_agree(&r->k, setup_model(r))))
         return rc;
     if (s->metrics && !(r->metrics = fopen(s->metrics, "a")))
-        return train_fail("cannot open", s->metrics);
+        rc = train_fail("cannot open", s->metrics);
+    if ((rc = ranks_agree(&r->k, rc)))
+        return rc;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    if (r->k.size == 1) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+    }
 
     const double t0 = cli_now();
     const int trained = train(r);
-    if (trained == EXIT_FAIL)
+    if (trained == EXIT_FAIL) {
+        ranks_abort(&r->k, EXIT_FAIL); /* the other ranks would wait for this one */
         return EXIT_FAIL;
+    }
     const double seconds = cli_now() - t0;
 
     rc = trained;
-    if (s->save) {
-        size_t app_size;
-        unsigned char *app = train_app_bytes(r->epochs_done, r->batches_done, &r->d, &r->user_names, &r->item_names,
-                                             &app_size);
-        if (save_model(r, r->m, app, app_size, r->epochs_done, trained == EXIT_INTERRUPTED ? " (interrupted)" : ""))
-            rc = EXIT_FAIL;
-        free(app);
-    }
+    if (s->save && save_now(r, trained == EXIT_INTERRUPTED ? " (interrupted)" : ""))
+        rc = EXIT_FAIL;
     if (s->export_dir) {
         const int features = r->mo.num_user_features || r->mo.num_item_features;
         if (features ? npy_export_model_features(s->export_dir, r->m, r->d.user_ids, r->d.item_ids, r->user_names.names,
@@ -661,7 +758,12 @@ static int run_all(run *r)
         if (!s->quiet)
             printf("trained %zu epochs in %.2f s (%.3f s per epoch, %.0f positives/s; %.2f s with evaluation)\n",
                    r->history_count, sum, sum / (double)r->history_count,
-                   (double)r->d.train_count * (double)r->history_count / sum, seconds);
+                   (double)r->total_pairs * (double)r->history_count / sum, seconds);
+        if (r->k.size > 1 && r->k.syncs && !s->quiet)
+            printf("rank 0: %llu syncs (%llu sparse), %.0f bytes and %.2f ms per sync; %.2f ms per step\n",
+                   (unsigned long long)r->k.syncs, (unsigned long long)r->k.sparse_syncs,
+                   r->k.sync_bytes / (double)r->k.syncs, 1e3 * r->k.sync_seconds / (double)r->k.syncs,
+                   1e3 * r->step_seconds / (double)r->steps);
     }
     if (r->cold_mask) {
         train_print_metrics("warm: ", &final);
@@ -684,16 +786,41 @@ static int run_all(run *r)
     return rc;
 }
 
+/* N > 1 ranks: what the ranks cannot do yet, and the files only rank 0 writes. */
+static int ranked_settings(run *r)
+{
+    settings *s = &r->s;
+    const char *no = s->num_item_files || s->num_user_files ? "--item-features and --user-features"
+                     : s->export_dir                        ? "--export-npy"
+                     : s->recommend                         ? "--recommend"
+                                                            : NULL;
+    if (no) {
+        if (r->k.rank == 0)
+            fprintf(stderr,
+                    "%s: %s: one process only for now; train under mpirun with --save, then run warploss-train "
+                    "alone with --load\n",
+                    cli_program, no);
+        return EXIT_USAGE;
+    }
+    if (r->k.rank != 0)
+        s->metrics = s->plot = s->write_split = NULL;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     cli_init(argc > 0 ? argv[0] : NULL);
     run r;
     memset(&r, 0, sizeof r);
-    int rc = train_parse_args(argc, argv, &r.s);
-    if (rc)
-        return rc;
-    rc = run_all(&r);
+    int rc = ranks_init(&r.k, &argc, &argv);
+    if (!rc)
+        rc = train_parse_args(argc, argv, &r.s);
+    if (!rc && r.k.size > 1)
+        rc = ranked_settings(&r);
+    if (!rc)
+        rc = run_all(&r);
     fflush(stdout);
     cleanup(&r);
+    ranks_finalize(&r.k);
     return rc;
 }

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Tests of warploss-train on several ranks (mpirun), run as a user would.
+
+Usage: test_mpi.py PATH-TO-warploss-train PATH-TO-mpirun
+
+On a small synthetic set under PoCL (one CPU device a rank, one thread each,
+--oversubscribe): 2 and 3 ranks reach the 1-rank run's precision@10 and AUC
+within 2% at the same epochs; two runs of the same N save the same bytes;
+a model saved by 3 ranks loads in 1 rank (the same metrics) and in 2 ranks
+(and trains on); a rank killed in the middle of training ends the job with
+a non-zero exit within seconds and leaves the last checkpoint loadable; a
+missing or malformed data file fails the job with the file's name (and
+line). Exit 0 pass, 1 fail.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TOOL = MPIRUN = None
+ENV = None
+failures = []
+# The built-in set (2000 users, 3000 items): enough test users for precision@10 to compare within 2%.
+EPOCHS = ["--epochs", "5", "--eval-every", "0"]
+# A smaller one where only the mechanics matter.
+SMALL = ["--synthetic", "400,600,16000", "--dim", "16", "--negatives", "30", "--batch", "256"]
+
+
+def check(cond, what, detail=""):
+    print(("ok   " if cond else "FAIL ") + what + ("" if cond or not detail else ": " + detail))
+    sys.stdout.flush()
+    if not cond:
+        failures.append(what)
+    return cond
+
+
+def alone(*args, timeout=300):
+    return subprocess.run([TOOL] + [str(a) for a in args], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ranks(n, *args, timeout=300):
+    cmd = [MPIRUN, "--oversubscribe", "-np", str(n), "-x", "POCL_MAX_PTHREAD_COUNT", "-x", "POCL_DEVICES",
+           "-x", "POCL_CACHE_DIR", TOOL] + [str(a) for a in args]
+    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def metrics(out):
+    """precision@10 and AUC of the final 'test:' line."""
+    m = re.search(r"precision@10 ([0-9.]+).*AUC ([0-9.]+)", out.splitlines()[-1] if out.strip() else "")
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def main():
+    global TOOL, MPIRUN, ENV
+    TOOL, MPIRUN = os.path.abspath(sys.argv[1]), sys.argv[2]
+    ENV = dict(os.environ)
+    ENV.setdefault("POCL_DEVICES", "pthread")
+    ENV["POCL_MAX_PTHREAD_COUNT"] = "1"
+    ENV["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+    ENV["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    ENV["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
+    tmp = tempfile.mkdtemp(prefix="warploss-mpi-")
+    ENV["WARPLOSS_CACHE_DIR"] = os.path.join(tmp, "cache")
+    p = lambda name: os.path.join(tmp, name)
+
+    # ---- quality against one process, determinism
+    one = alone(*EPOCHS, "--quiet")
+    check(one.returncode == 0, "1 rank trains", one.stderr)
+    base = metrics(one.stdout)
+    results = {}
+    for n in (2, 3):
+        r = ranks(n, *EPOCHS, "--save", p(f"n{n}a.wlm"))
+        if not check(r.returncode == 0, f"{n} ranks train", r.stderr[-2000:]):
+            continue
+        results[n] = r
+        got = metrics(r.stdout)
+        check(base and got and abs(got[0] - base[0]) <= 0.02 * base[0] and abs(got[1] - base[1]) <= 0.02 * base[1],
+              f"{n} ranks: p@10 and AUC within 2% of 1 rank", f"{got} vs {base}")
+        check(f"ranks: {n}," in r.stdout and "syncs (" in r.stdout, f"{n} ranks: the ranks and sync lines")
+        again = ranks(n, *EPOCHS, "--save", p(f"n{n}b.wlm"))
+        check(again.returncode == 0 and read(p(f"n{n}a.wlm")) == read(p(f"n{n}b.wlm")),
+              f"{n} ranks: two runs save the same bytes", again.stderr[-2000:])
+
+    # ---- save at 3, load at 1 and 2
+    if 3 in results:
+        saved = metrics(results[3].stdout)
+        r = alone("--load", p("n3a.wlm"), "--epochs", "0", "--quiet")
+        got = metrics(r.stdout)
+        check(r.returncode == 0 and got and saved and abs(got[0] - saved[0]) < 1e-3 and abs(got[1] - saved[1]) < 1e-3,
+              "a model saved by 3 ranks loads in 1 with the same metrics", f"{got} vs {saved}: {r.stderr}")
+        r = ranks(2, "--load", p("n3a.wlm"), "--epochs", "1", "--save", p("n3to2.wlm"))
+        check(r.returncode == 0 and "resumed" in r.stdout and "epoch   6" in r.stdout,
+              "a model saved by 3 ranks loads in 2 and trains on", r.stdout[-1500:] + r.stderr[-1500:])
+        r = alone("--load", p("n3to2.wlm"), "--epochs", "1", "--quiet")
+        check(r.returncode == 0, "... and that model in 1 rank", r.stderr)
+
+    # ---- a rank killed in the middle of training
+    ck = p("kill.wlm")
+    proc = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", "-x", "POCL_MAX_PTHREAD_COUNT", TOOL, *SMALL,
+                             "--epochs", "1000", "--eval-every", "0", "--save", ck, "--checkpoint-every", "1"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not os.path.exists(ck) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    killed = None
+    for line in subprocess.run(["pgrep", "-f", ck], capture_output=True, text=True).stdout.split():
+        pid = int(line)
+        if pid != proc.pid and read(f"/proc/{pid}/comm").strip() == b"warploss-train":
+            killed = pid
+    if check(killed is not None, "found a rank to kill"):
+        os.kill(killed, signal.SIGKILL)
+        t0 = time.time()
+        try:
+            out, err = proc.communicate(timeout=60)
+            check(proc.returncode != 0, "a killed rank: non-zero exit", f"rc {proc.returncode}")
+            check(time.time() - t0 < 30, "a killed rank: the job ends within seconds", f"{time.time() - t0:.1f} s")
+            check("rank" in err.lower() and ("killed" in err.lower() or "signal" in err.lower()),
+                  "a killed rank: the message names it", err[-1500:])
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            check(False, "a killed rank: the job ends (it hung)")
+    else:
+        proc.kill()
+        proc.communicate()
+    r = alone(*SMALL, "--load", ck, "--epochs", "0", "--quiet")
+    check(r.returncode == 0 and metrics(r.stdout), "the last checkpoint loads after the kill", r.stderr)
+
+    # ---- data errors
+    r = ranks(2, "--data", p("missing.csv"), *EPOCHS)
+    check(r.returncode != 0 and p("missing.csv") in r.stderr, "a missing data file fails the job, naming it",
+          r.stderr[-1500:])
+    with open(p("bad.csv"), "w") as f:
+        f.write("user,item\n1,2\n1,3\n2,x\n3,4\n")
+    r = ranks(3, "--data", p("bad.csv"), *EPOCHS)
+    check(r.returncode != 0 and p("bad.csv") + ":4" in r.stderr, "a malformed data file fails the job with its line",
+          r.stderr[-1500:])
+
+    # ---- what several ranks do not do yet: a clear error
+    r = ranks(2, *SMALL, "--export-npy", p("npy"))
+    check(r.returncode == 2 and "one process" in r.stderr, "--export-npy under 2 ranks is refused", r.stderr)
+
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
