@@ -541,6 +541,7 @@ static const char *const model_stages[] = {"wl_model_create",
                                            "wl_model_step_cl",
                                            "wl_model_read/write",
                                            "wl_model_read_state/write_state",
+                                           "wl_model_read_rows/write_rows",
                                            "wl_model_save",
                                            "wl_model_load",
                                            "wl_model_step (shared, SGEMM)",
@@ -596,6 +597,21 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
                  (s = wl_model_write_state(m, WL_TABLE_USERS, v)) != WL_SUCCESS))
         return s;
     *stage = 7;
+    {
+        /* some rows read (repeated, with the state) and written back ascending */
+        const uint32_t read_ids[5] = {M_ITEMS - 1, 2, 0, 2, 5}, write_ids[4] = {0, 2, 5, M_ITEMS - 1};
+        float rows[5 * M_DIM], state[5 * M_DIM] = {0}, back[4 * M_DIM], back_state[4 * M_DIM];
+        if ((s = wl_model_read_rows(m, WL_TABLE_ITEMS, 5, read_ids, rows, sgd ? NULL : state)) != WL_SUCCESS)
+            return s;
+        static const int order[4] = {2, 1, 4, 0}; /* where write_ids[k] is in read_ids */
+        for (int k = 0; k < 4; ++k) {
+            memcpy(back + k * M_DIM, rows + order[k] * M_DIM, sizeof(float) * M_DIM);
+            memcpy(back_state + k * M_DIM, state + order[k] * M_DIM, sizeof(float) * M_DIM);
+        }
+        if ((s = wl_model_write_rows(m, WL_TABLE_ITEMS, 4, write_ids, back, sgd ? NULL : back_state)) != WL_SUCCESS)
+            return s;
+    }
+    *stage = 8;
     static const char app[] = "application bytes";
     char *path = wlt_join(file_dir, "model.wlm");
     remove(path);
@@ -603,7 +619,7 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     if (s != WL_SUCCESS && wlt_count_files(file_dir) != 0)
         fail_msg("a failed wl_model_save (%s) left a file", wl_status_string(s));
     if (s == WL_SUCCESS) {
-        *stage = 8;
+        *stage = 9;
         wl_model *loaded = (wl_model *)&loaded;
         void *app_back = &app_back;
         size_t app_size = 1;
@@ -619,25 +635,25 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     free(path);
     if (s != WL_SUCCESS)
         return s;
-    *stage = 9;
+    *stage = 10;
     b.neg_items = d->neg + M_NEG, b.shared_negatives = 1;
     if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
         return s;
-    *stage = 10;
+    *stage = 11;
     int32_t top[4 * 3];
     float top_scores[4 * 3];
     if ((s = wl_model_recommend(m, 4, d->users, 3, 1, top, top_scores)) != WL_SUCCESS)
         return s;
-    *stage = 11;
+    *stage = 12;
     uint32_t ranks[4];
     if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
         return s;
-    *stage = 12;
+    *stage = 13;
     wl_metrics metrics;
     wl_user_metrics per_user[M_USERS];
     if ((s = wl_model_evaluate(m, d->indptr, d->known, 3, 1, &metrics, per_user)) != WL_SUCCESS)
         return s;
-    *stage = 13;
+    *stage = 14;
     return WL_SUCCESS;
 }
 

@@ -3,8 +3,9 @@
  * initial tables, steps with per-row, shared and sampled candidates under
  * both optimizers, L2, item bias, known positives and both reductions;
  * untouched rows; finite differences; determinism across runs and launch
- * plans; the sampler; recommend and rank; table and state I/O; every
- * argument error README.md lists, with the tables unchanged after it.
+ * plans; the sampler; recommend and rank; table and state I/O, whole and
+ * by rows; every argument error README.md lists, with the tables unchanged
+ * after it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1241,6 +1242,288 @@ static void test_io(void **state)
     wl_model_destroy(m);
 }
 
+/* ------------------------------------------------------------ rows of a table */
+
+/* Table t of a snapshot, its state, its rows and floats per row. */
+static void snap_table(const snap *s, const wl_model_options *o, wl_table t, float **table, float **st, size_t *rows,
+                       size_t *width)
+{
+    *table = t == WL_TABLE_USERS ? s->U : t == WL_TABLE_ITEMS ? s->V : s->b;
+    *st = t == WL_TABLE_USERS ? s->AU : t == WL_TABLE_ITEMS ? s->AV : s->Ab;
+    *rows = t == WL_TABLE_USERS ? o->num_users : o->num_items;
+    *width = t == WL_TABLE_ITEM_BIAS ? 1 : o->dim;
+}
+
+/* Rows read equal the whole tables' rows; rows written land (the state kept
+ * without one, replaced with one) and nothing else moves; a step after them
+ * equals one on a model written whole with wl_model_write(_state). */
+static void rows_case(wl_context *c, int plan)
+{
+    wl_model_options o;
+    model_options(&o, 50, 80, 7, 90 + (uint64_t)plan, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    wl_model *m = model_new(c, &o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    for (int step = 0; step < 2; ++step) {
+        batch x;
+        batch_make(&x, &o, MODE_SAMPLED, 64, 8, 900 + (uint64_t)step, 50, 80);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    snap s0;
+    snap_take(m, &o, &s0);
+    ref_rng g;
+    ref_rng_seed(&g, 17 + (uint64_t)plan);
+    char what[128];
+    for (int t = 0; t < 3; ++t) {
+        float *table, *st;
+        size_t rows, width;
+        snap_table(&s0, &o, (wl_table)t, &table, &st, &rows, &width);
+        /* unsorted, with repeats, the first and the last row */
+        enum { N = 23 };
+        uint32_t ids[N];
+        for (size_t k = 0; k < N; ++k)
+            ids[k] = (uint32_t)(ref_rng_next(&g) % rows);
+        ids[3] = (uint32_t)rows - 1;
+        ids[7] = 0;
+        ids[8] = ids[2];
+        float *out = wlt_alloc(N * width * sizeof(float)), *out_state = wlt_alloc(N * width * sizeof(float));
+        check_ok(m, wl_model_read_rows(m, (wl_table)t, N, ids, out, out_state), "wl_model_read_rows");
+        for (size_t k = 0; k < N; ++k) {
+            snprintf(what, sizeof what, "plan %s, table %d, read row %zu (%u)", wlt_plan_names[plan], t, k,
+                     (unsigned)ids[k]);
+            if (memcmp(out + k * width, table + ids[k] * width, width * sizeof(float)))
+                fail_msg("%s: differs from wl_model_read", what);
+            if (memcmp(out_state + k * width, st + ids[k] * width, width * sizeof(float)))
+                fail_msg("%s: its state differs from wl_model_read_state", what);
+        }
+        /* without the state: the same rows */
+        wlt_fill_sentinel(out_state, N * width);
+        check_ok(m, wl_model_read_rows(m, (wl_table)t, N, ids, out_state, NULL), "wl_model_read_rows (no state)");
+        assert_true(memcmp(out, out_state, N * width * sizeof(float)) == 0);
+        free(out);
+        free(out_state);
+    }
+    /* n = 0: nothing read, NULL pointers fine */
+    check_ok(m, wl_model_read_rows(m, WL_TABLE_ITEMS, 0, NULL, NULL, NULL), "wl_model_read_rows (n 0)");
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEMS, 0, NULL, NULL, NULL), "wl_model_write_rows (n 0)");
+
+    /* writes: every third row and the last; users keep their state, items and biases get a new one */
+    float *want[6], *want_state[3];
+    size_t written[3];
+    for (int t = 0; t < 3; ++t) {
+        float *table, *st;
+        size_t rows, width;
+        snap_table(&s0, &o, (wl_table)t, &table, &st, &rows, &width);
+        want[t] = wlt_alloc(rows * width * sizeof(float));
+        want_state[t] = wlt_alloc(rows * width * sizeof(float));
+        memcpy(want[t], table, rows * width * sizeof(float));
+        memcpy(want_state[t], st, rows * width * sizeof(float));
+        uint32_t *ids = wlt_alloc(rows * sizeof(uint32_t));
+        size_t n = 0;
+        for (size_t r = t; r < rows; r += 3)
+            ids[n++] = (uint32_t)r;
+        if (ids[n - 1] != rows - 1)
+            ids[n++] = (uint32_t)rows - 1;
+        written[t] = n;
+        float *in = wlt_alloc(n * width * sizeof(float)), *in_state = wlt_alloc(n * width * sizeof(float));
+        for (size_t e = 0; e < n * width; ++e) {
+            in[e] = (float)ref_rng_uniform(&g, -2.0, 2.0);
+            in_state[e] = (float)ref_rng_uniform(&g, 1.0, 5.0);
+        }
+        in[0] = -0.0f;
+        const int keep_state = t == WL_TABLE_USERS;
+        for (size_t k = 0; k < n; ++k) {
+            memcpy(want[t] + ids[k] * width, in + k * width, width * sizeof(float));
+            if (!keep_state)
+                memcpy(want_state[t] + ids[k] * width, in_state + k * width, width * sizeof(float));
+        }
+        check_ok(m, wl_model_write_rows(m, (wl_table)t, n, ids, in, keep_state ? NULL : in_state),
+                 "wl_model_write_rows");
+        free(ids);
+        free(in);
+        free(in_state);
+    }
+    snap s1;
+    snap_take(m, &o, &s1);
+    for (int t = 0; t < 3; ++t) {
+        float *table, *st;
+        size_t rows, width;
+        snap_table(&s1, &o, (wl_table)t, &table, &st, &rows, &width);
+        snprintf(what, sizeof what, "plan %s, table %d after writing %zu rows", wlt_plan_names[plan], t, written[t]);
+        if (memcmp(table, want[t], rows * width * sizeof(float)))
+            fail_msg("%s: the table is not the rows written and the others unchanged", what);
+        if (memcmp(st, want_state[t], rows * width * sizeof(float)))
+            fail_msg("%s: the state is not as written (or kept)", what);
+    }
+    /* a model written whole with the same values steps the same, bitwise */
+    wl_model *w = model_new(c, &o);
+    for (int t = 0; t < 3; ++t) {
+        check_ok(w, wl_model_write(w, (wl_table)t, want[t]), "wl_model_write");
+        check_ok(w, wl_model_write_state(w, (wl_table)t, want_state[t]), "wl_model_write_state");
+    }
+    for (int mode = 0; mode < 3; ++mode) {
+        batch x;
+        batch_make(&x, &o, mode, 32, 6, 910 + (uint64_t)mode, 50, 80);
+        wl_step_result r1, r2;
+        check_ok(m, wl_model_step(m, &lo, &x.b, &r1), "step");
+        check_ok(w, wl_model_step(w, &lo, &x.b, &r2), "step");
+        batch_free(&x);
+        snprintf(what, sizeof what, "plan %s, %s step after write_rows vs after write", wlt_plan_names[plan],
+                 mode_names[mode]);
+        if (memcmp(&r1.loss, &r2.loss, sizeof r1.loss) || r1.offenders != r2.offenders || r1.scores != r2.scores)
+            fail_msg("%s: the results differ", what);
+        snap a, b;
+        snap_take(m, &o, &a);
+        snap_take(w, &o, &b);
+        assert_snap_equal(&a, &b, what);
+        snap_free(&a);
+        snap_free(&b);
+    }
+    for (int t = 0; t < 3; ++t) {
+        free(want[t]);
+        free(want_state[t]);
+    }
+    wl_model_destroy(w);
+    snap_free(&s0);
+    snap_free(&s1);
+    wl_model_destroy(m);
+}
+
+/* A side with features: the rows are its feature table's, and the representations follow a write. */
+static void rows_features_case(wl_context *c, int plan)
+{
+    wl_model_options o;
+    model_options(&o, 30, 60, 9, 95 + (uint64_t)plan, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    o.num_item_features = 25;
+    const size_t F = o.num_item_features, D = o.dim;
+    wl_model *m = model_new(c, &o), *w = model_new(c, &o);
+    /* item i: features i % 25 and (7 i + 3) % 25 when they differ, in ascending order */
+    uint64_t indptr[61];
+    int32_t feats[120];
+    float wts[120];
+    indptr[0] = 0;
+    for (uint32_t i = 0; i < o.num_items; ++i) {
+        int32_t a = (int32_t)(i % F), b = (int32_t)((7 * i + 3) % F);
+        size_t at = (size_t)indptr[i];
+        if (a > b) {
+            const int32_t tmp = a;
+            a = b;
+            b = tmp;
+        }
+        feats[at] = a;
+        wts[at++] = 0.5f + (float)(i % 3);
+        if (b != a) {
+            feats[at] = b;
+            wts[at++] = -0.25f * (float)(1 + i % 4);
+        }
+        indptr[i + 1] = at;
+    }
+    check_ok(m, wl_model_set_features(m, WL_TABLE_ITEMS, indptr, feats, wts), "wl_model_set_features");
+    check_ok(w, wl_model_set_features(w, WL_TABLE_ITEMS, indptr, feats, wts), "wl_model_set_features");
+    float *V = wlt_alloc(F * D * sizeof(float)), *AV = wlt_alloc(F * D * sizeof(float));
+    float *b = wlt_alloc(F * sizeof(float)), *Ab = wlt_alloc(F * sizeof(float));
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEMS, V), "wl_model_read");
+    check_ok(m, wl_model_read_state(m, WL_TABLE_ITEMS, AV), "wl_model_read_state");
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEM_BIAS, b), "wl_model_read");
+    check_ok(m, wl_model_read_state(m, WL_TABLE_ITEM_BIAS, Ab), "wl_model_read_state");
+    const uint32_t ids[6] = {24, 3, 0, 3, 11, 24};
+    float got[6 * 9], got_state[6 * 9];
+    check_ok(m, wl_model_read_rows(m, WL_TABLE_ITEMS, 6, ids, got, got_state), "wl_model_read_rows (features)");
+    for (size_t k = 0; k < 6; ++k) {
+        assert_true(memcmp(got + k * D, V + ids[k] * D, D * sizeof(float)) == 0);
+        assert_true(memcmp(got_state + k * D, AV + ids[k] * D, D * sizeof(float)) == 0);
+    }
+    check_ok(m, wl_model_read_rows(m, WL_TABLE_ITEM_BIAS, 6, ids, got, got_state), "wl_model_read_rows (bias)");
+    for (size_t k = 0; k < 6; ++k)
+        assert_true(got[k] == b[ids[k]] && got_state[k] == Ab[ids[k]]);
+    /* row 25 is an item, not a feature row */
+    const uint32_t beyond[1] = {25};
+    assert_int_equal(wl_model_read_rows(m, WL_TABLE_ITEMS, 1, beyond, got, NULL), WL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 1, beyond, got, NULL), WL_ERROR_INVALID_ARGUMENT);
+    /* the representations first, so that the write must make them stale */
+    float *rep = wlt_alloc(o.num_items * D * sizeof(float)), *rep_w = wlt_alloc(o.num_items * D * sizeof(float));
+    check_ok(m, wl_model_read_representations(m, WL_TABLE_ITEMS, rep), "wl_model_read_representations");
+    const uint32_t wids[4] = {0, 3, 11, 24};
+    float in[4 * 9], in_b[4];
+    for (size_t e = 0; e < 4 * D; ++e)
+        in[e] = 0.1f * (float)e - 1.0f;
+    for (size_t k = 0; k < 4; ++k) {
+        in_b[k] = 0.5f + (float)k;
+        memcpy(V + wids[k] * D, in + k * D, D * sizeof(float));
+        b[wids[k]] = in_b[k];
+    }
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, wids, in, NULL), "wl_model_write_rows (features)");
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 4, wids, in_b, NULL), "wl_model_write_rows (bias)");
+    float *back = wlt_alloc(F * D * sizeof(float));
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEMS, back), "wl_model_read");
+    assert_true(memcmp(back, V, F * D * sizeof(float)) == 0);
+    check_ok(m, wl_model_read_state(m, WL_TABLE_ITEMS, back), "wl_model_read_state");
+    assert_true(memcmp(back, AV, F * D * sizeof(float)) == 0);
+    /* the same tables written whole give the same representations, bitwise */
+    check_ok(w, wl_model_write(w, WL_TABLE_ITEMS, V), "wl_model_write");
+    check_ok(w, wl_model_write(w, WL_TABLE_ITEM_BIAS, b), "wl_model_write");
+    check_ok(m, wl_model_read_representations(m, WL_TABLE_ITEMS, rep), "wl_model_read_representations");
+    check_ok(w, wl_model_read_representations(w, WL_TABLE_ITEMS, rep_w), "wl_model_read_representations");
+    char what[96];
+    snprintf(what, sizeof what, "plan %s: item representations after write_rows", wlt_plan_names[plan]);
+    if (memcmp(rep, rep_w, o.num_items * D * sizeof(float)))
+        fail_msg("%s differ from those after wl_model_write", what);
+    check_ok(m, wl_model_read_representations(m, WL_TABLE_ITEM_BIAS, rep), "wl_model_read_representations");
+    check_ok(w, wl_model_read_representations(w, WL_TABLE_ITEM_BIAS, rep_w), "wl_model_read_representations");
+    if (memcmp(rep, rep_w, o.num_items * sizeof(float)))
+        fail_msg("%s: the biases differ", what);
+    free(V);
+    free(AV);
+    free(b);
+    free(Ab);
+    free(rep);
+    free(rep_w);
+    free(back);
+    wl_model_destroy(w);
+    wl_model_destroy(m);
+}
+
+static void test_rows(void **state)
+{
+    (void)state;
+    for (int p = 0; p < WLT_PLANS; ++p) {
+        rows_case(ctxs[p], p);
+        rows_features_case(ctxs[p], p);
+    }
+}
+
+/* SGD has no state: a state refused, none fine; without item biases b stays 0. */
+static void test_rows_sgd(void **state)
+{
+    (void)state;
+    wl_model_options o;
+    model_options(&o, 20, 30, 4, 97, WL_OPTIMIZER_SGD, 0.1f);
+    o.item_bias = 0;
+    wl_model *m = model_new(ctxs[0], &o);
+    snap s0;
+    snap_take(m, &o, &s0);
+    const uint32_t ids[2] = {1, 29};
+    float in[8] = {1, 2, 3, 4, 5, 6, 7, 8}, st[8] = {1, 1, 1, 1, 1, 1, 1, 1}, out[8];
+    assert_int_equal(wl_model_read_rows(m, WL_TABLE_ITEMS, 2, ids, out, st), WL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(wl_model_read_rows(m, WL_TABLE_ITEMS, 0, NULL, NULL, st), WL_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(wl_model_write_rows(m, WL_TABLE_ITEMS, 2, ids, in, st), WL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(wl_context_last_error(ctxs[0]), "SGD"));
+    assert_int_equal(wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 2, ids, in, NULL), WL_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(wl_context_last_error(ctxs[0]), "item_bias"));
+    snap s1;
+    snap_take(m, &o, &s1);
+    assert_snap_equal(&s0, &s1, "refused SGD row calls");
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEMS, 2, ids, in, NULL), "wl_model_write_rows (SGD)");
+    const float zeros[2] = {0.0f, -0.0f};
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 2, ids, zeros, NULL), "wl_model_write_rows (zero biases)");
+    check_ok(m, wl_model_read_rows(m, WL_TABLE_ITEMS, 2, ids, out, NULL), "wl_model_read_rows (SGD)");
+    assert_true(memcmp(out, in, sizeof in) == 0);
+    snap_free(&s0);
+    snap_free(&s1);
+    wl_model_destroy(m);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_errors_options(void **state)
@@ -1530,6 +1813,49 @@ static void test_errors_calls(void **state)
     guard_check(&g, wl_model_write(NULL, WL_TABLE_ITEMS, buf), "write: NULL model");
     free(buf);
 
+    /* ---- rows: every argument checked before anything is enqueued */
+    {
+        uint32_t rows[4] = {0, 5, 9, 79};
+        float *st = wlt_alloc(4 * o.dim * sizeof(float)), *vals = wlt_alloc(4 * o.dim * sizeof(float));
+        for (size_t e = 0; e < 4 * o.dim; ++e)
+            vals[e] = st[e] = 7.0f;
+        for (size_t t = 0; t < 3; ++t) {
+            const wl_table bt = (wl_table)bad_tables[t];
+            guard_check(&g, wl_model_read_rows(m, bt, 4, rows, vals, NULL), "read_rows: bad table");
+            guard_check(&g, wl_model_write_rows(m, bt, 4, rows, vals, NULL), "write_rows: bad table");
+            guard_check(&g, wl_model_write_rows(m, bt, 0, NULL, NULL, NULL), "write_rows: bad table, n 0");
+        }
+        guard_check(&g, wl_model_read_rows(NULL, WL_TABLE_ITEMS, 4, rows, vals, NULL), "read_rows: NULL model");
+        guard_check(&g, wl_model_write_rows(NULL, WL_TABLE_ITEMS, 4, rows, vals, NULL), "write_rows: NULL model");
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_ITEMS, 4, NULL, vals, NULL), "read_rows: NULL rows");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, NULL, vals, st), "write_rows: NULL rows");
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_ITEMS, 4, rows, NULL, st), "read_rows: NULL out");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, rows, NULL, st), "write_rows: NULL in");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, SIZE_MAX / 8, rows, vals, st),
+                    "write_rows: n x dim overflows");
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_ITEM_BIAS, SIZE_MAX / 2, rows, vals, NULL),
+                    "read_rows: n overflows");
+        /* out of range in the last row, so that a check that stops early is caught */
+        rows[3] = 80;
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_ITEMS, 4, rows, vals, st), "read_rows: item out of range");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, rows, vals, st), "write_rows: item out of range");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 4, rows, vals, NULL),
+                    "write_rows: bias out of range");
+        rows[3] = UINT32_MAX;
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_ITEM_BIAS, 4, rows, vals, NULL), "read_rows: row 2^32 - 1");
+        rows[3] = 50;
+        guard_check(&g, wl_model_read_rows(m, WL_TABLE_USERS, 4, rows, vals, NULL), "read_rows: user out of range");
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_USERS, 4, rows, vals, NULL), "write_rows: user out of range");
+        rows[3] = 9;
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, rows, vals, st), "write_rows: a repeated row");
+        rows[3] = 7;
+        guard_check(&g, wl_model_write_rows(m, WL_TABLE_ITEMS, 4, rows, vals, st), "write_rows: a descent");
+        /* the same rows are fine to read */
+        check_ok(m, wl_model_read_rows(m, WL_TABLE_ITEMS, 4, rows, vals, st), "read_rows: repeats");
+        free(st);
+        free(vals);
+    }
+
     /* after all that, the model still works: a step matches the reference from the device's tables */
     ref_model rm;
     ref_model_create(&rm, &o);
@@ -1567,6 +1893,8 @@ int main(void)
         cmocka_unit_test(test_step_cl),
         cmocka_unit_test(test_recommend_rank),
         cmocka_unit_test(test_io),
+        cmocka_unit_test(test_rows),
+        cmocka_unit_test(test_rows_sgd),
         cmocka_unit_test(test_errors_options),
         cmocka_unit_test(test_errors_calls),
     };

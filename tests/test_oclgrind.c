@@ -6,7 +6,8 @@
  * the offenders, the row scan's partial sums, wl_reduce_sum, check_finite);
  * the model (each candidate mode, known positives, Adagrad and SGD, shared
  * candidates through CLBlast's SGEMM and wl_model_gather, recommend with and
- * without exclude_known, rank, evaluate); the hybrid model (feature matrices,
+ * without exclude_known, rank, evaluate, rows read and written by id); the
+ * hybrid model (feature matrices,
  * weighted steps, representations, users as feature rows, evaluation among a
  * subset). Results are checked against the C reference,
  * so a kernel the simulator stopped half-way fails here too.
@@ -52,6 +53,13 @@ static void warm_up(wl_context *c, wl_model **m)
     wl_model_options_default(&o, USERS, ITEMS, DIM);
     if (wl_model_create(c, &o, m) != WL_SUCCESS)
         fail_msg("warm-up: wl_model_create: %s", wl_context_last_error(c));
+    /* the rows read at their largest (model_rows reads fewer) */
+    uint32_t rows[2 * ITEMS];
+    static float values[2 * ITEMS * DIM], state[2 * ITEMS * DIM];
+    for (int k = 0; k < 2 * ITEMS; ++k)
+        rows[k] = (uint32_t)(k * 7 % ITEMS);
+    if (wl_model_read_rows(*m, WL_TABLE_ITEMS, 2 * ITEMS, rows, values, state) != WL_SUCCESS)
+        fail_msg("warm-up: wl_model_read_rows: %s", wl_context_last_error(c));
     int32_t users[BATCH], positives[BATCH], neg[CANDS], top[BATCH * TOP];
     float scores[BATCH * TOP];
     for (int b = 0; b < BATCH; ++b)
@@ -286,6 +294,48 @@ static void ref_sync(wl_model *m, ref_model *r, int state)
     }
 }
 
+/* wl_model_read_rows (unsorted, repeated) equals the tables; wl_model_write_rows of a few rows (with the state
+ * under Adagrad) lands; the reference takes the tables written. */
+static void model_rows(wl_context *c, wl_model *m, ref_model *r, int state)
+{
+    static float table[ITEMS * DIM], table_state[ITEMS * DIM], got[2 * ITEMS * DIM], got_state[2 * ITEMS * DIM];
+    const size_t rows_of[3] = {USERS, ITEMS, ITEMS};
+    for (int t = 0; t < 3; ++t) {
+        const size_t width = t == WL_TABLE_ITEM_BIAS ? 1 : DIM, n = rows_of[t] + 3;
+        uint32_t rows[ITEMS + 3];
+        for (size_t k = 0; k < n; ++k)
+            rows[k] = (uint32_t)((k * 5 + 3) % rows_of[t]);
+        check(c, wl_model_read(m, (wl_table)t, table), "wl_model_read");
+        if (state)
+            check(c, wl_model_read_state(m, (wl_table)t, table_state), "wl_model_read_state");
+        check(c, wl_model_read_rows(m, (wl_table)t, n, rows, got, state ? got_state : NULL), "wl_model_read_rows");
+        for (size_t k = 0; k < n; ++k)
+            if (memcmp(got + k * width, table + rows[k] * width, width * sizeof(float)) ||
+                (state && memcmp(got_state + k * width, table_state + rows[k] * width, width * sizeof(float))))
+                fail_msg("wl_model_read_rows: table %d, row %zu (%u) differs", t, k, (unsigned)rows[k]);
+        /* every third row, new values (and state) */
+        size_t w = 0;
+        for (uint32_t row = 1; row < rows_of[t]; row += 3, ++w)
+            rows[w] = row;
+        for (size_t e = 0; e < w * width; ++e)
+            got[e] = 0.01f * (float)e - 0.2f, got_state[e] = 1.0f + 0.5f * (float)e;
+        check(c, wl_model_write_rows(m, (wl_table)t, w, rows, got, state ? got_state : NULL), "wl_model_write_rows");
+        for (size_t k = 0; k < w; ++k) {
+            memcpy(table + rows[k] * width, got + k * width, width * sizeof(float));
+            memcpy(table_state + rows[k] * width, got_state + k * width, width * sizeof(float));
+        }
+        check(c, wl_model_read(m, (wl_table)t, got), "wl_model_read");
+        if (memcmp(got, table, rows_of[t] * width * sizeof(float)))
+            fail_msg("wl_model_write_rows: table %d is not as written", t);
+        if (state) {
+            check(c, wl_model_read_state(m, (wl_table)t, got), "wl_model_read_state");
+            if (memcmp(got, table_state, rows_of[t] * width * sizeof(float)))
+                fail_msg("wl_model_write_rows: the state of table %d is not as written", t);
+        }
+    }
+    ref_sync(m, r, state);
+}
+
 /* One step with candidates of `mode` (0 per row, 1 shared, 2 sampled) on device and reference. */
 static void model_step(wl_context *c, wl_model *m, ref_model *r, const wl_model_options *o, int mode, uint64_t seed,
                        const char *what)
@@ -387,6 +437,7 @@ static void model_all(wl_context *c, wl_optimizer optimizer)
             model_step(c, m, &r, &o, mode, 100 + (uint64_t)(known_set * 3 + mode), what);
         }
     }
+    model_rows(c, m, &r, state);
     model_catalogue(c, m, &r);
     ref_model_free(&r);
     wl_model_destroy(m);

@@ -6,8 +6,9 @@
  * options, wl_model_step with any loss options and batch (rows, negatives,
  * ids, shared or sampled candidates), wl_model_set_known with any CSR,
  * wl_model_recommend, wl_model_rank, wl_model_evaluate with any held-out
- * CSR, k and exclude_known, and read/write of a table or its state
- * with any table number, plus every call with a NULL model. Each call's
+ * CSR, k and exclude_known, read/write of a table or its state
+ * with any table number, read/write of rows of a table (any table, count,
+ * row ids, with or without the state), plus every call with a NULL model. Each call's
  * status must be WL_ERROR_INVALID_ARGUMENT exactly when the host oracle
  * below (the documented rules) says the arguments are invalid, with a
  * message; a refused call changes no table, no state, no known positive and
@@ -16,7 +17,8 @@
  * when asked; ranks in range; a written table reads back bitwise).
  *
  * Input: up to MAX_OPS calls, each an op byte (kind in bits 0-2, model in
- * bits 3-4, flags above) and that call's bytes.
+ * bits 3-4; kind 7 is the rows with bit 5 set, else the NULL model), a flags
+ * byte and that call's bytes.
  */
 #include <float.h>
 #include <math.h>
@@ -629,6 +631,93 @@ static void op_table(fuzz_reader *r, int mi, uint8_t flags)
     free(data);
 }
 
+/* Rows of table t of the fuzz models. */
+static uint32_t rows_of(int t) { return t == WL_TABLE_USERS ? NU : NI; }
+
+/* wl_model_read_rows / wl_model_write_rows: any table, count and ids (a write's
+ * mostly ascending), any values, with or without the state. */
+static void op_rows(fuzz_reader *r, int mi, uint8_t flags)
+{
+    wl_model *m = models[mi];
+    const uint8_t tb = fuzz_byte(r);
+    const wl_table t = (flags & 1) ? (wl_table)(int32_t)fuzz_u64(r, 4) : (wl_table)(tb % 4);
+    const int write = (flags >> 1) & 1, with_state = (flags >> 2) & 1;
+    const int null_rows = (flags & 0x18) == 0x18, null_data = (flags & 0x18) == 0x10;
+    const size_t n = size_of(r, (flags >> 5) & 1, MAX_N);
+    const int known_table = t == WL_TABLE_USERS || t == WL_TABLE_ITEMS || t == WL_TABLE_ITEM_BIAS;
+    const size_t width = t == WL_TABLE_ITEM_BIAS ? 1 : DIM;
+    /* the scalar rules first: the arrays are read only when these pass */
+    int invalid = !known_table || (with_state && sgd_of(mi)) ||
+                  (n && (null_rows || null_data || n > SIZE_MAX / sizeof(float) / width));
+    const int fits = n <= MAX_N;
+    if (!fits && !invalid)
+        return;
+    /* exactly sized, so that a read past them is seen; with n too large, a
+     * few valid rows (the call must refuse before reading further) */
+    const size_t count = fits ? n : 4, limit = known_table ? rows_of(t) : NI;
+    uint32_t *rows = malloc((count ? count : 1) * sizeof *rows);
+    float *data = malloc((count ? count : 1) * width * sizeof *data);
+    float *state = malloc((count ? count : 1) * width * sizeof *state);
+    FUZZ_CHECK(rows && data && state, "out of memory");
+    int finite = 1, nonzero = 0;
+    for (size_t k = 0; k < count; ++k) {
+        const uint8_t b = fits ? fuzz_byte(r) : 0;
+        const uint32_t prev = k ? rows[k - 1] : 0;
+        const uint32_t special[8] = {(uint32_t)limit, (uint32_t)limit - 1, prev, prev - 1,
+                                     UINT32_MAX,      0x80000000u,         0,    (uint32_t)limit + 1};
+        if (b >= 0xf8)
+            rows[k] = special[b - 0xf8];
+        else
+            rows[k] = write ? (k ? prev : (uint32_t)-1) + 1 + b % 2 : (uint32_t)(b % limit);
+        if (fits && n) {
+            invalid |= rows[k] >= limit;
+            invalid |= write && k && rows[k] <= prev;
+        }
+    }
+    for (size_t e = 0; e < count * width; ++e) {
+        data[e] = write && fits ? float_of(r) : 12345.5f;
+        state[e] = write && fits ? float_of(r) : 12345.5f;
+        finite &= fabsf(data[e]) <= 1e3f && (!with_state || (state[e] >= 0.0f && state[e] <= 1e3f));
+        nonzero |= data[e] != 0.0f;
+    }
+    invalid |= write && fits && n && t == WL_TABLE_ITEM_BIAS && !bias_of(mi) && nonzero;
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    uint32_t *rows_arg = null_rows ? NULL : rows;
+    float *data_arg = null_data ? NULL : data, *state_arg = with_state ? state : NULL;
+    const wl_status st = write ? wl_model_write_rows(m, t, n, rows_arg, data_arg, state_arg)
+                               : wl_model_read_rows(m, t, n, rows_arg, data_arg, state_arg);
+    const char *name = write ? "wl_model_write_rows" : "wl_model_read_rows";
+    expect(name, st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    if (st != WL_SUCCESS || !write || !n) {
+        FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "%s changed the model", name);
+        for (size_t e = 0; !write && (st != WL_SUCCESS || !n) && e < count * width; ++e)
+            FUZZ_CHECK(data[e] == 12345.5f && state[e] == 12345.5f, "a refused (or empty) %s wrote [%zu]", name, e);
+        for (size_t k = 0; !write && st == WL_SUCCESS && k < n; ++k) {
+            FUZZ_CHECK(!memcmp(data + k * width, before.table[t] + rows[k] * width, width * sizeof(float)),
+                       "%s: row %zu (%u) differs from the table", name, k, (unsigned)rows[k]);
+            FUZZ_CHECK(!with_state ||
+                           !memcmp(state + k * width, before.state[t] + rows[k] * width, width * sizeof(float)),
+                       "%s: row %zu (%u) differs from the state", name, k, (unsigned)rows[k]);
+        }
+        free(rows), free(data), free(state);
+        return;
+    }
+    /* the snapshot with the rows written is what the model must hold */
+    snapshot want = before;
+    for (size_t k = 0; k < n; ++k) {
+        memcpy(want.table[t] + rows[k] * width, data + k * width, width * sizeof(float));
+        if (with_state)
+            memcpy(want.state[t] + rows[k] * width, state + k * width, width * sizeof(float));
+    }
+    FUZZ_CHECK(!memcmp(&want, &after, sizeof want), "%s: the model is not the rows written and the rest unchanged",
+               name);
+    poisoned[mi] |= !finite;
+    free(rows), free(data), free(state);
+}
+
 static void op_null_model(void)
 {
     wl_loss_options lo;
@@ -652,8 +741,13 @@ static void op_null_model(void)
     wl_metrics metrics;
     FUZZ_CHECK(wl_model_evaluate(NULL, indptr, NULL, 1, 0, &metrics, NULL) == WL_ERROR_INVALID_ARGUMENT,
                "evaluate(NULL)");
+    const uint32_t rows[1] = {0};
+    FUZZ_CHECK(wl_model_read_rows(NULL, WL_TABLE_USERS, 1, rows, f, NULL) == WL_ERROR_INVALID_ARGUMENT,
+               "read_rows(NULL)");
+    FUZZ_CHECK(wl_model_write_rows(NULL, WL_TABLE_USERS, 1, rows, f, NULL) == WL_ERROR_INVALID_ARGUMENT,
+               "write_rows(NULL)");
     wl_model_destroy(NULL);
-    calls += 10;
+    calls += 12;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -677,7 +771,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 3: op_recommend(&r, mi, flags); break;
         case 4: op_rank(&r, mi, flags); break;
         case 5: op_table(&r, mi, flags); break;
-        default: op_null_model(); break;
+        default:
+            if (op & 0x20)
+                op_rows(&r, mi, flags);
+            else
+                op_null_model();
+            break;
         }
         fuzz_keep_crash_handlers();
     }
