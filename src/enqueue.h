@@ -31,8 +31,9 @@ typedef enum wl_scratch_id {
     WL_SCRATCH_MODEL_TOP_ITEMS,  /* model recommend: top-k items; rank: the ranks */
     WL_SCRATCH_MODEL_TOP_SCORES, /* model recommend: top-k scores */
     WL_SCRATCH_MODEL_EVAL,       /* model evaluate: the ranks of a block's held-out items, then its users' counts */
-    WL_SCRATCH_MODEL_READ_ROWS,  /* model read_rows: a block of rows gathered */
-    WL_SCRATCH_MODEL_READ_STATE, /* model read_rows: the same rows' optimizer state */
+    WL_SCRATCH_MODEL_ROW_IDS,    /* model read_rows, write_rows: the row ids */
+    WL_SCRATCH_MODEL_ROW_VALUES, /* model read_rows, write_rows: the rows' values */
+    WL_SCRATCH_MODEL_ROW_STATE,  /* model read_rows, write_rows: the rows' optimizer state */
     WL_SCRATCH_COUNT
 } wl_scratch_id;
 

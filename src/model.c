@@ -428,8 +428,26 @@ static wl_status check_rows(wl_model *m, wl_table t, size_t n, const uint32_t *r
     return WL_SUCCESS;
 }
 
+/* Write (blocking: the caller may free host at once) bytes of host into the
+ * scratch buffer id on the chain; *out gets the buffer. */
+static wl_status upload(wl_chain *ch, wl_scratch_id id, size_t bytes, const void *host, const char *what, cl_mem *out)
+{
+    wl_context *c = ch->c;
+    wl_status st = wl_scratch(c, id, bytes, what, out);
+    if (st != WL_SUCCESS)
+        return st;
+    cl_event ev;
+    const cl_int err = clEnqueueWriteBuffer(c->queue, *out, CL_TRUE, 0, bytes, host, ch->num_wait,
+                                            ch->num_wait ? ch->wait : NULL, &ev);
+    if (err != CL_SUCCESS)
+        return wl_fail_cl(c, err, "clEnqueueWriteBuffer(model rows)");
+    wl_chain_step(ch, ev);
+    return WL_SUCCESS;
+}
+
 /* One block of wl_model_read_rows: count rows from the host's ids into out
- * (and state), gathered on the device and read back (blocking). */
+ * (and state), gathered on the device and read back (blocking). Scratch
+ * buffers, kept on the context: a trainer's syncs allocate nothing. */
 static wl_status read_rows_block(wl_chain *ch, wl_model *m, wl_table t, size_t count, size_t width,
                                  const uint32_t *rows, float *out, float *state)
 {
@@ -439,10 +457,10 @@ static wl_status read_rows_block(wl_chain *ch, wl_model *m, wl_table t, size_t c
     const cl_ulong count64 = count, zero = 0;
     const cl_uint width32 = (cl_uint)width, limit = (cl_uint)model_table_rows(m, t);
     cl_mem ids = NULL, gathered[2] = {NULL, NULL};
-    wl_status st = model_buffer(c, count * sizeof(uint32_t), rows, "the row ids", &ids);
+    wl_status st = upload(ch, WL_SCRATCH_MODEL_ROW_IDS, count * sizeof(uint32_t), rows, "the row ids", &ids);
     for (int part = 0; part < (state ? 2 : 1) && st == WL_SUCCESS; ++part) {
-        st = wl_scratch(c, part ? WL_SCRATCH_MODEL_READ_STATE : WL_SCRATCH_MODEL_READ_ROWS, bytes,
-                        part ? "the state rows read" : "the rows read", &gathered[part]);
+        st = wl_scratch(c, part ? WL_SCRATCH_MODEL_ROW_STATE : WL_SCRATCH_MODEL_ROW_VALUES, bytes,
+                        part ? "the rows' state" : "the rows", &gathered[part]);
         const cl_mem source = part ? m->state[k] : m->table[k];
         const wl_arg args[] = {WL_ARG(count64), WL_ARG(width32), WL_ARG(limit),         WL_ARG(ids),
                                WL_ARG(zero),    WL_ARG(source),  WL_ARG(gathered[part])};
@@ -461,7 +479,6 @@ static wl_status read_rows_block(wl_chain *ch, wl_model *m, wl_table t, size_t c
         else
             wl_chain_step(ch, ev);
     }
-    model_release(&ids);
     return st;
 }
 
@@ -515,14 +532,14 @@ wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t 
     const cl_ulong count64 = n;
     const cl_uint width32 = (cl_uint)width;
     cl_mem ids = NULL, values[2] = {NULL, NULL};
-    st = model_buffer(c, n * sizeof(uint32_t), rows, "the row ids", &ids);
+    wl_chain ch;
+    if ((st = wl_chain_start(&ch, c, 0, NULL)) != WL_SUCCESS)
+        return st;
+    st = upload(&ch, WL_SCRATCH_MODEL_ROW_IDS, n * sizeof(uint32_t), rows, "the row ids", &ids);
     if (st == WL_SUCCESS)
-        st = model_buffer(c, bytes, in, "the rows written", &values[0]);
+        st = upload(&ch, WL_SCRATCH_MODEL_ROW_VALUES, bytes, in, "the rows", &values[0]);
     if (st == WL_SUCCESS && state)
-        st = model_buffer(c, bytes, state, "the state rows written", &values[1]);
-    wl_chain ch = {0};
-    if (st == WL_SUCCESS)
-        st = wl_chain_start(&ch, c, 0, NULL);
+        st = upload(&ch, WL_SCRATCH_MODEL_ROW_STATE, bytes, state, "the rows' state", &values[1]);
     if (st == WL_SUCCESS)
         m->rep_stale = 1;
     for (int part = 0; part < (state ? 2 : 1) && st == WL_SUCCESS; ++part) {
@@ -531,15 +548,9 @@ wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t 
         const wl_launch l = {WL_KERNEL_MODEL_SCATTER_ROWS, n * width, 0, args, sizeof args / sizeof args[0]};
         st = wl_enqueue_kernel(&ch, &l);
     }
-    if (ch.c) {
-        if (st == WL_SUCCESS || ch.last)
-            wl_chain_finish(&ch, NULL);
-        wl_chain_end(&ch);
-    }
-    /* commands still queued keep their buffers alive */
-    model_release(&ids);
-    model_release(&values[0]);
-    model_release(&values[1]);
+    if (st == WL_SUCCESS || ch.last)
+        wl_chain_finish(&ch, NULL);
+    wl_chain_end(&ch);
     return st;
 }
 
