@@ -10,7 +10,9 @@ a model saved by 3 ranks loads in 1 rank (the same metrics) and in 2 ranks
 (and trains on); a rank killed in the middle of training ends the job with
 a non-zero exit within seconds and leaves the last checkpoint loadable; a
 missing or malformed data file fails the job with the file's name (and
-line). Exit 0 pass, 1 fail.
+line). WLT_MPI_QUALITY=0 leaves out the quality comparison (a second OpenCL
+implementation gives the same bits, 25 times slower on llvmpipe). Exit 0
+pass, 1 fail.
 """
 import os
 import re
@@ -25,8 +27,9 @@ ENV = None
 failures = []
 # The built-in set (2000 users, 3000 items): enough test users for precision@10 to compare within 2%.
 EPOCHS = ["--epochs", "5", "--eval-every", "0"]
-# A smaller one where only the mechanics matter.
-SMALL = ["--synthetic", "400,600,16000", "--dim", "16", "--negatives", "30", "--batch", "256"]
+# A smaller one where only the mechanics matter (2 epochs unless given).
+SMALL = ["--synthetic", "400,600,16000", "--dim", "16", "--negatives", "30", "--batch", "256", "--epochs", "2",
+         "--eval-every", "0"]
 
 
 def check(cond, what, detail=""):
@@ -72,41 +75,48 @@ def main():
     ENV["WARPLOSS_CACHE_DIR"] = os.path.join(tmp, "cache")
     p = lambda name: os.path.join(tmp, name)
 
-    # ---- quality against one process, determinism
-    one = alone(*EPOCHS, "--quiet")
-    check(one.returncode == 0, "1 rank trains", one.stderr)
-    base = metrics(one.stdout)
+    # ---- quality against one process (the tables are the same bits on every OpenCL
+    # implementation, so a second implementation may leave this to the first: WLT_MPI_QUALITY=0)
+    if os.environ.get("WLT_MPI_QUALITY", "1") != "0":
+        one = alone(*EPOCHS, "--quiet")
+        check(one.returncode == 0, "1 rank trains (built-in set)", one.stderr)
+        base = metrics(one.stdout)
+        for n in (2, 3):
+            r = ranks(n, *EPOCHS)
+            got = metrics(r.stdout)
+            check(r.returncode == 0 and base and got and abs(got[0] - base[0]) <= 0.02 * base[0] and
+                  abs(got[1] - base[1]) <= 0.02 * base[1], f"{n} ranks: p@10 and AUC within 2% of 1 rank",
+                  f"{got} vs {base}: {r.stderr[-2000:]}")
+            check(f"ranks: {n}," in r.stdout and "syncs (" in r.stdout, f"{n} ranks: the ranks and sync lines")
+    else:
+        print("(WLT_MPI_QUALITY=0: the quality comparison is left to the run on the first implementation)")
+
+    # ---- determinism; save at 3, load at 1 and 2 (the small set)
     results = {}
     for n in (2, 3):
-        r = ranks(n, *EPOCHS, "--save", p(f"n{n}a.wlm"))
+        r = ranks(n, *SMALL, "--save", p(f"n{n}a.wlm"))
         if not check(r.returncode == 0, f"{n} ranks train", r.stderr[-2000:]):
             continue
         results[n] = r
-        got = metrics(r.stdout)
-        check(base and got and abs(got[0] - base[0]) <= 0.02 * base[0] and abs(got[1] - base[1]) <= 0.02 * base[1],
-              f"{n} ranks: p@10 and AUC within 2% of 1 rank", f"{got} vs {base}")
-        check(f"ranks: {n}," in r.stdout and "syncs (" in r.stdout, f"{n} ranks: the ranks and sync lines")
-        again = ranks(n, *EPOCHS, "--save", p(f"n{n}b.wlm"))
+        again = ranks(n, *SMALL, "--save", p(f"n{n}b.wlm"))
         check(again.returncode == 0 and read(p(f"n{n}a.wlm")) == read(p(f"n{n}b.wlm")),
               f"{n} ranks: two runs save the same bytes", again.stderr[-2000:])
-
-    # ---- save at 3, load at 1 and 2
     if 3 in results:
         saved = metrics(results[3].stdout)
-        r = alone("--load", p("n3a.wlm"), "--epochs", "0", "--quiet")
+        r = alone(*SMALL, "--load", p("n3a.wlm"), "--epochs", "0", "--quiet")
         got = metrics(r.stdout)
         check(r.returncode == 0 and got and saved and abs(got[0] - saved[0]) < 1e-3 and abs(got[1] - saved[1]) < 1e-3,
               "a model saved by 3 ranks loads in 1 with the same metrics", f"{got} vs {saved}: {r.stderr}")
-        r = ranks(2, "--load", p("n3a.wlm"), "--epochs", "1", "--save", p("n3to2.wlm"))
-        check(r.returncode == 0 and "resumed" in r.stdout and "epoch   6" in r.stdout,
+        r = ranks(2, *SMALL, "--load", p("n3a.wlm"), "--epochs", "1", "--save", p("n3to2.wlm"))
+        check(r.returncode == 0 and "resumed" in r.stdout and "epoch   3" in r.stdout,
               "a model saved by 3 ranks loads in 2 and trains on", r.stdout[-1500:] + r.stderr[-1500:])
-        r = alone("--load", p("n3to2.wlm"), "--epochs", "1", "--quiet")
+        r = alone(*SMALL, "--load", p("n3to2.wlm"), "--epochs", "1", "--quiet")
         check(r.returncode == 0, "... and that model in 1 rank", r.stderr)
 
     # ---- a rank killed in the middle of training
     ck = p("kill.wlm")
     proc = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", "-x", "POCL_MAX_PTHREAD_COUNT", TOOL, *SMALL,
-                             "--epochs", "1000", "--eval-every", "0", "--save", ck, "--checkpoint-every", "1"],
+                             "--epochs", "1000", "--save", ck, "--checkpoint-every", "1"],
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while not os.path.exists(ck) and time.time() < deadline and proc.poll() is None:
