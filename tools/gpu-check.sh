@@ -5,8 +5,9 @@
 # prints the card, builds in a fresh folder, runs the tests (poisoned buffers;
 # the model again with the 32-bit scatter), the benchmark (table and --json,
 # the model's step with each scatter, the evaluation), warploss-train and
-# warploss-devices --check, each line of figures prefixed with the card's
-# name. Bounded: every step has a timeout (about 20 minutes if every step
+# warploss-devices --check, and warploss-train on one rank and (with several
+# GPUs and Open MPI) one rank a GPU (tools/bench-ranks.py), each line of
+# figures prefixed with the card's name. Bounded: every step has a timeout (about 20 minutes if every step
 # used all of its own; a few minutes when they pass).
 #
 # usage: tools/gpu-check.sh [OUTDIR]   (OUTDIR: where logs and bench.json go; default $OUT or /tmp/warploss-gpu-check)
@@ -154,6 +155,21 @@ timeout 120 "$BENCH" --device "$WARPLOSS_DEVICE" --evaluate 2>&1 | sed "s/^/[$CA
 say "warploss-train on $CARD"
 timeout 120 "$BUILD/tools/warploss-train" --device "$WARPLOSS_DEVICE" 2>&1 | sed "s/^/[$CARD] /" \
     || fail "warploss-train"
+
+# --- several ranks: one rank, then one rank a GPU (each rank picks its GPU by its
+# rank on the machine, so WARPLOSS_DEVICE is unset for them), both rates printed
+GPUS=$(timeout 30 nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if command -v mpirun >/dev/null && grep -q "MPI for c found: YES" "$BUILD/meson-logs/meson-log.txt" 2>/dev/null; then
+    say "warploss-train on 1 rank and on ${GPUS:-0} ranks on $CARD"
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    RANKS="1"
+    [ "${GPUS:-0}" -gt 1 ] && RANKS="1,$GPUS"
+    (unset WARPLOSS_DEVICE; timeout 300 python3 "$ROOT/tools/bench-ranks.py" --train "$BUILD/tools/warploss-train" \
+        --ranks "$RANKS" --repeat 1 -- --epochs 5) 2>&1 | sed "s/^/[$CARD] /" || fail "bench-ranks"
+    [ "${GPUS:-0}" -gt 1 ] || echo "[$CARD] one GPU: no N-rank training (nvidia-smi -L lists ${GPUS:-0})"
+else
+    echo "gpu-check: no mpirun or a build without MPI (apt-get install openmpi-bin libopenmpi-dev): no rank figures"
+fi
 
 say "done"
 rm -rf "$BUILD"
