@@ -9,6 +9,11 @@
  * W -= lr * G / sqrt(A)), in float. The row's accumulators and flag go back
  * to zero, so the next step starts clean without touching the other rows.
  * Item rows also update their bias from its own accumulator (no L2).
+ *
+ * Every row updated also sets its bit in its side's changed bitmask
+ * (changed_u, changed_v: bit r % 32 of word r / 32), which
+ * wl_model_changed_rows (src/model.c) reads and clears: one 32-bit atomic_or
+ * per row, OpenCL 1.1's core atomics.
  */
 
 /* One element: the gradient from its accumulator plus L2, then the optimizer.
@@ -31,7 +36,8 @@ kernel void wl_model_update(uint user_slots, uint dim, float lr, float l2_users,
                             global float *U, global float *V, global float *bias, global float *state_u,
                             global float *state_v, global float *state_b, global wl_acc *acc_u, global wl_acc *acc_v,
                             global wl_acc *acc_b, global int *flag_u, global int *flag_v, const global uint *touched_u,
-                            const global uint *touched_v, const global uint *control)
+                            const global uint *touched_v, const global uint *control, global uint *changed_u,
+                            global uint *changed_v)
 {
     const uint id = (uint)get_global_id(0);
     const int users = id < user_slots;
@@ -42,9 +48,11 @@ kernel void wl_model_update(uint user_slots, uint dim, float lr, float l2_users,
     global float *w = users ? U : V;
     global float *state = users ? state_u : state_v;
     global wl_acc *acc = users ? acc_u : acc_v;
+    global uint *changed = users ? changed_u : changed_v;
     const float l2 = users ? l2_users : l2_items;
     for (uint d = 0; d < dim; ++d)
         wl_update_one(w, state, (ulong)row * dim + d, acc, l2, lr);
+    atomic_or(&changed[row / 32], 1u << (row % 32));
     if (users) {
         flag_u[row] = 0;
         return;

@@ -310,6 +310,18 @@ WL_API wl_status wl_model_read_rows(wl_model *m, wl_table t, size_t n, const uin
  * copied before the call returns. */
 WL_API wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t *rows, const float *in,
                                      const float *state);
+/* The rows of a side that training steps (wl_model_step, wl_model_step_cl)
+ * changed since the last call for that side, or since the model was created
+ * or loaded (every row a step's optimizer update was applied to, even one
+ * whose values came out the same): side WL_TABLE_USERS the rows of U, WL_TABLE_ITEMS or
+ * WL_TABLE_ITEM_BIAS (one side, the same rows) the rows of V and b (a side
+ * with features: rows of its feature table), ascending, into rows (room for
+ * the side's row count; may be NULL to take only the number) and their
+ * number into *n; the marks of the side are then cleared (with rows NULL
+ * too). wl_model_write, wl_model_write_state and wl_model_write_rows do not
+ * mark rows. On failure *n is 0 (when n is not NULL), rows is untouched and
+ * the marks stay. Blocks. */
+WL_API wl_status wl_model_changed_rows(wl_model *m, wl_table side, uint32_t *rows, size_t *n);
 
 /* Each user's known positives as CSR: indptr[num_users + 1] (indptr[0] = 0,
  * non-decreasing), items[indptr[num_users]] sorted ascending without

@@ -112,6 +112,9 @@ wl_status model_check_ids(wl_context *c, const int32_t *ids, size_t count, uint3
 
 /* ------------------------------------------------------------ create, destroy */
 
+/* Words of a changed-rows bitmask over rows rows (one bit per row). */
+static size_t changed_words(size_t rows) { return rows / 32 + (rows % 32 != 0); }
+
 static wl_status check_model_options(wl_context *c, const wl_model_options *o)
 {
     if (!o)
@@ -177,6 +180,7 @@ void wl_model_destroy(wl_model *m)
     for (int t = 0; t < 2; ++t) {
         model_release(&m->flag[t]);
         model_release(&m->touched[t]);
+        model_release(&m->changed[t]);
     }
     model_release(&m->control);
     model_release(&m->known_ptr);
@@ -220,6 +224,9 @@ static wl_status model_init(wl_model *m)
         if (st == WL_SUCCESS)
             st = model_buffer(c, rows * sizeof(cl_uint), NULL, t ? "the touched items" : "the touched users",
                               &m->touched[t]);
+        if (st == WL_SUCCESS)
+            st = model_buffer(c, changed_words(rows) * sizeof(cl_uint), NULL,
+                              t ? "the changed items' bits" : "the changed users' bits", &m->changed[t]);
     }
     if (st == WL_SUCCESS)
         st = model_buffer(c, CONTROL_COUNT * sizeof(cl_uint), NULL, "the step counters", &m->control);
@@ -242,9 +249,12 @@ static wl_status model_init(wl_model *m)
         if (st == WL_SUCCESS)
             st = wl_enqueue_fill(&ch, m->acc[t], &zero64, sizeof zero64, count * sizeof(cl_long));
     }
-    for (int t = 0; t < 2 && st == WL_SUCCESS; ++t)
-        st = wl_enqueue_fill(&ch, m->flag[t], &zero32, sizeof zero32,
-                             (size_t)model_table_rows(m, (wl_table)t) * sizeof(cl_int));
+    for (int t = 0; t < 2 && st == WL_SUCCESS; ++t) {
+        const size_t rows = (size_t)model_table_rows(m, (wl_table)t);
+        st = wl_enqueue_fill(&ch, m->flag[t], &zero32, sizeof zero32, rows * sizeof(cl_int));
+        if (st == WL_SUCCESS)
+            st = wl_enqueue_fill(&ch, m->changed[t], &zero32, sizeof zero32, changed_words(rows) * sizeof(cl_uint));
+    }
     if (st == WL_SUCCESS || ch.last)
         wl_chain_finish(&ch, NULL);
     wl_chain_end(&ch);
@@ -551,6 +561,60 @@ wl_status wl_model_write_rows(wl_model *m, wl_table t, size_t n, const uint32_t 
     if (st == WL_SUCCESS || ch.last)
         wl_chain_finish(&ch, NULL);
     wl_chain_end(&ch);
+    return st;
+}
+
+/* ------------------------------------------------------------ rows the steps changed */
+
+wl_status wl_model_changed_rows(wl_model *m, wl_table side, uint32_t *rows, size_t *n)
+{
+    if (!m)
+        return WL_ERROR_INVALID_ARGUMENT;
+    wl_context *c = m->c;
+    if (!n)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT, "n is NULL");
+    *n = 0;
+    if (side != WL_TABLE_USERS && side != WL_TABLE_ITEMS && side != WL_TABLE_ITEM_BIAS)
+        return wl_fail(c, WL_ERROR_INVALID_ARGUMENT,
+                       "side is %d; use WL_TABLE_USERS, WL_TABLE_ITEMS or WL_TABLE_ITEM_BIAS", (int)side);
+    /* V and b share the item rows, their touched list and their bits */
+    const int s = side == WL_TABLE_USERS ? 0 : 1;
+    const size_t count = (size_t)model_table_rows(m, side), words = changed_words(count);
+    uint32_t *bits = malloc(words * sizeof *bits);
+    if (!bits)
+        return wl_fail(c, WL_ERROR_OUT_OF_MEMORY, "out of host memory for the bits of %zu rows", count);
+    /* read the bits after every earlier command, then clear them on the
+     * chain: a later step's marks land after the clear */
+    wl_chain ch;
+    wl_status st = wl_chain_start(&ch, c, 0, NULL);
+    if (st == WL_SUCCESS) {
+        cl_event ev;
+        const cl_int err = clEnqueueReadBuffer(c->queue, m->changed[s], CL_TRUE, 0, words * sizeof *bits, bits,
+                                               ch.num_wait, ch.num_wait ? ch.wait : NULL, &ev);
+        if (err != CL_SUCCESS)
+            st = wl_fail_cl(c, err, "clEnqueueReadBuffer(changed rows)");
+        else
+            wl_chain_step(&ch, ev);
+        const cl_uint zero = 0;
+        if (st == WL_SUCCESS)
+            st = wl_enqueue_fill(&ch, m->changed[s], &zero, sizeof zero, words * sizeof *bits);
+        if (st == WL_SUCCESS || ch.last)
+            wl_chain_finish(&ch, NULL);
+        wl_chain_end(&ch);
+    }
+    /* listed only once the clear is enqueued: a failure leaves the bits set
+     * (the next call lists them) and rows untouched */
+    size_t found = 0;
+    for (size_t w = 0; w < words && st == WL_SUCCESS; ++w)
+        for (uint32_t b = 0; b < 32 && bits[w] >> b; ++b)
+            if (bits[w] >> b & 1u && w * 32 + b < count) {
+                if (rows)
+                    rows[found] = (uint32_t)(w * 32 + b);
+                ++found;
+            }
+    free(bits);
+    if (st == WL_SUCCESS)
+        *n = found;
     return st;
 }
 

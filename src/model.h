@@ -28,6 +28,7 @@ struct wl_model {
     cl_mem acc[3];                 /* fixed-point gradient sums by wl_table (long), zero between steps */
     cl_mem flag[2];                /* users, items: the row is in this step's touched list (int), zero between steps */
     cl_mem touched[2];             /* users, items: this step's touched rows (uint) */
+    cl_mem changed[2];             /* users, items: a bit per row steps updated (uint), see wl_model_changed_rows */
     cl_mem control;                /* uint[CONTROL_COUNT], model_step.cl */
     cl_mem known_ptr, known_items; /* the known positives as CSR; NULL: none */
     uint64_t known_count;          /* the known positives' number */

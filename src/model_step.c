@@ -210,7 +210,8 @@ static wl_status step_run(wl_chain *ch, wl_model *m, const wl_loss_options *lo, 
                            WL_ARG(m->state[0]),   WL_ARG(m->state[1]), WL_ARG(m->state[2]),
                            WL_ARG(m->acc[0]),     WL_ARG(m->acc[1]),   WL_ARG(m->acc[2]),
                            WL_ARG(m->flag[0]),    WL_ARG(m->flag[1]),  WL_ARG(m->touched[0]),
-                           WL_ARG(m->touched[1]), WL_ARG(m->control)};
+                           WL_ARG(m->touched[1]), WL_ARG(m->control),  WL_ARG(m->changed[0]),
+                           WL_ARG(m->changed[1])};
     const wl_launch l = {WL_KERNEL_MODEL_UPDATE, (size_t)user_slots + item_slots, 0, args,
                          sizeof args / sizeof args[0]};
     m->rep_stale = 1; /* the tables change (or a failure leaves them unknown) */
