@@ -542,6 +542,7 @@ static const char *const model_stages[] = {"wl_model_create",
                                            "wl_model_read/write",
                                            "wl_model_read_state/write_state",
                                            "wl_model_read_rows/write_rows",
+                                           "wl_model_changed_rows",
                                            "wl_model_save",
                                            "wl_model_load",
                                            "wl_model_step (shared, SGEMM)",
@@ -612,6 +613,25 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
             return s;
     }
     *stage = 8;
+    {
+        /* the users the steps changed (ascending, in range, some), then none; the items only counted */
+        uint32_t changed[M_USERS];
+        size_t n = 0;
+        if ((s = wl_model_changed_rows(m, WL_TABLE_USERS, changed, &n)) != WL_SUCCESS)
+            return s;
+        if (n == 0 || n > M_USERS)
+            fail_msg("wl_model_changed_rows listed %zu of %d users after three steps", n, M_USERS);
+        for (size_t k = 0; k < n; ++k)
+            if (changed[k] >= M_USERS || (k > 0 && changed[k] <= changed[k - 1]))
+                fail_msg("wl_model_changed_rows: row %zu is %u", k, (unsigned)changed[k]);
+        if ((s = wl_model_changed_rows(m, WL_TABLE_USERS, changed, &n)) != WL_SUCCESS)
+            return s;
+        if (n != 0)
+            fail_msg("wl_model_changed_rows listed %zu users again", n);
+        if ((s = wl_model_changed_rows(m, WL_TABLE_ITEMS, NULL, &n)) != WL_SUCCESS)
+            return s;
+    }
+    *stage = 9;
     static const char app[] = "application bytes";
     char *path = wlt_join(file_dir, "model.wlm");
     remove(path);
@@ -619,7 +639,7 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     if (s != WL_SUCCESS && wlt_count_files(file_dir) != 0)
         fail_msg("a failed wl_model_save (%s) left a file", wl_status_string(s));
     if (s == WL_SUCCESS) {
-        *stage = 9;
+        *stage = 10;
         wl_model *loaded = (wl_model *)&loaded;
         void *app_back = &app_back;
         size_t app_size = 1;
@@ -635,25 +655,25 @@ static wl_status model_calls(wl_context *c, int sgd, const model_data *d, const 
     free(path);
     if (s != WL_SUCCESS)
         return s;
-    *stage = 10;
+    *stage = 11;
     b.neg_items = d->neg + M_NEG, b.shared_negatives = 1;
     if ((s = wl_model_step(m, &lo, &b, &r)) != WL_SUCCESS)
         return s;
-    *stage = 11;
+    *stage = 12;
     int32_t top[4 * 3];
     float top_scores[4 * 3];
     if ((s = wl_model_recommend(m, 4, d->users, 3, 1, top, top_scores)) != WL_SUCCESS)
         return s;
-    *stage = 12;
+    *stage = 13;
     uint32_t ranks[4];
     if ((s = wl_model_rank(m, 4, d->users, d->pos, 1, ranks)) != WL_SUCCESS)
         return s;
-    *stage = 13;
+    *stage = 14;
     wl_metrics metrics;
     wl_user_metrics per_user[M_USERS];
     if ((s = wl_model_evaluate(m, d->indptr, d->known, 3, 1, &metrics, per_user)) != WL_SUCCESS)
         return s;
-    *stage = 14;
+    *stage = 15;
     return WL_SUCCESS;
 }
 

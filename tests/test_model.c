@@ -4,8 +4,8 @@
  * both optimizers, L2, item bias, known positives and both reductions;
  * untouched rows; finite differences; determinism across runs and launch
  * plans; the sampler; recommend and rank; table and state I/O, whole and
- * by rows; every argument error README.md lists, with the tables unchanged
- * after it.
+ * by rows; the rows the steps changed; every argument error README.md lists,
+ * with the tables unchanged after it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -700,6 +700,13 @@ static void poison_run(wl_context *c, const wl_model_options *o, const float *po
     if (wl_loss(c, &lo, 300, 40, pos, neg, got->loss, got->gp, got->gn, got->off) != WL_SUCCESS)
         fail_msg("wl_loss: %s", wl_context_last_error(c));
     wl_model *m = model_new(c, o);
+    /* the changed-rows bits start cleared, not poisoned */
+    for (int side = 0; side < 2; ++side) {
+        size_t n = (size_t)-1;
+        check_ok(m, wl_model_changed_rows(m, (wl_table)side, NULL, &n), "wl_model_changed_rows");
+        if (n != 0)
+            fail_msg("a new model has %zu changed rows on side %d", n, side);
+    }
     int32_t users[50];
     for (int u = 0; u < 50; ++u)
         users[u] = u;
@@ -1524,6 +1531,225 @@ static void test_rows_sgd(void **state)
     wl_model_destroy(m);
 }
 
+/* ------------------------------------------------------------ rows the steps changed */
+
+/* Rows (of `rows` rows, `width` floats each) whose table or state rows differ between a and b, or whose bias
+ * differs (ba, bb not NULL), ascending into want; their number. */
+static size_t rows_differing(size_t rows, size_t width, const float *a, const float *b, const float *sa,
+                             const float *sb, const float *ba, const float *bb, const float *sba, const float *sbb,
+                             uint32_t *want)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < rows; ++r) {
+        int diff = memcmp(a + r * width, b + r * width, width * sizeof(float)) != 0;
+        diff |= sa && memcmp(sa + r * width, sb + r * width, width * sizeof(float)) != 0;
+        diff |= ba && memcmp(ba + r, bb + r, sizeof(float)) != 0;
+        diff |= sba && memcmp(sba + r, sbb + r, sizeof(float)) != 0;
+        if (diff)
+            want[n++] = (uint32_t)r;
+    }
+    return n;
+}
+
+/* wl_model_changed_rows of side lists exactly want[0 .. n_want) (rows room for `room` rows, filled with a
+ * sentinel first: nothing past the count is written). */
+static void assert_changed(wl_model *m, wl_table side, const uint32_t *want, size_t n_want, size_t room,
+                           const char *what)
+{
+    uint32_t *got = wlt_alloc((room + 1) * sizeof(uint32_t));
+    for (size_t k = 0; k <= room; ++k)
+        got[k] = 0xDEADBEEFu;
+    size_t n = (size_t)-1;
+    check_ok(m, wl_model_changed_rows(m, side, got, &n), "wl_model_changed_rows");
+    if (n != n_want)
+        fail_msg("%s: %zu rows changed, %zu expected", what, n, n_want);
+    for (size_t k = 0; k < n; ++k)
+        if (got[k] != want[k])
+            fail_msg("%s: changed row %zu is %u, expected %u", what, k, (unsigned)got[k], (unsigned)want[k]);
+    for (size_t k = n; k <= room; ++k)
+        if (got[k] != 0xDEADBEEFu)
+            fail_msg("%s: rows[%zu] written past the count", what, k);
+    free(got);
+}
+
+/* No marks on side (and the call leaves none). */
+static void assert_no_changes(wl_model *m, wl_table side, const char *what)
+{
+    size_t n = (size_t)-1;
+    check_ok(m, wl_model_changed_rows(m, side, NULL, &n), "wl_model_changed_rows");
+    if (n != 0)
+        fail_msg("%s: %zu rows marked, none expected", what, n);
+}
+
+/* Adagrad with L2 on both sides: every row a step updates moves (its gradient has an L2 term), so the rows
+ * marked are exactly the rows whose table, state or bias differ from before the steps. */
+static void changed_case(wl_context *c, int plan)
+{
+    wl_model_options o;
+    model_options(&o, 50, 80, 7, 70 + (uint64_t)plan, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    o.l2_users = 0.01f;
+    o.l2_items = 0.02f;
+    wl_model *m = model_new(c, &o);
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    char what[128];
+    snprintf(what, sizeof what, "plan %s, a new model", wlt_plan_names[plan]);
+    assert_no_changes(m, WL_TABLE_USERS, what);
+    assert_no_changes(m, WL_TABLE_ITEMS, what);
+
+    /* writes do not mark */
+    snap s0;
+    snap_take(m, &o, &s0);
+    check_ok(m, wl_model_write(m, WL_TABLE_ITEMS, s0.V), "wl_model_write");
+    check_ok(m, wl_model_write_state(m, WL_TABLE_USERS, s0.AU), "wl_model_write_state");
+    const uint32_t some[3] = {0, 17, 49};
+    float in[3 * 7];
+    for (size_t e = 0; e < 3 * 7; ++e)
+        in[e] = 0.01f * (float)e;
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_USERS, 3, some, in, NULL), "wl_model_write_rows");
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, 3, some, in, NULL), "wl_model_write_rows");
+    snprintf(what, sizeof what, "plan %s, after writes", wlt_plan_names[plan]);
+    assert_no_changes(m, WL_TABLE_USERS, what);
+    assert_no_changes(m, WL_TABLE_ITEM_BIAS, what);
+    snap_free(&s0);
+
+    /* a step of each kind on users below 40 and items below 60 (sampled candidates: any item) */
+    snap_take(m, &o, &s0);
+    for (int mode = 0; mode < 3; ++mode) {
+        batch x;
+        batch_make(&x, &o, mode, 24, 6, 700 + (uint64_t)mode, 40, 60);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    snap s1;
+    snap_take(m, &o, &s1);
+    uint32_t want_u[50], want_v[80];
+    const size_t nu = rows_differing(o.num_users, o.dim, s0.U, s1.U, s0.AU, s1.AU, NULL, NULL, NULL, NULL, want_u);
+    const size_t nv = rows_differing(o.num_items, o.dim, s0.V, s1.V, s0.AV, s1.AV, s0.b, s1.b, s0.Ab, s1.Ab, want_v);
+    assert_true(nu > 0 && nu <= 40 && nv > 0);
+    /* users and items apart: reading one side leaves the other's marks */
+    snprintf(what, sizeof what, "plan %s, users after three steps", wlt_plan_names[plan]);
+    assert_changed(m, WL_TABLE_USERS, want_u, nu, o.num_users, what);
+    assert_no_changes(m, WL_TABLE_USERS, what);
+    snprintf(what, sizeof what, "plan %s, items after three steps", wlt_plan_names[plan]);
+    assert_changed(m, WL_TABLE_ITEMS, want_v, nv, o.num_items, what);
+    assert_no_changes(m, WL_TABLE_ITEMS, what);
+    assert_no_changes(m, WL_TABLE_ITEM_BIAS, what);
+
+    /* one more step: the bias side lists the item rows and clears them; rows NULL counts and clears too; rows
+     * written after the step are not added */
+    snap_free(&s0);
+    s0 = s1;
+    batch x;
+    batch_make(&x, &o, MODE_ROWS, 8, 4, 710, 50, 80);
+    check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+    batch_free(&x);
+    snap_take(m, &o, &s1);
+    const size_t nu2 = rows_differing(o.num_users, o.dim, s0.U, s1.U, s0.AU, s1.AU, NULL, NULL, NULL, NULL, want_u);
+    const size_t nv2 = rows_differing(o.num_items, o.dim, s0.V, s1.V, s0.AV, s1.AV, s0.b, s1.b, s0.Ab, s1.Ab, want_v);
+    const uint32_t other[1] = {0};
+    check_ok(m, wl_model_write_rows(m, WL_TABLE_ITEMS, 1, other, in, NULL), "wl_model_write_rows");
+    snprintf(what, sizeof what, "plan %s, the bias side after a fourth step", wlt_plan_names[plan]);
+    assert_changed(m, WL_TABLE_ITEM_BIAS, want_v, nv2, o.num_items, what);
+    assert_no_changes(m, WL_TABLE_ITEMS, what);
+    size_t n = (size_t)-1;
+    check_ok(m, wl_model_changed_rows(m, WL_TABLE_USERS, NULL, &n), "wl_model_changed_rows (count)");
+    assert_int_equal(n, nu2);
+    snprintf(what, sizeof what, "plan %s, users after counting", wlt_plan_names[plan]);
+    assert_no_changes(m, WL_TABLE_USERS, what);
+
+    /* a model saved with marks pending loads without any */
+    batch_make(&x, &o, MODE_SAMPLED, 8, 4, 711, 50, 80);
+    check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+    batch_free(&x);
+    void *data = NULL;
+    size_t size = 0;
+    check_ok(m, wl_model_save_memory(m, NULL, 0, &data, &size), "wl_model_save_memory");
+    wl_model *loaded = NULL;
+    check_ok(m, wl_model_load_memory(c, data, size, &loaded, NULL, NULL), "wl_model_load_memory");
+    wl_free(data);
+    snprintf(what, sizeof what, "plan %s, a loaded model", wlt_plan_names[plan]);
+    assert_no_changes(loaded, WL_TABLE_USERS, what);
+    assert_no_changes(loaded, WL_TABLE_ITEMS, what);
+    wl_model_destroy(loaded);
+    check_ok(m, wl_model_changed_rows(m, WL_TABLE_ITEMS, NULL, &n), "wl_model_changed_rows");
+    assert_true(n > 0);
+    snap_free(&s0);
+    snap_free(&s1);
+    wl_model_destroy(m);
+}
+
+/* A side with features lists rows of its feature table: exactly those whose rows moved. */
+static void changed_features_case(wl_context *c, int plan)
+{
+    wl_model_options o;
+    model_options(&o, 30, 60, 5, 75 + (uint64_t)plan, WL_OPTIMIZER_ADAGRAD, 0.1f);
+    o.l2_users = 0.01f;
+    o.l2_items = 0.02f;
+    o.num_item_features = 90; /* more feature rows than items: rows 60 and up exist only as features */
+    wl_model *m = model_new(c, &o);
+    /* item i: features i and 60 + i / 2, weights 1 and 0.5 */
+    uint64_t indptr[61];
+    int32_t feats[120];
+    float wts[120];
+    indptr[0] = 0;
+    for (uint32_t i = 0; i < o.num_items; ++i) {
+        feats[2 * i] = (int32_t)i;
+        wts[2 * i] = 1.0f;
+        feats[2 * i + 1] = (int32_t)(60 + i / 2);
+        wts[2 * i + 1] = 0.5f;
+        indptr[i + 1] = 2 * (i + 1);
+    }
+    check_ok(m, wl_model_set_features(m, WL_TABLE_ITEMS, indptr, feats, wts), "wl_model_set_features");
+    char what[128];
+    snprintf(what, sizeof what, "plan %s, features: after set_features", wlt_plan_names[plan]);
+    assert_no_changes(m, WL_TABLE_ITEMS, what);
+    const size_t F = o.num_item_features, D = o.dim;
+    float *V0 = wlt_alloc(F * D * sizeof(float)), *V1 = wlt_alloc(F * D * sizeof(float));
+    float *A0 = wlt_alloc(F * D * sizeof(float)), *A1 = wlt_alloc(F * D * sizeof(float));
+    float *b0 = wlt_alloc(F * sizeof(float)), *b1 = wlt_alloc(F * sizeof(float));
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEMS, V0), "wl_model_read");
+    check_ok(m, wl_model_read_state(m, WL_TABLE_ITEMS, A0), "wl_model_read_state");
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEM_BIAS, b0), "wl_model_read");
+    wl_loss_options lo;
+    wl_loss_options_default(&lo, o.num_items);
+    for (int mode = 0; mode < 3; ++mode) {
+        batch x;
+        batch_make(&x, &o, mode, 12, 4, 720 + (uint64_t)mode, 30, 40);
+        check_ok(m, wl_model_step(m, &lo, &x.b, NULL), "wl_model_step");
+        batch_free(&x);
+    }
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEMS, V1), "wl_model_read");
+    check_ok(m, wl_model_read_state(m, WL_TABLE_ITEMS, A1), "wl_model_read_state");
+    check_ok(m, wl_model_read(m, WL_TABLE_ITEM_BIAS, b1), "wl_model_read");
+    uint32_t *want = wlt_alloc(F * sizeof(uint32_t));
+    const size_t nv = rows_differing(F, D, V0, V1, A0, A1, b0, b1, NULL, NULL, want);
+    assert_true(nv > 0 && want[nv - 1] >= 60);
+    snprintf(what, sizeof what, "plan %s, feature rows after three steps", wlt_plan_names[plan]);
+    assert_changed(m, WL_TABLE_ITEMS, want, nv, F, what);
+    assert_no_changes(m, WL_TABLE_ITEMS, what);
+    size_t n = 0;
+    check_ok(m, wl_model_changed_rows(m, WL_TABLE_USERS, NULL, &n), "wl_model_changed_rows");
+    assert_true(n > 0 && n <= o.num_users);
+    free(V0);
+    free(V1);
+    free(A0);
+    free(A1);
+    free(b0);
+    free(b1);
+    free(want);
+    wl_model_destroy(m);
+}
+
+static void test_changed_rows(void **state)
+{
+    (void)state;
+    for (int p = 0; p < WLT_PLANS; ++p) {
+        changed_case(ctxs[p], p);
+        changed_features_case(ctxs[p], p);
+    }
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_errors_options(void **state)
@@ -1856,6 +2082,22 @@ static void test_errors_calls(void **state)
         free(vals);
     }
 
+    /* ---- changed rows: refused before anything is read, and the marks stay */
+    {
+        uint32_t rows[80];
+        size_t n = 7;
+        for (size_t t = 0; t < 3; ++t) {
+            guard_check(&g, wl_model_changed_rows(m, (wl_table)bad_tables[t], rows, &n), "changed_rows: bad side");
+            assert_non_null(strstr(wl_context_last_error(ctxs[0]), "side"));
+        }
+        guard_check(&g, wl_model_changed_rows(NULL, WL_TABLE_ITEMS, rows, &n), "changed_rows: NULL model");
+        guard_check(&g, wl_model_changed_rows(m, WL_TABLE_ITEMS, rows, NULL), "changed_rows: NULL n");
+        assert_non_null(strstr(wl_context_last_error(ctxs[0]), "n is NULL"));
+        guard_check(&g, wl_model_changed_rows(m, WL_TABLE_USERS, NULL, NULL), "changed_rows: NULL rows and n");
+        check_ok(m, wl_model_changed_rows(m, WL_TABLE_ITEMS, rows, &n), "changed_rows after refused calls");
+        assert_true(n > 0);
+    }
+
     /* after all that, the model still works: a step matches the reference from the device's tables */
     ref_model rm;
     ref_model_create(&rm, &o);
@@ -1895,6 +2137,7 @@ int main(void)
         cmocka_unit_test(test_io),
         cmocka_unit_test(test_rows),
         cmocka_unit_test(test_rows_sgd),
+        cmocka_unit_test(test_changed_rows),
         cmocka_unit_test(test_errors_options),
         cmocka_unit_test(test_errors_calls),
     };

@@ -6,7 +6,8 @@
  * the offenders, the row scan's partial sums, wl_reduce_sum, check_finite);
  * the model (each candidate mode, known positives, Adagrad and SGD, shared
  * candidates through CLBlast's SGEMM and wl_model_gather, recommend with and
- * without exclude_known, rank, evaluate, rows read and written by id); the
+ * without exclude_known, rank, evaluate, rows read and written by id, the
+ * rows the steps changed); the
  * hybrid model (feature matrices,
  * weighted steps, representations, users as feature rows, evaluation among a
  * subset). Results are checked against the C reference,
@@ -336,6 +337,23 @@ static void model_rows(wl_context *c, wl_model *m, ref_model *r, int state)
     ref_sync(m, r, state);
 }
 
+/* The rows the steps marked (wl_model_update's bits): some users and items, ascending, then none. */
+static void model_changed(wl_context *c, wl_model *m)
+{
+    for (int side = 0; side < 2; ++side) {
+        uint32_t rows[ITEMS];
+        size_t n = 0;
+        const uint32_t limit = side ? ITEMS : USERS;
+        check(c, wl_model_changed_rows(m, side ? WL_TABLE_ITEMS : WL_TABLE_USERS, rows, &n), "wl_model_changed_rows");
+        assert_true(n > 0 && n <= limit);
+        for (size_t k = 0; k < n; ++k)
+            assert_true(rows[k] < limit && (k == 0 || rows[k] > rows[k - 1]));
+        check(c, wl_model_changed_rows(m, side ? WL_TABLE_ITEM_BIAS : WL_TABLE_USERS, NULL, &n),
+              "wl_model_changed_rows");
+        assert_int_equal(n, 0);
+    }
+}
+
 /* One step with candidates of `mode` (0 per row, 1 shared, 2 sampled) on device and reference. */
 static void model_step(wl_context *c, wl_model *m, ref_model *r, const wl_model_options *o, int mode, uint64_t seed,
                        const char *what)
@@ -437,6 +455,7 @@ static void model_all(wl_context *c, wl_optimizer optimizer)
             model_step(c, m, &r, &o, mode, 100 + (uint64_t)(known_set * 3 + mode), what);
         }
     }
+    model_changed(c, m);
     model_rows(c, m, &r, state);
     model_catalogue(c, m, &r);
     ref_model_free(&r);

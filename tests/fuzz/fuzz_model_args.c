@@ -8,7 +8,8 @@
  * wl_model_recommend, wl_model_rank, wl_model_evaluate with any held-out
  * CSR, k and exclude_known, read/write of a table or its state
  * with any table number, read/write of rows of a table (any table, count,
- * row ids, with or without the state), plus every call with a NULL model. Each call's
+ * row ids, with or without the state), the rows the steps changed (any
+ * side, rows or n NULL), plus every call with a NULL model. Each call's
  * status must be WL_ERROR_INVALID_ARGUMENT exactly when the host oracle
  * below (the documented rules) says the arguments are invalid, with a
  * message; a refused call changes no table, no state, no known positive and
@@ -17,7 +18,8 @@
  * when asked; ranks in range; a written table reads back bitwise).
  *
  * Input: up to MAX_OPS calls, each an op byte (kind in bits 0-2, model in
- * bits 3-4; kind 7 is the rows with bit 5 set, else the NULL model), a flags
+ * bits 3-4; kind 7 is the rows with bit 5 set, else the changed rows with
+ * bit 6 set, else the NULL model), a flags
  * byte and that call's bytes.
  */
 #include <float.h>
@@ -39,6 +41,10 @@ static wl_context *ctx;
 static wl_model *models[4]; /* by (sgd << 1) | item_bias */
 static unsigned char known[4][NU][NI];
 static int poisoned[4]; /* a table or state holds a value written by the input (NaN, Inf, negative state) */
+/* since the last wl_model_changed_rows of a side (users, items): a step was accepted, and the rows a step
+ * changed (each must be listed) */
+static int stepped[4][2];
+static unsigned char moved[4][2][NI];
 static unsigned long calls, accepted;
 
 static void destroy_all(void)
@@ -162,6 +168,14 @@ static void reset(int mi)
     FUZZ_CHECK(wl_model_set_known(models[mi], indptr, NULL) == WL_SUCCESS, "reset: %s", wl_context_last_error(ctx));
     memset(known[mi], 0, sizeof known[mi]);
     poisoned[mi] = 0;
+    /* the marks of earlier inputs' steps dropped */
+    for (int side = 0; side < 2; ++side) {
+        size_t n;
+        FUZZ_CHECK(wl_model_changed_rows(models[mi], side ? WL_TABLE_ITEMS : WL_TABLE_USERS, NULL, &n) == WL_SUCCESS,
+                   "reset: %s", wl_context_last_error(ctx));
+        stepped[mi][side] = 0;
+        memset(moved[mi][side], 0, sizeof moved[mi][side]);
+    }
 }
 
 /* Call with the error cleared first; then the status must be want, with a message on failure. */
@@ -305,6 +319,20 @@ static void op_step(fuzz_reader *r, int mi, uint8_t flags)
     const wl_status st = wl_model_step(m, null_lo ? NULL : &lo, null_batch ? NULL : &b, with_result ? &res : NULL);
     expect("wl_model_step", st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
     take(mi, &after);
+    if (st == WL_SUCCESS) {
+        /* a row that moved was updated, so marked */
+        for (int side = 0; side < 2; ++side) {
+            stepped[mi][side] = 1;
+            const size_t width = DIM, side_rows = side ? NI : NU;
+            for (size_t row = 0; row < side_rows; ++row)
+                for (int t = side; t < (side ? 3 : 1); ++t) {
+                    const size_t w = t == WL_TABLE_ITEM_BIAS ? 1 : width;
+                    moved[mi][side][row] |=
+                        memcmp(before.table[t] + row * w, after.table[t] + row * w, w * sizeof(float)) != 0 ||
+                        memcmp(before.state[t] + row * w, after.state[t] + row * w, w * sizeof(float)) != 0;
+                }
+        }
+    }
     if (st != WL_SUCCESS) {
         FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "a refused step changed the model: %s", ctx->error);
     } else if (with_result) {
@@ -718,6 +746,64 @@ static void op_rows(fuzz_reader *r, int mi, uint8_t flags)
     free(rows), free(data), free(state);
 }
 
+/* wl_model_changed_rows: any side, rows or n NULL. Accepted: ascending rows in range, every row a step moved
+ * among them, none without a step since the last call, nothing written past the count, none left after it;
+ * the model unchanged either way. */
+static void op_changed(fuzz_reader *r, int mi, uint8_t flags)
+{
+    wl_model *m = models[mi];
+    const uint8_t sb = fuzz_byte(r);
+    const wl_table side = (flags & 1) ? (wl_table)(int32_t)fuzz_u64(r, 4) : (wl_table)(sb % 4);
+    const int null_rows = (flags >> 1) & 1, null_n = (flags >> 2) & 1;
+    const int known_side = side == WL_TABLE_USERS || side == WL_TABLE_ITEMS || side == WL_TABLE_ITEM_BIAS;
+    const int invalid = !known_side || null_n;
+    const int s = side == WL_TABLE_USERS ? 0 : 1;
+    const uint32_t limit = s ? NI : NU;
+    uint32_t rows[NI + 1];
+    for (int k = 0; k <= NI; ++k)
+        rows[k] = 0xA5A5A5A5u;
+    size_t n = 12345;
+    snapshot before, after;
+    take(mi, &before);
+    clear_error();
+    const wl_status st = wl_model_changed_rows(m, side, null_rows ? NULL : rows, null_n ? NULL : &n);
+    expect("wl_model_changed_rows", st, invalid ? WL_ERROR_INVALID_ARGUMENT : WL_SUCCESS);
+    take(mi, &after);
+    FUZZ_CHECK(!memcmp(&before, &after, sizeof before), "wl_model_changed_rows changed the model");
+    if (st != WL_SUCCESS) {
+        FUZZ_CHECK(null_n || n == 0, "a refused wl_model_changed_rows gave n = %zu, not 0", n);
+        for (int k = 0; k <= NI; ++k)
+            FUZZ_CHECK(rows[k] == 0xA5A5A5A5u, "a refused wl_model_changed_rows wrote rows[%d]", k);
+        return;
+    }
+    FUZZ_CHECK(n <= limit, "wl_model_changed_rows: %zu rows of %u", n, (unsigned)limit);
+    FUZZ_CHECK(stepped[mi][s] || n == 0, "wl_model_changed_rows: %zu rows without a step", n);
+    for (size_t k = n; k <= NI; ++k)
+        FUZZ_CHECK(rows[k] == 0xA5A5A5A5u, "wl_model_changed_rows wrote rows[%zu] past n = %zu", k, n);
+    if (!null_rows) {
+        unsigned char listed[NI] = {0};
+        for (size_t k = 0; k < n; ++k) {
+            FUZZ_CHECK(rows[k] < limit && (k == 0 || rows[k] > rows[k - 1]), "wl_model_changed_rows: rows[%zu] = %u", k,
+                       (unsigned)rows[k]);
+            listed[rows[k]] = 1;
+        }
+        for (uint32_t row = 0; row < limit; ++row)
+            FUZZ_CHECK(listed[row] || !moved[mi][s][row], "wl_model_changed_rows: row %u moved but is not listed",
+                       (unsigned)row);
+    } else {
+        size_t least = 0;
+        for (uint32_t row = 0; row < limit; ++row)
+            least += moved[mi][s][row];
+        FUZZ_CHECK(n >= least, "wl_model_changed_rows counted %zu rows; %zu moved", n, least);
+    }
+    /* the marks are gone */
+    size_t again = 12345;
+    FUZZ_CHECK(wl_model_changed_rows(m, side, NULL, &again) == WL_SUCCESS && again == 0,
+               "wl_model_changed_rows after a call: %zu rows", again);
+    stepped[mi][s] = 0;
+    memset(moved[mi][s], 0, sizeof moved[mi][s]);
+}
+
 static void op_null_model(void)
 {
     wl_loss_options lo;
@@ -746,8 +832,12 @@ static void op_null_model(void)
                "read_rows(NULL)");
     FUZZ_CHECK(wl_model_write_rows(NULL, WL_TABLE_USERS, 1, rows, f, NULL) == WL_ERROR_INVALID_ARGUMENT,
                "write_rows(NULL)");
+    size_t n;
+    uint32_t changed[NI];
+    FUZZ_CHECK(wl_model_changed_rows(NULL, WL_TABLE_ITEMS, changed, &n) == WL_ERROR_INVALID_ARGUMENT,
+               "changed_rows(NULL)");
     wl_model_destroy(NULL);
-    calls += 12;
+    calls += 13;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -774,6 +864,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default:
             if (op & 0x20)
                 op_rows(&r, mi, flags);
+            else if (op & 0x40)
+                op_changed(&r, mi, flags);
             else
                 op_null_model();
             break;
