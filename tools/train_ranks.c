@@ -353,6 +353,7 @@ wl_status ranks_localize(const train_ranks *k, wl_context *c, wl_model **m, uint
 
 /* ------------------------------------------------------------ item sync */
 
+/* The rows V, b and (Adagrad) their state of the whole item side into out [items x width]. */
 static wl_status read_items(ranks_items *y, wl_model *m, float *out)
 {
     wl_status st = wl_model_read(m, WL_TABLE_ITEMS, y->v);
@@ -398,11 +399,22 @@ wl_status ranks_items_start(ranks_items *y, wl_model *m, int mean)
     y->union_mask = cli_alloc(words * sizeof *y->union_mask);
     y->q = cli_alloc(n * y->width * sizeof *y->q);
     y->rows = cli_alloc(n * sizeof *y->rows);
+    y->changed = cli_alloc(n * sizeof *y->changed);
     y->rows_v = cli_alloc(n * d * sizeof *y->rows_v);
     y->rows_b = cli_alloc(n * sizeof *y->rows_b);
     y->rows_sv = cli_alloc(n * d * sizeof *y->rows_sv);
     y->rows_sb = cli_alloc(n * sizeof *y->rows_sb);
-    return read_items(y, m, y->base);
+    /* The whole side once (the same bits on every rank); from here on only the rows the steps changed. */
+    size_t none;
+    wl_status st = read_items(y, m, y->base);
+    if (st == WL_SUCCESS)
+        st = wl_model_changed_rows(m, WL_TABLE_ITEMS, NULL, &none);
+    free(y->v);
+    free(y->b);
+    free(y->sv);
+    free(y->sb);
+    y->v = y->b = y->sv = y->sb = NULL;
+    return st;
 }
 
 void ranks_items_free(ranks_items *y)
@@ -417,6 +429,7 @@ void ranks_items_free(ranks_items *y)
     free(y->union_mask);
     free(y->q);
     free(y->rows);
+    free(y->changed);
     free(y->rows_v);
     free(y->rows_b);
     free(y->rows_sv);
@@ -444,6 +457,29 @@ static int to_fixed(float now, float base, int64_t *q)
     *q = (int64_t)llrint(d);
     return 1;
 }
+
+/* The rows the steps changed since the last sync, read from the device into now. */
+static wl_status read_changed(ranks_items *y, wl_model *m, size_t *count)
+{
+    wl_status st = wl_model_changed_rows(m, WL_TABLE_ITEMS, y->changed, count);
+    const size_t n = *count, d = y->dim, w = y->width;
+    if (st == WL_SUCCESS)
+        st = wl_model_read_rows(m, WL_TABLE_ITEMS, n, y->changed, y->rows_v, y->adagrad ? y->rows_sv : NULL);
+    if (st == WL_SUCCESS)
+        st = wl_model_read_rows(m, WL_TABLE_ITEM_BIAS, n, y->changed, y->rows_b, y->adagrad ? y->rows_sb : NULL);
+    if (st != WL_SUCCESS)
+        return st;
+    for (size_t j = 0; j < n; ++j) {
+        float *row = y->now + (size_t)y->changed[j] * w;
+        memcpy(row, y->rows_v + j * d, d * sizeof *row);
+        row[d] = y->rows_b[j];
+        if (y->adagrad) {
+            memcpy(row + d + 1, y->rows_sv + j * d, d * sizeof *row);
+            row[2 * d + 1] = y->rows_sb[j];
+        }
+    }
+    return WL_SUCCESS;
+}
 #endif
 
 wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m, char *err, size_t err_size)
@@ -451,24 +487,22 @@ wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m,
 #ifdef WL_HAVE_MPI
     const double t0 = cli_now();
     const size_t n = y->items, d = y->dim, w = y->width, words = (n + 63) / 64;
-    wl_status st = read_items(y, m, y->now);
+    size_t changed = 0;
+    wl_status st = read_changed(y, m, &changed);
     if (st != WL_SUCCESS) {
-        snprintf(err, err_size, "cannot read the item rows: %s", wl_context_last_error(c));
+        snprintf(err, err_size, "cannot read the changed item rows: %s", wl_context_last_error(c));
         return st;
     }
-    /* The rows this rank changed, and whether every delta fits the integers. */
     memset(y->mask, 0, words * sizeof *y->mask);
-    uint64_t counts[1] = {0}; /* changed rows */
-    for (size_t i = 0; i < n; ++i) {
-        if (memcmp(y->now + i * w, y->base + i * w, w * sizeof(float))) {
-            y->mask[i / 64] |= (uint64_t)1 << (i % 64);
-            ++counts[0];
-        }
-    }
+    for (size_t j = 0; j < changed; ++j)
+        y->mask[y->changed[j] / 64] |= (uint64_t)1 << (y->changed[j] % 64);
     /* Sparse (a bitmap of the rows, then their deltas) when that moves fewer bytes than every row's deltas. */
-    allreduce(counts, 1, MPI_UINT64_T, sizeof *counts, MPI_SUM);
+    uint64_t total = changed;
+    const double t1 = cli_now();
+    allreduce(&total, 1, MPI_UINT64_T, sizeof total, MPI_SUM); /* where a rank waits for the slowest */
+    k->sync_wait += cli_now() - t1;
     const size_t dense_bytes = n * w * sizeof(int64_t);
-    const int sparse = counts[0] * w * sizeof(int64_t) + words * sizeof(uint64_t) < dense_bytes;
+    const int sparse = total * w * sizeof(int64_t) + words * sizeof(uint64_t) < dense_bytes;
     size_t rows = 0;
     if (sparse) {
         memcpy(y->union_mask, y->mask, words * sizeof *y->mask);
@@ -484,8 +518,13 @@ wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m,
     uint64_t bad = 0;
     for (size_t j = 0; j < rows; ++j) {
         const size_t i = y->rows[j];
+        int64_t *q = y->q + j * w;
+        if (!(y->mask[i / 64] >> (i % 64) & 1)) {
+            memset(q, 0, w * sizeof *q); /* a row this rank did not change */
+            continue;
+        }
         for (size_t x = 0; x < w; ++x)
-            bad += !to_fixed(y->now[i * w + x], y->base[i * w + x], &y->q[j * w + x]);
+            bad += !to_fixed(y->now[i * w + x], y->base[i * w + x], &q[x]);
     }
     bad = ranks_sum(k, bad);
     if (bad) {
@@ -495,30 +534,41 @@ wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m,
         return WL_ERROR_NONFINITE;
     }
     allreduce(y->q, rows * w, MPI_INT64_T, sizeof *y->q, MPI_SUM);
-    k->sync_bytes += (double)(rows * w * sizeof(int64_t) + sizeof counts);
-    /* base + the combined delta: the same integers and base on every rank give the same floats. */
+    k->sync_bytes += (double)(rows * w * sizeof(int64_t) + sizeof total);
+    /* base + the combined delta: the same integers and base on every rank give the same floats. Only the rows some
+     * rank changed go back to the device. */
     const double vscale = 1.0 / (SYNC_SCALE * (y->mean ? (double)k->size : 1.0)), sscale = 1.0 / SYNC_SCALE;
+    size_t back = 0;
     for (size_t j = 0; j < rows; ++j) {
-        float *base = y->base + (size_t)y->rows[j] * w;
         const int64_t *q = y->q + j * w;
-        for (size_t x = 0; x < w; ++x)
+        size_t x = 0;
+        while (x < w && !q[x])
+            ++x;
+        if (x == w)
+            continue;
+        const uint32_t i = y->rows[j];
+        float *base = y->base + (size_t)i * w;
+        for (x = 0; x < w; ++x)
             base[x] = (float)((double)base[x] + (double)q[x] * (x <= d ? vscale : sscale));
-        memcpy(y->rows_v + j * d, base, d * sizeof *base);
-        y->rows_b[j] = base[d];
+        y->changed[back] = i;
+        memcpy(y->rows_v + back * d, base, d * sizeof *base);
+        y->rows_b[back] = base[d];
         if (y->adagrad) {
-            memcpy(y->rows_sv + j * d, base + d + 1, d * sizeof *base);
-            y->rows_sb[j] = base[2 * d + 1];
+            memcpy(y->rows_sv + back * d, base + d + 1, d * sizeof *base);
+            y->rows_sb[back] = base[2 * d + 1];
         }
+        ++back;
     }
-    st = wl_model_write_rows(m, WL_TABLE_ITEMS, rows, y->rows, y->rows_v, y->adagrad ? y->rows_sv : NULL);
+    st = wl_model_write_rows(m, WL_TABLE_ITEMS, back, y->changed, y->rows_v, y->adagrad ? y->rows_sv : NULL);
     if (st == WL_SUCCESS)
-        st = wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, rows, y->rows, y->rows_b, y->adagrad ? y->rows_sb : NULL);
+        st = wl_model_write_rows(m, WL_TABLE_ITEM_BIAS, back, y->changed, y->rows_b, y->adagrad ? y->rows_sb : NULL);
     if (st != WL_SUCCESS) {
         snprintf(err, err_size, "cannot write the item rows: %s", wl_context_last_error(c));
         return st;
     }
     ++k->syncs;
     k->sparse_syncs += (uint64_t)sparse;
+    k->sync_rows += (double)changed;
     k->sync_seconds += cli_now() - t0;
     return WL_SUCCESS;
 #else

@@ -27,6 +27,8 @@ typedef struct train_ranks {
     /* What the syncs cost on this rank: */
     uint64_t syncs, sparse_syncs;
     double sync_seconds, sync_bytes; /* bytes this rank put into the reductions */
+    double sync_rows;                /* item rows this rank's steps changed */
+    double sync_wait;                /* of sync_seconds, waiting for the other ranks to arrive */
 } train_ranks;
 
 /* Start MPI under a launcher (N > 1: stdout of ranks other than 0 is
@@ -65,16 +67,19 @@ wl_status ranks_localize(const train_ranks *k, wl_context *c, wl_model **m, uint
                          size_t err_size);
 
 /* Keeping the item rows in agreement: the rows as they were after the last
- * sync (the same bits on every rank), what each rank changed since. */
+ * sync (the same bits on every rank), what each rank changed since (only
+ * those rows are read back from the device and, when some rank changed them,
+ * written). */
 typedef struct ranks_items {
     uint32_t items, dim;
     int adagrad, mean;
     size_t width;                /* values per item row: dim + 1 (bias), twice that with Adagrad */
     float *base, *now;           /* [items x width]: V row, b, then the state of both */
-    float *v, *b, *sv, *sb;      /* a table as the library reads and writes it */
+    float *v, *b, *sv, *sb;      /* the whole tables, while starting */
+    uint32_t *changed;           /* the rows this rank's steps changed (wl_model_changed_rows); then those written */
     uint64_t *mask, *union_mask; /* rows changed on this rank, on any rank */
     int64_t *q;                  /* the fixed-point deltas */
-    uint32_t *rows;              /* the rows written back */
+    uint32_t *rows;              /* the rows exchanged */
     float *rows_v, *rows_b, *rows_sv, *rows_sb;
 } ranks_items;
 

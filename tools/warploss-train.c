@@ -470,9 +470,11 @@ static int run_all(run *r)
                    r->history_count, sum, sum / (double)r->history_count,
                    (double)r->total_pairs * (double)r->history_count / sum, seconds);
         if (r->k.size > 1 && r->k.syncs && !s->quiet)
-            printf("rank 0: %llu syncs (%llu sparse), %.0f bytes and %.2f ms per sync; %.2f ms per step\n",
+            printf("rank 0: %llu syncs (%llu sparse), %.0f rows changed, %.0f bytes and %.2f ms per sync (%.2f ms "
+                   "of it waiting for the other ranks); %.2f ms per step\n",
                    (unsigned long long)r->k.syncs, (unsigned long long)r->k.sparse_syncs,
-                   r->k.sync_bytes / (double)r->k.syncs, 1e3 * r->k.sync_seconds / (double)r->k.syncs,
+                   r->k.sync_rows / (double)r->k.syncs, r->k.sync_bytes / (double)r->k.syncs,
+                   1e3 * r->k.sync_seconds / (double)r->k.syncs, 1e3 * r->k.sync_wait / (double)r->k.syncs,
                    1e3 * r->step_seconds / (double)r->steps);
     }
     if (r->cold_mask) {
