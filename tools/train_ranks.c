@@ -2,7 +2,6 @@
  * warploss-train on several processes: see train_ranks.h. Everything MPI is
  * in this file; without WL_HAVE_MPI only N = 1 exists.
  */
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +55,10 @@ int ranks_init(train_ranks *k, int *argc, char ***argv)
         static char name[128];
         snprintf(name, sizeof name, "%s (rank %d of %d)", cli_program, k->rank, k->size);
         cli_program = name;
-        if (k->rank != 0 && !freopen("/dev/null", "w", stdout))
-            return EXIT_FAIL;
+        if (k->rank != 0 && !freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, "%s: cannot drop its standard output (/dev/null)\n", cli_program);
+            MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+        }
     }
     return 0;
 #else
