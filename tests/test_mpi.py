@@ -156,6 +156,26 @@ def main():
     check(r.returncode != 0 and p("bad.csv") + ":4" in r.stderr, "a malformed data file fails the job with its line",
           r.stderr[-1500:])
 
+    # ---- data in parts, each read by one rank (part i by rank i % N)
+    lines = ["%d,%d,%d\n" % (u, (u * 7 + j * 13) % 150, 1 + (u + j) % 5) for u in range(120) for j in range(12)]
+    os.mkdir(p("parts"))
+    with open(p("whole.csv"), "w") as f:
+        f.write("user,item,rating\n" + "".join(lines))
+    for k, name in enumerate(("a.csv", "b.csv", "c.csv")):
+        with open(os.path.join(p("parts"), name), "w") as f:
+            f.write("user,item,rating\n" + "".join(lines[k * 480:(k + 1) * 480]))
+    tiny = ["--dim", "8", "--negatives", "10", "--batch", "128", "--epochs", "2", "--eval-every", "0"]
+    r1 = ranks(3, "--data", p("whole.csv"), *tiny, "--save", p("whole.wlm"))
+    r2 = ranks(3, "--data", p("parts"), *tiny, "--save", p("parts.wlm"))
+    check(r1.returncode == 0 and r2.returncode == 0 and "3 parts read by 3 ranks" in r2.stdout and
+          read(p("whole.wlm")) == read(p("parts.wlm")), "3 parts read by 3 ranks: the model of the whole file",
+          r1.stderr[-1000:] + r2.stderr[-1000:])
+    with open(os.path.join(p("parts"), "b.csv"), "a") as f:
+        f.write("5,6,7\n5,oops,1\n")
+    r = ranks(3, "--data", p("parts"), *tiny)
+    check(r.returncode != 0 and "rank 1 of 3" in r.stderr and os.path.join(p("parts"), "b.csv") + ":483" in r.stderr,
+          "a malformed part fails the job, naming the rank that read it, the part and the line", r.stderr[-1500:])
+
     # ---- what several ranks do not do yet: a clear error
     r = ranks(2, *SMALL, "--export-npy", p("npy"))
     check(r.returncode == 2 and "one process" in r.stderr, "--export-npy under 2 ranks is refused", r.stderr)
