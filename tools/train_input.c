@@ -285,10 +285,10 @@ static int read_parts(const settings *s, const train_ranks *k, const train_parts
     free(pieces);
     if (rc || s->quiet)
         return rc;
+    const int readers = k->size < (int)parts->count ? k->size : (int)parts->count;
     if (k->size > 1)
-        printf("data: %s (%zu part%s read by %d ranks): %zu lines in %.2f s", s->data, parts->count,
-               parts->count == 1 ? "" : "s", k->size < (int)parts->count ? k->size : (int)parts->count, rep.lines,
-               cli_now() - t0);
+        printf("data: %s (%zu part%s read by %d rank%s): %zu lines in %.2f s", s->data, parts->count,
+               parts->count == 1 ? "" : "s", readers, readers == 1 ? "" : "s", rep.lines, cli_now() - t0);
     else
         printf("data: %s (%zu part%s, %s): %zu lines in %.2f s", s->data, parts->count, parts->count == 1 ? "" : "s",
                rep.format == TD_FORMAT_AUTO ? "mixed" : td_format_name(rep.format), rep.lines, cli_now() - t0);

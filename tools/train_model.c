@@ -157,6 +157,8 @@ static int localize(run *r)
                  (unsigned long long)r->epochs_done + 1);
         return train_fail(r->s.load, err);
     }
+    if (r->mo.num_user_features || r->mo.num_item_features)
+        return train_fail(r->s.load, "a model with features: one process only for now (run without mpirun)");
     if (r->d.num_users < (uint32_t)r->k.size) {
         snprintf(err, sizeof err, "%u users for %d ranks: every rank needs a user", r->d.num_users, r->k.size);
         return train_fail("too many ranks", err);

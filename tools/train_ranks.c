@@ -304,7 +304,8 @@ wl_status ranks_localize(const train_ranks *k, wl_context *c, wl_model **m, uint
     for (uint32_t l = 0; l < num_local; ++l)
         rows[l] = l * (uint32_t)k->size + (uint32_t)k->rank;
     float *u = cli_alloc(nu * o.dim * sizeof *u), *su = cli_alloc(nu * o.dim * sizeof *su);
-    float *v = cli_alloc((size_t)o.num_items * o.dim * sizeof *v), *sv = cli_alloc((size_t)o.num_items * o.dim * 4);
+    float *v = cli_alloc((size_t)o.num_items * o.dim * sizeof *v);
+    float *sv = cli_alloc((size_t)o.num_items * o.dim * sizeof *sv);
     float *b = cli_alloc((size_t)o.num_items * sizeof *b), *sb = cli_alloc((size_t)o.num_items * sizeof *sb);
     wl_model *lm = NULL;
     wl_status st = wl_model_read_rows(*m, WL_TABLE_USERS, num_local, rows, u, adagrad ? su : NULL);
