@@ -1,22 +1,12 @@
 /* The numpy export of warploss-train's --export-npy (see export_npy.h). */
 #include "export_npy.h"
+#include "train_data.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || !err_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 /* mkdir -p */
 static int make_dirs(const char *dir, char *err, size_t err_size)
@@ -24,7 +14,7 @@ static int make_dirs(const char *dir, char *err, size_t err_size)
     size_t n = strlen(dir);
     char *p = malloc(n + 1);
     if (!p) {
-        set_err(err, err_size, "%s: out of memory", dir);
+        td_set_err(err, err_size, "%s: out of memory", dir);
         return -1;
     }
     memcpy(p, dir, n + 1);
@@ -34,7 +24,7 @@ static int make_dirs(const char *dir, char *err, size_t err_size)
         char saved = p[k];
         p[k] = '\0';
         if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            set_err(err, err_size, "%s: cannot create the folder %s: %s", dir, p, strerror(errno));
+            td_set_err(err, err_size, "%s: cannot create the folder %s: %s", dir, p, strerror(errno));
             free(p);
             return -1;
         }
@@ -43,7 +33,7 @@ static int make_dirs(const char *dir, char *err, size_t err_size)
     free(p);
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, err_size, "%s: not a folder", dir);
+        td_set_err(err, err_size, "%s: not a folder", dir);
         return -1;
     }
     return 0;
@@ -60,7 +50,7 @@ static char *join_path(const char *dir, const char *file, char *err, size_t err_
     size_t plen = strlen(dir) + strlen(file) + 2;
     char *path = malloc(plen);
     if (!path)
-        set_err(err, err_size, "%s: out of memory", dir);
+        td_set_err(err, err_size, "%s: out of memory", dir);
     else
         snprintf(path, plen, "%s/%s", dir, file);
     return path;
@@ -93,7 +83,7 @@ static int write_npy(const char *dir, const char *file, npy_type t, const void *
     head[total - 1] = '\n';
     FILE *f = fopen(path, "wb");
     if (!f) {
-        set_err(err, err_size, "%s: cannot create: %s", path, strerror(errno));
+        td_set_err(err, err_size, "%s: cannot create: %s", path, strerror(errno));
         free(path);
         return -1;
     }
@@ -128,7 +118,7 @@ static int write_npy(const char *dir, const char *file, npy_type t, const void *
         saved_errno = errno;
     }
     if (failed) {
-        set_err(err, err_size, "%s: write failed: %s", path, strerror(saved_errno ? saved_errno : EIO));
+        td_set_err(err, err_size, "%s: write failed: %s", path, strerror(saved_errno ? saved_errno : EIO));
         remove(path);
     }
     free(path);
@@ -138,7 +128,7 @@ static int write_npy(const char *dir, const char *file, npy_type t, const void *
 int npy_export(const char *dir, const npy_tables *t, char *err, size_t err_size)
 {
     if (!dir || !*dir || !t || !t->users || !t->items || !t->biases || !t->user_ids || !t->item_ids) {
-        set_err(err, err_size, "npy_export: no folder, or the tables or ids are missing");
+        td_set_err(err, err_size, "npy_export: no folder, or the tables or ids are missing");
         return -1;
     }
     if (make_dirs(dir, err, err_size))
@@ -159,7 +149,7 @@ static int export_tables(const char *dir, wl_model *m, int representations, cons
 {
     wl_model_options o;
     if (!m || wl_model_get_options(m, &o) != WL_SUCCESS) {
-        set_err(err, err_size, "npy_export_model: no model");
+        td_set_err(err, err_size, "npy_export_model: no model");
         return -1;
     }
     const size_t nu = o.num_users, ni = o.num_items;
@@ -177,7 +167,7 @@ static int export_tables(const char *dir, wl_model *m, int representations, cons
         t.biases = biases;
         rc = npy_export(dir, &t, err, err_size);
     } else {
-        set_err(err, err_size, "%s: cannot read the tables back from the device: %s", dir, wl_status_string(st));
+        td_set_err(err, err_size, "%s: cannot read the tables back from the device: %s", dir, wl_status_string(st));
     }
     free(users);
     free(items);
@@ -207,7 +197,7 @@ static int write_names(const char *dir, const char *file, char *const *names, si
         saved_errno = errno;
     }
     if (failed) {
-        set_err(err, err_size, "%s: cannot write: %s", path, strerror(saved_errno ? saved_errno : EIO));
+        td_set_err(err, err_size, "%s: cannot write: %s", path, strerror(saved_errno ? saved_errno : EIO));
         if (f)
             remove(path);
     }
@@ -231,8 +221,8 @@ static int export_side(const char *dir, wl_model *m, wl_table side, uint32_t row
     if (!table || (side == WL_TABLE_ITEMS && !biases) || (st = wl_model_read(m, side, table)) != WL_SUCCESS ||
         (biases && (st = wl_model_read(m, WL_TABLE_ITEM_BIAS, biases)) != WL_SUCCESS) ||
         (st = wl_model_get_features(m, side, &indptr, &indices, &data)) != WL_SUCCESS) {
-        set_err(err, err_size, "%s: cannot read the %s feature tables back from the device: %s", dir, s,
-                wl_status_string(st));
+        td_set_err(err, err_size, "%s: cannot read the %s feature tables back from the device: %s", dir, s,
+                   wl_status_string(st));
         goto done;
     }
     snprintf(file, sizeof file, "%s_feature_embeddings.npy", s);
@@ -265,7 +255,7 @@ int npy_export_model_features(const char *dir, wl_model *m, const int64_t *user_
 {
     wl_model_options o;
     if (!m || wl_model_get_options(m, &o) != WL_SUCCESS) {
-        set_err(err, err_size, "npy_export_model_features: no model");
+        td_set_err(err, err_size, "npy_export_model_features: no model");
         return -1;
     }
     if (export_tables(dir, m, 1, user_ids, item_ids, err, err_size))

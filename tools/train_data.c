@@ -24,8 +24,7 @@
 
 /* ---- messages ------------------------------------------------------------ */
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
+void td_set_err(char *err, size_t err_size, const char *fmt, ...)
 {
     if (!err || !err_size)
         return;
@@ -436,7 +435,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     if (!o)
         o = &defaults;
     if ((unsigned)o->format > TD_FORMAT_TSV) {
-        set_err(err, err_size, "%s: unknown format %d", name, (int)o->format);
+        td_set_err(err, err_size, "%s: unknown format %d", name, (int)o->format);
         return -1;
     }
     const char *pos = data, *end = data + size, *ls, *le;
@@ -459,7 +458,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     if (!have_first) {
         if (o->allow_empty)
             return 0;
-        set_err(err, err_size, "%s: no interactions (the file is empty)", name);
+        td_set_err(err, err_size, "%s: no interactions (the file is empty)", name);
         return -1;
     }
     td_format fmt = o->format;
@@ -468,10 +467,10 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
         if (fmt == TD_FORMAT_AUTO) {
             char start[48];
             td_line_excerpt(ls, le, start);
-            set_err(err, err_size,
-                    "%s:%zu: cannot detect the format: no comma or TAB on the first line (\"%s\"); "
-                    "give the format",
-                    name, line, start);
+            td_set_err(err, err_size,
+                       "%s:%zu: cannot detect the format: no comma or TAB on the first line (\"%s\"); "
+                       "give the format",
+                       name, line, start);
             return -1;
         }
     }
@@ -498,7 +497,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
     out->ratings = malloc(cap * sizeof *out->ratings);
     if (!out->users || !out->items || !out->ratings) {
         td_interactions_free(out);
-        set_err(err, err_size, "%s: out of memory (%zu lines)", name, cap);
+        td_set_err(err, err_size, "%s: out of memory (%zu lines)", name, cap);
         return -1;
     }
 
@@ -519,7 +518,7 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
             td_line_excerpt(ls, le, start);
             if (!o->skip_bad_lines) {
                 td_interactions_free(out);
-                set_err(err, err_size, "%s:%zu: %s (\"%s\")", name, line, what, start);
+                td_set_err(err, err_size, "%s:%zu: %s (\"%s\")", name, line, what, start);
                 return -1;
             }
             if (!r->bad_lines++) {
@@ -542,12 +541,12 @@ int td_read_buffer(const char *name, const char *data, size_t size, const td_rea
         if (o->allow_empty)
             return 0;
         if (r->bad_lines || r->below_min)
-            set_err(err, err_size,
-                    "%s: no interactions (%zu lines: %zu malformed, skipped, the first at line %zu; %zu "
-                    "below the minimum rating)",
-                    name, r->lines, r->bad_lines, r->first_bad, r->below_min);
+            td_set_err(err, err_size,
+                       "%s: no interactions (%zu lines: %zu malformed, skipped, the first at line %zu; %zu "
+                       "below the minimum rating)",
+                       name, r->lines, r->bad_lines, r->first_bad, r->below_min);
         else
-            set_err(err, err_size, "%s: no interactions (only a header line)", name);
+            td_set_err(err, err_size, "%s: no interactions (only a header line)", name);
         return -1;
     }
     out->count = n;
@@ -572,17 +571,17 @@ int td_file_open(const char *path, td_file_bytes *out, char *err, size_t err_siz
     out->data = "";
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        set_err(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        td_set_err(err, err_size, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_err(err, err_size, "%s: cannot read: %s", path, strerror(errno));
+        td_set_err(err, err_size, "%s: cannot read: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        set_err(err, err_size, "%s: is a folder, not a file", path);
+        td_set_err(err, err_size, "%s: is a folder, not a file", path);
         close(fd);
         return -1;
     }
@@ -603,7 +602,7 @@ int td_file_open(const char *path, td_file_bytes *out, char *err, size_t err_siz
     char *buf = malloc(cap);
     for (;;) {
         if (!buf) {
-            set_err(err, err_size, "%s: out of memory", path);
+            td_set_err(err, err_size, "%s: out of memory", path);
             close(fd);
             return -1;
         }
@@ -619,7 +618,7 @@ int td_file_open(const char *path, td_file_bytes *out, char *err, size_t err_siz
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            set_err(err, err_size, "%s: cannot read: %s", path, strerror(errno));
+            td_set_err(err, err_size, "%s: cannot read: %s", path, strerror(errno));
             free(buf);
             close(fd);
             return -1;
@@ -1069,11 +1068,11 @@ int td_build(const td_interactions *train, const td_interactions *test, double t
 {
     memset(out, 0, sizeof *out);
     if (!train || !train->count) {
-        set_err(err, err_size, "no training interactions");
+        td_set_err(err, err_size, "no training interactions");
         return -1;
     }
     if (!test && !(test_fraction >= 0 && test_fraction < 1)) {
-        set_err(err, err_size, "the test fraction must be at least 0 and below 1, not %g", test_fraction);
+        td_set_err(err, err_size, "the test fraction must be at least 0 and below 1, not %g", test_fraction);
         return -1;
     }
     id_map um = {0}, im = {0};
@@ -1099,7 +1098,7 @@ int td_build(const td_interactions *train, const td_interactions *test, double t
         if (u == -2 || i == -2) {
             free(du);
             free(di);
-            set_err(err, err_size, "more than %d %s", INT32_MAX, u == -2 ? "users" : "items");
+            td_set_err(err, err_size, "more than %d %s", INT32_MAX, u == -2 ? "users" : "items");
             goto done;
         }
         du[k] = u;
@@ -1221,7 +1220,7 @@ int td_build(const td_interactions *train, const td_interactions *test, double t
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "out of memory (%zu interactions)", train->count);
+    td_set_err(err, err_size, "out of memory (%zu interactions)", train->count);
 done:
     if (rc)
         td_dataset_free(out);
@@ -1263,11 +1262,11 @@ int td_build_cold(const td_interactions *train, const td_interactions *test, dou
 {
     memset(out, 0, sizeof *out);
     if (!train || !train->count) {
-        set_err(err, err_size, "no training interactions");
+        td_set_err(err, err_size, "no training interactions");
         return -1;
     }
     if (!(cold_fraction > 0 && cold_fraction < 1)) {
-        set_err(err, err_size, "the cold item fraction must be above 0 and below 1, not %g", cold_fraction);
+        td_set_err(err, err_size, "the cold item fraction must be above 0 and below 1, not %g", cold_fraction);
         return -1;
     }
     id_map all = {0}, cold = {0}, users = {0};
@@ -1283,8 +1282,8 @@ int td_build_cold(const td_interactions *train, const td_interactions *test, dou
             goto out_of_memory;
     const uint32_t n = (uint32_t)all.count, take = (uint32_t)floor(cold_fraction * n + 1e-9);
     if (take >= n || take == 0) {
-        set_err(err, err_size, "--cold-items %g of %u items %s", cold_fraction, n,
-                take ? "leaves no warm item" : "holds out no item");
+        td_set_err(err, err_size, "--cold-items %g of %u items %s", cold_fraction, n,
+                   take ? "leaves no warm item" : "holds out no item");
         goto done;
     }
     if (!(order = malloc((size_t)n * sizeof *order)))
@@ -1319,7 +1318,7 @@ int td_build_cold(const td_interactions *train, const td_interactions *test, dou
     out->item_ids = ids;
     memcpy(ids + out->num_items, cold.ids, (size_t)take * sizeof *ids);
     if ((size_t)out->num_items + take > INT32_MAX) {
-        set_err(err, err_size, "more than %d items", INT32_MAX);
+        td_set_err(err, err_size, "more than %d items", INT32_MAX);
         goto done;
     }
     out->num_items += take;
@@ -1353,7 +1352,7 @@ int td_build_cold(const td_interactions *train, const td_interactions *test, dou
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "out of memory (%zu interactions)", train->count);
+    td_set_err(err, err_size, "out of memory (%zu interactions)", train->count);
 done:
     if (rc)
         td_dataset_free(out);
@@ -1395,8 +1394,8 @@ int td_train_weights(td_dataset *d, const td_interactions *train, char *err, siz
         first[u + 1] += first[u];
     for (size_t k = 0; k < train->count; ++k) {
         if (!(train->ratings[k] >= 0)) {
-            set_err(err, err_size, "--weights: user %lld, item %lld has the weight %g; sample weights must be >= 0",
-                    (long long)train->users[k], (long long)train->items[k], (double)train->ratings[k]);
+            td_set_err(err, err_size, "--weights: user %lld, item %lld has the weight %g; sample weights must be >= 0",
+                       (long long)train->users[k], (long long)train->items[k], (double)train->ratings[k]);
             goto done;
         }
         const int32_t u = map_find(&users, train->users[k]), i = map_find(&items, train->items[k]);
@@ -1416,8 +1415,8 @@ int td_train_weights(td_dataset *d, const td_interactions *train, char *err, siz
     }
     for (size_t j = 0; j < d->train_count; ++j) {
         if (!(sum[j] <= FLT_MAX)) {
-            set_err(err, err_size, "--weights: the weights of user %lld, item %lld sum beyond the float range",
-                    (long long)d->user_ids[d->train_users[j]], (long long)d->item_ids[d->train_items[j]]);
+            td_set_err(err, err_size, "--weights: the weights of user %lld, item %lld sum beyond the float range",
+                       (long long)d->user_ids[d->train_users[j]], (long long)d->item_ids[d->train_items[j]]);
             goto done;
         }
         w[j] = (float)sum[j];
@@ -1427,7 +1426,7 @@ int td_train_weights(td_dataset *d, const td_interactions *train, char *err, siz
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "out of memory (%zu training pairs)", d->train_count);
+    td_set_err(err, err_size, "out of memory (%zu training pairs)", d->train_count);
 done:
     free(w);
     free(sum);

@@ -22,6 +22,9 @@ typedef enum td_format {
 uint64_t td_mix64(uint64_t z);
 uint64_t td_splitmix64(uint64_t *state);
 
+/* printf into err[err_size] (nothing when err is NULL or err_size 0): the tools' error details. */
+void td_set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* "movielens-csv", ...; NULL for TD_FORMAT_AUTO. td_format_parse: -1 if unknown. */
 const char *td_format_name(td_format f);
 int td_format_parse(const char *name, td_format *out);

@@ -9,23 +9,11 @@
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "train_data.h"
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || !err_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- formats --------------------------------------------------------------- */
 
@@ -533,7 +521,7 @@ int tf_read_buffer(const char *name, const char *data, size_t size, tf_format fo
     if (!name)
         name = "(features)";
     if ((unsigned)format > TF_FORMAT_TSV || (side != TF_ITEMS && side != TF_USERS)) {
-        set_err(err, err_size, "%s: unknown format %d or side %d", name, (int)format, (int)side);
+        td_set_err(err, err_size, "%s: unknown format %d or side %d", name, (int)format, (int)side);
         return -1;
     }
     const char *pos = data ? data : "", *end = data ? data + size : pos, *ls, *le;
@@ -549,20 +537,20 @@ int tf_read_buffer(const char *name, const char *data, size_t size, tf_format fo
         }
     }
     if (!have_first) {
-        set_err(err, err_size, "%s: no features (the file is empty)", name);
+        td_set_err(err, err_size, "%s: no features (the file is empty)", name);
         return -1;
     }
     char start[48];
     if (format == TF_FORMAT_AUTO && (format = detect(ls, le)) == TF_FORMAT_AUTO) {
         td_line_excerpt(ls, le, start);
-        set_err(err, err_size,
-                "%s:%zu: cannot detect the format: not a MovieLens movies.csv, tags.csv or u.item, and no comma or "
-                "TAB on the first line (\"%s\"); give the format",
-                name, line, start);
+        td_set_err(err, err_size,
+                   "%s:%zu: cannot detect the format: not a MovieLens movies.csv, tags.csv or u.item, and no comma or "
+                   "TAB on the first line (\"%s\"); give the format",
+                   name, line, start);
         return -1;
     }
     if (side == TF_USERS && (format == TF_FORMAT_MOVIES || format == TF_FORMAT_UITEM)) {
-        set_err(err, err_size, "%s: a %s file describes items, not users", name, tf_format_name(format));
+        td_set_err(err, err_size, "%s: a %s file describes items, not users", name, tf_format_name(format));
         return -1;
     }
     out->format = format;
@@ -618,18 +606,18 @@ int tf_read_buffer(const char *name, const char *data, size_t size, tf_format fo
             goto out_of_memory;
         if (status == LINE_BAD) {
             td_line_excerpt(ls, le, start);
-            set_err(err, err_size, "%s:%zu: %s (\"%s\")", name, line, what, start);
+            td_set_err(err, err_size, "%s:%zu: %s (\"%s\")", name, line, what, start);
             goto done;
         }
     }
     if (!out->rows) {
-        set_err(err, err_size, "%s: no features (only a header line)", name);
+        td_set_err(err, err_size, "%s: no features (only a header line)", name);
         goto done;
     }
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "%s: out of memory (or more than 2^31 - 1 ids or features) at line %zu", name, line);
+    td_set_err(err, err_size, "%s: out of memory (or more than 2^31 - 1 ids or features) at line %zu", name, line);
 done:
     free(r.rows_by_id.slots);
     free(r.features_by_name.slots);
@@ -714,7 +702,7 @@ int tf_add_ids(const tf_file *files, size_t num_files, int64_t **ids, uint32_t *
             if (seen.slots[h])
                 continue;
             if (n >= INT32_MAX) {
-                set_err(err, err_size, "more than %d ids with the feature files'", INT32_MAX);
+                td_set_err(err, err_size, "more than %d ids with the feature files'", INT32_MAX);
                 goto done;
             }
             GROW_OR(*ids, cap, n + 1, goto out_of_memory);
@@ -726,7 +714,7 @@ int tf_add_ids(const tf_file *files, size_t num_files, int64_t **ids, uint32_t *
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "out of memory (%zu ids)", n);
+    td_set_err(err, err_size, "out of memory (%zu ids)", n);
 done:
     free(seen.slots);
     if (added)
@@ -806,8 +794,8 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
     const char *side_name = side == TF_USERS ? "user" : "item";
     for (size_t k = 0; k < num_files; ++k)
         if (files[k].side != side) {
-            set_err(err, err_size, "%s feature file given for the %ss",
-                    files[k].side == TF_USERS ? "a user" : "an item", side_name);
+            td_set_err(err, err_size, "%s feature file given for the %ss",
+                       files[k].side == TF_USERS ? "a user" : "an item", side_name);
             return -1;
         }
     id_index *sorted = NULL;
@@ -840,7 +828,7 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
                     break;
             if (!by_name.slots[h]) {
                 if (offset + names.num_features >= INT32_MAX) {
-                    set_err(err, err_size, "more than %d %s features", INT32_MAX, side_name);
+                    td_set_err(err, err_size, "more than %d %s features", INT32_MAX, side_name);
                     goto done;
                 }
                 GROW_OR(names.names, names_cap, names.num_features + 1, goto out_of_memory);
@@ -869,8 +857,8 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
             goto out_of_memory;
         for (size_t r = 0; r < f->rows; ++r)
             if ((rows[r] = find_id(sorted, num_ids, f->ids[r])) < 0) {
-                set_err(err, err_size, "%s id %lld of a feature file is not in the data", side_name,
-                        (long long)f->ids[r]);
+                td_set_err(err, err_size, "%s id %lld of a feature file is not in the data", side_name,
+                           (long long)f->ids[r]);
                 free(rows);
                 goto done;
             }
@@ -895,8 +883,9 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
     for (size_t j = 0; j < m; ++j) {
         if (!(fabs(kw[j].weight) <= FLT_MAX)) {
             const uint32_t feature = (uint32_t)kw[j].key;
-            set_err(err, err_size, "%s %lld: the weights of feature \"%s\" sum beyond the float range", side_name,
-                    (long long)ids[kw[j].key >> 32], feature < offset ? "(identity)" : names.names[feature - offset]);
+            td_set_err(err, err_size, "%s %lld: the weights of feature \"%s\" sum beyond the float range", side_name,
+                       (long long)ids[kw[j].key >> 32],
+                       feature < offset ? "(identity)" : names.names[feature - offset]);
             goto done;
         }
         ++out->indptr[(kw[j].key >> 32) + 1];
@@ -942,7 +931,7 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
     rc = 0;
     goto done;
 out_of_memory:
-    set_err(err, err_size, "out of memory building the %s feature matrix", side_name);
+    td_set_err(err, err_size, "out of memory building the %s feature matrix", side_name);
 done:
     for (size_t j = 0; j < names.num_features; ++j)
         free(names.names[j]);

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +16,6 @@
 #include "cli.h"
 #include "train_input.h"
 #include "train_output.h"
-
-static void set_err(char *err, size_t err_size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-    if (!err || !err_size)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-}
 
 void train_parts_free(train_parts *p)
 {
@@ -75,7 +63,7 @@ static int folder_parts(const char *dir, train_parts *out, char *err, size_t err
 {
     DIR *d = opendir(dir);
     if (!d) {
-        set_err(err, err_size, "%s: cannot open the folder: %s", dir, strerror(errno));
+        td_set_err(err, err_size, "%s: cannot open the folder: %s", dir, strerror(errno));
         return -1;
     }
     /* The folder's name with one '/' after it, to which each file's name is appended. */
@@ -98,12 +86,12 @@ static int folder_parts(const char *dir, train_parts *out, char *err, size_t err
             free(out->paths[--out->count]);
     }
     if (rc)
-        set_err(err, err_size, "%s: out of memory for the folder's file names", dir);
+        td_set_err(err, err_size, "%s: out of memory for the folder's file names", dir);
     else if (errno) {
-        set_err(err, err_size, "%s: cannot read the folder: %s", dir, strerror(errno));
+        td_set_err(err, err_size, "%s: cannot read the folder: %s", dir, strerror(errno));
         rc = -1;
     } else if (!out->count) {
-        set_err(err, err_size, "%s: no files in the folder (names starting with '.' are left out)", dir);
+        td_set_err(err, err_size, "%s: no files in the folder (names starting with '.' are left out)", dir);
         rc = -1;
     }
     free(prefix);
@@ -119,20 +107,20 @@ static int glob_parts(const char *pattern, train_parts *out, char *err, size_t e
     int grc = glob(pattern, 0, NULL, &g), rc = 0;
     size_t cap = 0;
     if (grc == GLOB_NOMATCH) {
-        set_err(err, err_size, "%s: no file matches the pattern", pattern);
+        td_set_err(err, err_size, "%s: no file matches the pattern", pattern);
         rc = -1;
     } else if (grc == GLOB_NOSPACE) {
-        set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
+        td_set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
         rc = -1;
     } else if (grc) {
-        set_err(err, err_size, "%s: cannot read a folder the pattern names", pattern);
+        td_set_err(err, err_size, "%s: cannot read a folder the pattern names", pattern);
         rc = -1;
     }
     for (size_t k = 0; !rc && k < g.gl_pathc; ++k)
         if (is_regular_file(g.gl_pathv[k]) && (rc = add_part(out, &cap, g.gl_pathv[k], NULL)))
-            set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
+            td_set_err(err, err_size, "%s: out of memory for the pattern's matches", pattern);
     if (!rc && !out->count) {
-        set_err(err, err_size, "%s: no regular file matches the pattern", pattern);
+        td_set_err(err, err_size, "%s: no regular file matches the pattern", pattern);
         rc = -1;
     }
     if (grc != GLOB_NOMATCH)
@@ -150,13 +138,13 @@ int train_data_parts(const char *spec, train_parts *out, char *err, size_t err_s
     if (found && !S_ISDIR(st.st_mode)) {
         rc = add_part(out, &cap, spec, NULL);
         if (rc)
-            set_err(err, err_size, "%s: out of memory", spec);
+            td_set_err(err, err_size, "%s: out of memory", spec);
     } else if (found) {
         rc = folder_parts(spec, out, err, err_size);
     } else if (strpbrk(spec, "*?[")) {
         rc = glob_parts(spec, out, err, err_size);
     } else {
-        set_err(err, err_size, "%s: cannot open: %s", spec, strerror(stat_errno));
+        td_set_err(err, err_size, "%s: cannot open: %s", spec, strerror(stat_errno));
         rc = -1;
     }
     if (rc) {
@@ -176,7 +164,7 @@ int train_read_parts(const train_parts *p, size_t first, size_t stride, const td
     if (rep)
         memset(rep, 0, sizeof *rep);
     if (!stride) {
-        set_err(err, err_size, "reading the parts: a stride of 0");
+        td_set_err(err, err_size, "reading the parts: a stride of 0");
         return -1;
     }
     td_read_options part = {0};
