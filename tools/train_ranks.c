@@ -498,25 +498,22 @@ wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m,
     memset(y->mask, 0, words * sizeof *y->mask);
     for (size_t j = 0; j < changed; ++j)
         y->mask[y->changed[j] / 64] |= (uint64_t)1 << (y->changed[j] % 64);
-    /* Sparse (a bitmap of the rows, then their deltas) when that moves fewer bytes than every row's deltas. */
+    /* Every sync OR-reduces a bitmap of the changed rows; then the deltas of the rows any rank changed (sparse) or
+     * of every row (dense), whichever is fewer: the union has at most `total` rows. */
     uint64_t total = changed;
     const double t1 = cli_now();
     allreduce(&total, 1, MPI_UINT64_T, sizeof total, MPI_SUM); /* where a rank waits for the slowest */
     k->sync_wait += cli_now() - t1;
-    const size_t dense_bytes = n * w * sizeof(int64_t);
-    const int sparse = total * w * sizeof(int64_t) + words * sizeof(uint64_t) < dense_bytes;
+    const int sparse = total < n;
+    /* The rows any rank changed: every rank writes them all back (base + the sum, even a sum of 0), so that the
+     * replicas agree bit for bit whatever each rank's steps left on its device. */
+    memcpy(y->union_mask, y->mask, words * sizeof *y->mask);
+    allreduce(y->union_mask, words, MPI_UINT64_T, sizeof *y->union_mask, MPI_BOR);
+    k->sync_bytes += (double)(words * sizeof(uint64_t));
     size_t rows = 0;
-    if (sparse) {
-        memcpy(y->union_mask, y->mask, words * sizeof *y->mask);
-        allreduce(y->union_mask, words, MPI_UINT64_T, sizeof *y->union_mask, MPI_BOR);
-        for (size_t i = 0; i < n; ++i)
-            if (y->union_mask[i / 64] >> (i % 64) & 1)
-                y->rows[rows++] = (uint32_t)i;
-        k->sync_bytes += (double)(words * sizeof(uint64_t));
-    } else {
-        for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i)
+        if (!sparse || (y->union_mask[i / 64] >> (i % 64) & 1))
             y->rows[rows++] = (uint32_t)i;
-    }
     uint64_t bad = 0;
     for (size_t j = 0; j < rows; ++j) {
         const size_t i = y->rows[j];
@@ -537,20 +534,17 @@ wl_status ranks_sync(train_ranks *k, ranks_items *y, wl_context *c, wl_model *m,
     }
     allreduce(y->q, rows * w, MPI_INT64_T, sizeof *y->q, MPI_SUM);
     k->sync_bytes += (double)(rows * w * sizeof(int64_t) + sizeof total);
-    /* base + the combined delta: the same integers and base on every rank give the same floats. Only the rows some
-     * rank changed go back to the device. */
+    /* base + the combined delta: the same integers and base on every rank give the same floats. The rows some rank
+     * changed go back to the device. */
     const double vscale = 1.0 / (SYNC_SCALE * (y->mean ? (double)k->size : 1.0)), sscale = 1.0 / SYNC_SCALE;
     size_t back = 0;
     for (size_t j = 0; j < rows; ++j) {
         const int64_t *q = y->q + j * w;
-        size_t x = 0;
-        while (x < w && !q[x])
-            ++x;
-        if (x == w)
-            continue;
         const uint32_t i = y->rows[j];
+        if (!(y->union_mask[i / 64] >> (i % 64) & 1))
+            continue; /* no rank changed it (a dense sync): base already */
         float *base = y->base + (size_t)i * w;
-        for (x = 0; x < w; ++x)
+        for (size_t x = 0; x < w; ++x)
             base[x] = (float)((double)base[x] + (double)q[x] * (x <= d ? vscale : sscale));
         y->changed[back] = i;
         memcpy(y->rows_v + back * d, base, d * sizeof *base);
@@ -610,6 +604,28 @@ void ranks_reduce_metrics(const train_ranks *k, const wl_user_metrics *per_user,
 }
 
 #ifdef WL_HAVE_MPI
+/* FNV-1a over the bytes of the item side (V, b and with Adagrad their state) into *h. */
+static wl_status items_hash(wl_model *m, int adagrad, uint64_t *h)
+{
+    wl_model_options o;
+    wl_model_get_options(m, &o);
+    const size_t n = (size_t)o.num_items * o.dim;
+    float *t = cli_alloc(n * sizeof *t);
+    const wl_table tables[2] = {WL_TABLE_ITEMS, WL_TABLE_ITEM_BIAS};
+    uint64_t x = 14695981039346656037ull;
+    wl_status st = WL_SUCCESS;
+    for (int pass = 0; pass < (adagrad ? 4 : 2) && st == WL_SUCCESS; ++pass) {
+        const wl_table table = tables[pass % 2];
+        st = pass < 2 ? wl_model_read(m, table, t) : wl_model_read_state(m, table, t);
+        const size_t bytes = (table == WL_TABLE_ITEMS ? n : o.num_items) * sizeof *t;
+        for (size_t i = 0; st == WL_SUCCESS && i < bytes; ++i)
+            x = (x ^ ((const unsigned char *)t)[i]) * 1099511628211ull;
+    }
+    free(t);
+    *h = x;
+    return st;
+}
+
 /* Gather each rank's [rows x width] floats into rank 0's global table: global row l * size + r from rank r's l. */
 static void gather_rows(const train_ranks *k, const float *mine, uint32_t rows, size_t width, float *global,
                         uint32_t global_rows)
@@ -648,15 +664,27 @@ wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const
     float *u = cli_alloc(((size_t)lo.num_users * d + 1) * sizeof *u);
     float *su = cli_alloc(((size_t)lo.num_users * d + 1) * sizeof *su);
     *err = 0;
+    uint64_t hash[2] = {0, 0};
     int st = wl_model_read(local, WL_TABLE_USERS, u);
     if (st == WL_SUCCESS && adagrad)
         st = wl_model_read_state(local, WL_TABLE_USERS, su);
+    if (st == WL_SUCCESS)
+        st = items_hash(local, adagrad, hash);
     if (st != WL_SUCCESS)
-        snprintf(err, err_size, "cannot read the rank's users: %s", wl_context_last_error(c));
+        snprintf(err, err_size, "cannot read the rank's rows: %s", wl_context_last_error(c));
     st = ranks_agree(k, st ? 1 : 0) ? (st ? st : WL_ERROR_INVALID_ARGUMENT) : WL_SUCCESS;
+    if (st == WL_SUCCESS) {
+        /* The replicas of the item rows must be the same bits on every rank (the syncs' promise): checked here. */
+        hash[1] = ~hash[0];
+        allreduce(hash, 2, MPI_UINT64_T, sizeof *hash, MPI_MAX);
+        if (hash[0] != ~hash[1]) {
+            snprintf(err, err_size, "the ranks' item rows differ (a fault in the item sync); not saved");
+            st = WL_ERROR_INVALID_ARGUMENT;
+        }
+    }
     if (st != WL_SUCCESS) {
         if (!*err)
-            snprintf(err, err_size, "another rank could not read its users");
+            snprintf(err, err_size, "another rank could not read its rows");
         free(u);
         free(su);
         return (wl_status)st;
