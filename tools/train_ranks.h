@@ -57,7 +57,8 @@ int ranks_share_pieces(const train_ranks *k, td_interactions *pieces, size_t cou
 
 /* The rows rank k->rank owns of g: the users u with u % size == rank, as
  * local users u / size (their original ids kept), every item, the pairs of
- * those users (train, test, cold, weights). *local is overwritten. 0 or -1. */
+ * those users (train, test, cold, weights). *local is overwritten. 0 (out of
+ * memory ends the program, as cli_alloc does). */
 int ranks_partition(const train_ranks *k, const td_dataset *g, td_dataset *local);
 
 /* Replace *m (every user of g) by a model of the local users only (the rows
@@ -99,6 +100,7 @@ void ranks_reduce_metrics(const train_ranks *k, const wl_user_metrics *per_user,
 /* Write one model file of every user: rank 0 gathers the user rows (and
  * their state) from the ranks into a model of g's sizes (options o), with
  * g's training pairs as the known positives and the application bytes app.
+ * First every rank hashes its item rows: replicas that differ are not saved.
  * Collective; every rank gets rank 0's result. */
 wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const wl_model_options *o,
                      const td_dataset *g, const char *path, const void *app, size_t app_size, char *err,
