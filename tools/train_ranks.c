@@ -86,18 +86,25 @@ void ranks_finalize(train_ranks *k)
     k->mpi = 0;
 }
 
-int ranks_agree(const train_ranks *k, int rc)
+/* v over the ranks: the largest (max) or the sum; N = 1: v. */
+static uint64_t reduce_u64(const train_ranks *k, uint64_t v, int max)
 {
 #ifdef WL_HAVE_MPI
     if (k->size > 1) {
-        int all = rc;
-        MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        uint64_t all = v;
+        MPI_Allreduce(&v, &all, 1, MPI_UINT64_T, max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD);
         return all;
     }
 #else
     (void)k;
+    (void)max;
 #endif
-    return rc;
+    return v;
+}
+
+int ranks_agree(const train_ranks *k, int rc)
+{
+    return (int)reduce_u64(k, (uint64_t)(rc < 0 ? 0 : rc), 1); /* exit statuses: 0 and positive */
 }
 
 void ranks_abort(const train_ranks *k, int rc)
@@ -141,33 +148,9 @@ const char *ranks_device(const train_ranks *k, char *buf, size_t size)
     return spec;
 }
 
-uint64_t ranks_max(const train_ranks *k, uint64_t v)
-{
-#ifdef WL_HAVE_MPI
-    if (k->size > 1) {
-        uint64_t all = v;
-        MPI_Allreduce(&v, &all, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-        return all;
-    }
-#else
-    (void)k;
-#endif
-    return v;
-}
+uint64_t ranks_max(const train_ranks *k, uint64_t v) { return reduce_u64(k, v, 1); }
 
-uint64_t ranks_sum(const train_ranks *k, uint64_t v)
-{
-#ifdef WL_HAVE_MPI
-    if (k->size > 1) {
-        uint64_t all = v;
-        MPI_Allreduce(&v, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
-        return all;
-    }
-#else
-    (void)k;
-#endif
-    return v;
-}
+uint64_t ranks_sum(const train_ranks *k, uint64_t v) { return reduce_u64(k, v, 0); }
 
 /* v[0..n) summed over the ranks in rank order (the same bits on every run), on every rank. */
 static void sum_doubles(const train_ranks *k, double *v, int n)
