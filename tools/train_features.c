@@ -883,9 +883,10 @@ int tf_build(tf_side side, const tf_file *files, size_t num_files, const int64_t
     for (size_t j = 0; j < m; ++j) {
         if (!(fabs(kw[j].weight) <= FLT_MAX)) {
             const uint32_t feature = (uint32_t)kw[j].key;
-            td_set_err(err, err_size, "%s %lld: the weights of feature \"%s\" sum beyond the float range", side_name,
-                       (long long)ids[kw[j].key >> 32],
-                       feature < offset ? "(identity)" : names.names[feature - offset]);
+            const char *name = feature < offset ? "(identity)" : names.names[feature - offset];
+            /* A long name is cut, so that the message keeps what went wrong within err_size. */
+            td_set_err(err, err_size, "%s %lld: the weights of feature \"%.60s%s\" sum beyond the float range",
+                       side_name, (long long)ids[kw[j].key >> 32], name, strlen(name) > 60 ? "..." : "");
             goto done;
         }
         ++out->indptr[(kw[j].key >> 32) + 1];
