@@ -17,6 +17,7 @@ pass, 1 fail.
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,17 @@ def read(path):
         return f.read()
 
 
+def section(data, tag):
+    """The bytes of a model file's section (src/model_file.c: a 64-byte header, then tag, flags, length, bytes)."""
+    at = 64
+    while at + 16 <= len(data) - 8:
+        length = struct.unpack_from("<Q", data, at + 8)[0]
+        if data[at:at + 4] == tag:
+            return data[at + 16:at + 16 + length]
+        at += 16 + length
+    return None
+
+
 def main():
     global TOOL, MPIRUN, ENV
     TOOL, MPIRUN = os.path.abspath(sys.argv[1]), sys.argv[2]
@@ -93,6 +105,8 @@ def main():
 
     # ---- determinism; save at 3, load at 1 and 2 (the small set)
     results = {}
+    r = alone(*SMALL, "--save", p("n1.wlm"), "--quiet")
+    check(r.returncode == 0, "1 rank trains and saves (the small set)", r.stderr[-2000:])
     for n in (2, 3):
         r = ranks(n, *SMALL, "--save", p(f"n{n}a.wlm"))
         if not check(r.returncode == 0, f"{n} ranks train", r.stderr[-2000:]):
@@ -101,6 +115,10 @@ def main():
         again = ranks(n, *SMALL, "--save", p(f"n{n}b.wlm"))
         check(again.returncode == 0 and read(p(f"n{n}a.wlm")) == read(p(f"n{n}b.wlm")),
               f"{n} ranks: two runs save the same bytes", again.stderr[-2000:])
+        # the known positives, gathered from the ranks when saving: every user's training pairs, as one process has
+        known = section(read(p(f"n{n}a.wlm")), b"KNOW")
+        check(known and os.path.exists(p("n1.wlm")) and known == section(read(p("n1.wlm")), b"KNOW"),
+              f"{n} ranks: the file's known positives are one process's", f"{len(known or b'')} bytes")
     if 3 in results:
         saved = metrics(results[3].stdout)
         r = alone(*SMALL, "--load", p("n3a.wlm"), "--epochs", "0", "--quiet")

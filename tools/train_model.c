@@ -165,20 +165,18 @@ static int localize(run *r)
     }
     r->global = r->d;
     ranks_partition(&r->k, &r->global, &r->d);
-    if (r->k.rank != 0) {
-        /* Only rank 0 writes model files (every user's known positives): the others keep the ids alone. */
-        td_dataset *g = &r->global;
-        free(g->train_users);
-        free(g->train_items);
-        free(g->train_weights);
-        free(g->test_users);
-        free(g->test_items);
-        free(g->cold_users);
-        free(g->cold_items);
-        g->train_users = g->train_items = g->test_users = g->test_items = g->cold_users = g->cold_items = NULL;
-        g->train_weights = NULL;
-        g->train_count = g->test_count = g->cold_count = 0;
-    }
+    /* Every rank keeps its own users' pairs alone; of every user only the ids (a save gathers the pairs). */
+    td_dataset *g = &r->global;
+    free(g->train_users);
+    free(g->train_items);
+    free(g->train_weights);
+    free(g->test_users);
+    free(g->test_items);
+    free(g->cold_users);
+    free(g->cold_items);
+    g->train_users = g->train_items = g->test_users = g->test_items = g->cold_users = g->cold_items = NULL;
+    g->train_weights = NULL;
+    g->train_count = g->test_count = g->cold_count = 0;
     wl_status st = ranks_localize(&r->k, r->c, &r->m, r->d.num_users, err, sizeof err);
     return st == WL_SUCCESS ? 0 : train_fail("cannot keep the rank's users", err);
 }

@@ -609,34 +609,111 @@ static wl_status items_hash(wl_model *m, int adagrad, uint64_t *h)
     return st;
 }
 
+/* MPI_Send and MPI_Recv of n elements (tag 7), in pieces that fit an int count. */
+static void send_pieces(const void *buf, size_t n, MPI_Datatype type, size_t elem)
+{
+    const size_t piece = (size_t)1 << 28;
+    for (size_t at = 0; at < n; at += piece)
+        MPI_Send((const char *)buf + at * elem, (int)(n - at < piece ? n - at : piece), type, 0, 7, MPI_COMM_WORLD);
+}
+
+static void recv_pieces(void *buf, size_t n, MPI_Datatype type, size_t elem, int from)
+{
+    const size_t piece = (size_t)1 << 28;
+    for (size_t at = 0; at < n; at += piece)
+        MPI_Recv((char *)buf + at * elem, (int)(n - at < piece ? n - at : piece), type, from, 7, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+}
+
+/* How many of global_rows rank r owns (global row l * size + r is its row l). */
+static size_t rows_of(const train_ranks *k, uint32_t global_rows, int r)
+{
+    return global_rows > (uint32_t)r ? (global_rows - (uint32_t)r + (uint32_t)k->size - 1) / (uint32_t)k->size : 0;
+}
+
 /* Gather each rank's [rows x width] floats into rank 0's global table: global row l * size + r from rank r's l. */
 static void gather_rows(const train_ranks *k, const float *mine, uint32_t rows, size_t width, float *global,
                         uint32_t global_rows)
 {
     if (k->rank != 0) {
-        MPI_Send(mine, (int)(rows * width), MPI_FLOAT, 0, 7, MPI_COMM_WORLD);
+        send_pieces(mine, (size_t)rows * width, MPI_FLOAT, sizeof *mine);
         return;
     }
     float *piece = cli_alloc(((size_t)global_rows / (size_t)k->size + 1) * width * sizeof *piece);
     for (int r = 0; r < k->size; ++r) {
-        const uint32_t n = global_rows > (uint32_t)r
-                               ? (global_rows - (uint32_t)r + (uint32_t)k->size - 1) / (uint32_t)k->size
-                               : 0;
+        const size_t n = rows_of(k, global_rows, r);
         if (r == 0)
-            memcpy(piece, mine, (size_t)n * width * sizeof *piece);
+            memcpy(piece, mine, n * width * sizeof *piece);
         else
-            MPI_Recv(piece, (int)(n * width), MPI_FLOAT, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        for (uint32_t l = 0; l < n; ++l)
-            memcpy(global + ((size_t)l * (size_t)k->size + (size_t)r) * width, piece + (size_t)l * width,
-                   width * sizeof *piece);
+            recv_pieces(piece, n * width, MPI_FLOAT, sizeof *piece, r);
+        for (size_t l = 0; l < n; ++l)
+            memcpy(global + (l * (size_t)k->size + (size_t)r) * width, piece + l * width, width * sizeof *piece);
     }
     free(piece);
+}
+
+/* Gather every rank's known positives (its training pairs, sorted by its users) into rank 0's CSR over the
+ * global users: *indptr [global_users + 1] and *items, both NULL on the other ranks. */
+static void gather_known(const train_ranks *k, const td_dataset *mine, uint32_t global_users, uint64_t **indptr,
+                         int32_t **items)
+{
+    uint64_t *counts = cli_alloc(((size_t)mine->num_users + 1) * sizeof *counts);
+    memset(counts, 0, ((size_t)mine->num_users + 1) * sizeof *counts);
+    for (size_t j = 0; j < mine->train_count; ++j)
+        ++counts[mine->train_users[j]];
+    *indptr = NULL;
+    *items = NULL;
+    if (k->rank != 0) {
+        send_pieces(counts, mine->num_users, MPI_UINT64_T, sizeof *counts);
+        send_pieces(mine->train_items, mine->train_count, MPI_INT32_T, sizeof *mine->train_items);
+        free(counts);
+        return;
+    }
+    const size_t size = (size_t)k->size;
+    uint64_t *ip = cli_alloc(((size_t)global_users + 1) * sizeof *ip), *piece = counts;
+    if (size > 1)
+        piece = cli_alloc(((size_t)global_users / size + 1) * sizeof *piece);
+    ip[0] = 0;
+    for (int r = 0; r < k->size; ++r) {
+        const size_t n = rows_of(k, global_users, r);
+        if (r != 0)
+            recv_pieces(piece, n, MPI_UINT64_T, sizeof *piece, r);
+        for (size_t l = 0; l < n; ++l)
+            ip[l * size + (size_t)r + 1] = r == 0 ? counts[l] : piece[l];
+    }
+    for (uint32_t u = 0; u < global_users; ++u)
+        ip[u + 1] += ip[u];
+    int32_t *all = cli_alloc((ip[global_users] ? ip[global_users] : 1) * sizeof *all);
+    for (int r = 0; r < k->size; ++r) {
+        const size_t n = rows_of(k, global_users, r);
+        size_t total = 0;
+        for (size_t l = 0; l < n; ++l)
+            total += ip[l * size + (size_t)r + 1] - ip[l * size + (size_t)r];
+        int32_t *theirs = mine->train_items;
+        if (r != 0) {
+            theirs = cli_alloc((total ? total : 1) * sizeof *theirs);
+            recv_pieces(theirs, total, MPI_INT32_T, sizeof *theirs, r);
+        }
+        size_t at = 0;
+        for (size_t l = 0; l < n; ++l) {
+            const size_t g = l * size + (size_t)r, c = ip[g + 1] - ip[g];
+            memcpy(all + ip[g], theirs + at, c * sizeof *all);
+            at += c;
+        }
+        if (r != 0)
+            free(theirs);
+    }
+    if (piece != counts)
+        free(piece);
+    free(counts);
+    *indptr = ip;
+    *items = all;
 }
 #endif
 
 wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const wl_model_options *o,
-                     const td_dataset *g, const char *path, const void *app, size_t app_size, char *err,
-                     size_t err_size)
+                     const td_dataset *g, const td_dataset *mine, const char *path, const void *app, size_t app_size,
+                     char *err, size_t err_size)
 {
 #ifdef WL_HAVE_MPI
     wl_model_options lo;
@@ -682,17 +759,14 @@ wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const
         gather_rows(k, su, nl, d, gsu, g->num_users);
     free(u);
     free(su);
+    uint64_t *indptr;
+    int32_t *known;
+    gather_known(k, mine, g->num_users, &indptr, &known);
     int result = WL_SUCCESS;
     if (k->rank == 0) {
         const size_t ni = o->num_items;
         float *v = cli_alloc(ni * d * sizeof *v), *sv = cli_alloc(ni * d * sizeof *sv);
         float *b = cli_alloc(ni * sizeof *b), *sb = cli_alloc(ni * sizeof *sb);
-        uint64_t *indptr = cli_alloc(((size_t)g->num_users + 1) * sizeof *indptr);
-        memset(indptr, 0, ((size_t)g->num_users + 1) * sizeof *indptr);
-        for (size_t j = 0; j < g->train_count; ++j)
-            ++indptr[g->train_users[j] + 1];
-        for (uint32_t x = 0; x < g->num_users; ++x)
-            indptr[x + 1] += indptr[x];
         wl_model *gm = NULL;
         wl_status s = wl_model_read(local, WL_TABLE_ITEMS, v);
         if (s == WL_SUCCESS)
@@ -716,7 +790,7 @@ wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const
         if (s == WL_SUCCESS && adagrad)
             s = wl_model_write_state(gm, WL_TABLE_ITEM_BIAS, sb);
         if (s == WL_SUCCESS)
-            s = wl_model_set_known(gm, indptr, g->train_items);
+            s = wl_model_set_known(gm, indptr, known);
         if (s == WL_SUCCESS)
             s = wl_model_save(gm, path, app, app_size);
         if (s != WL_SUCCESS)
@@ -727,6 +801,7 @@ wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const
         free(b);
         free(sb);
         free(indptr);
+        free(known);
         free(gu);
         free(gsu);
         result = s;
@@ -741,6 +816,7 @@ wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const
     (void)local;
     (void)o;
     (void)g;
+    (void)mine;
     (void)path;
     (void)app;
     (void)app_size;

@@ -98,12 +98,13 @@ void ranks_reduce_metrics(const train_ranks *k, const wl_user_metrics *per_user,
                           wl_metrics *out);
 
 /* Write one model file of every user: rank 0 gathers the user rows (and
- * their state) from the ranks into a model of g's sizes (options o), with
- * g's training pairs as the known positives and the application bytes app.
- * First every rank hashes its item rows: replicas that differ are not saved.
- * Collective; every rank gets rank 0's result. */
+ * their state) and the known positives (each rank's training pairs, mine)
+ * from the ranks into a model of g's sizes (options o, g's users; only its
+ * counts are read) with the application bytes app. First every rank hashes
+ * its item rows: replicas that differ are not saved. Collective; every rank
+ * gets rank 0's result. */
 wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const wl_model_options *o,
-                     const td_dataset *g, const char *path, const void *app, size_t app_size, char *err,
-                     size_t err_size);
+                     const td_dataset *g, const td_dataset *mine, const char *path, const void *app, size_t app_size,
+                     char *err, size_t err_size);
 
 #endif

@@ -77,9 +77,9 @@ static void on_sigint(int sig)
 static int save_model(run *r, wl_model *m, const void *app, size_t app_size, uint64_t epochs, const char *why)
 {
     char err[512];
-    wl_status st = r->k.size > 1
-                       ? ranks_save(&r->k, r->c, m, &r->mo, &r->global, r->s.save, app, app_size, err, sizeof err)
-                       : wl_model_save(m, r->s.save, app, app_size);
+    wl_status st = r->k.size > 1 ? ranks_save(&r->k, r->c, m, &r->mo, &r->global, &r->d, r->s.save, app, app_size, err,
+                                              sizeof err)
+                                 : wl_model_save(m, r->s.save, app, app_size);
     if (st != WL_SUCCESS)
         return train_fail("cannot save the model", r->k.size > 1 ? err : wl_context_last_error(r->c));
     if (!r->s.quiet)
