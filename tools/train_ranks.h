@@ -99,8 +99,8 @@ void ranks_reduce_metrics(const train_ranks *k, const wl_user_metrics *per_user,
 
 /* Write one model file of every user: rank 0 gathers the user rows (and
  * their state) and the known positives (each rank's training pairs, mine)
- * from the ranks into a model of g's sizes (options o, g's users; only its
- * counts are read) with the application bytes app. First every rank hashes
+ * from the ranks into a model of every user (options o; of g, every user's
+ * ids, only the counts are read) with the application bytes app. First every rank hashes
  * its item rows: replicas that differ are not saved. Collective; every rank
  * gets rank 0's result. */
 wl_status ranks_save(const train_ranks *k, wl_context *c, wl_model *local, const wl_model_options *o,
