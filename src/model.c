@@ -511,6 +511,9 @@ wl_status wl_model_read_rows(wl_model *m, wl_table t, size_t n, const uint32_t *
         st = read_rows_block(&ch, m, t, count, width, rows + first, out + first * width,
                              state ? state + first * width : NULL);
     }
+    /* a block's first read is not blocking: after a failure it may still be writing into out */
+    if (st != WL_SUCCESS && ch.last)
+        clWaitForEvents(1, &ch.last);
     if (st == WL_SUCCESS || ch.last)
         wl_chain_finish(&ch, NULL);
     wl_chain_end(&ch);
